@@ -1,0 +1,1 @@
+"""Two-player matrix games as one-step environments."""

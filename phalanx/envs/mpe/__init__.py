@@ -1,0 +1,1 @@
+"""Multi-agent particle environments (PettingZoo ``mpe2``), in pure JAX."""

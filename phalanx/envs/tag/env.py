@@ -1,0 +1,333 @@
+"""Continuous Tag, as WarpDrive's ``TagContinuous`` CPU reference defines it, in pure JAX.
+
+Taggers (type 1) chase runners (type 0) on an ``L × L`` square. Each agent picks an
+acceleration and a turn (``MultiDiscrete([A+1, T+1])``, index 0 = no-op). A runner within
+``tagging_distance × L`` of its nearest tagger is tagged: it gets the tag penalty, that
+tagger the tag reward, and the runner leaves the game. Runners alive at ``t == T`` get the
+end-of-game reward. The episode ends at ``t == T`` or when no runner is left (a game rule,
+reported as termination: the observation carries ``t/T``).
+
+Two fixes over WarpDrive's GPU kernels: several runners tagged in one step by the same
+tagger all count (a sum, not a racy write), and a runner tagged on the last step gets no
+survival bonus. Every env in a ``vmap``-ped batch draws its own initial state.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from phalanx.envs.environment import Environment
+from phalanx.envs.spaces import Box, MultiDiscrete
+from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
+from phalanx.errors import PhalanxError
+
+NUM_FEATURES = 7  # Δx, Δy, Δspeed, Δacc, Δdir, type, alive — per observed agent
+
+
+@struct.dataclass
+class TagParams:
+    """Numeric settings of Tag (WarpDrive's defaults); ``vmap``-able."""
+
+    grid_length: float = 10.0
+    episode_length: int = 100
+    max_speed: float = 1.0
+    skill_level_runner: float = 1.0
+    skill_level_tagger: float = 1.0
+    max_acceleration: float = 1.0
+    min_acceleration: float = -1.0
+    max_turn: float = math.pi / 2
+    min_turn: float = -math.pi / 2
+    edge_hit_penalty: float = -0.0
+    tagging_distance: float = 0.01
+    tag_reward_for_tagger: float = 1.0
+    step_penalty_for_tagger: float = -0.0
+    tag_penalty_for_runner: float = -1.0
+    step_reward_for_runner: float = 0.0
+    end_of_game_reward_for_runner: float = 1.0
+
+
+@struct.dataclass
+class TagState:
+    """Every agent in one array, in WarpDrive's global agent order (taggers interleaved)."""
+
+    pos: jax.Array  # (N, 2) float32 x, y in [0, L]
+    speed: jax.Array  # (N,) float32
+    direction: jax.Array  # (N,) float32 in [0, 2π)
+    acceleration: jax.Array  # (N,) float32
+    alive: jax.Array  # (N,) bool, still in the game
+    agent_type: jax.Array  # (N,) int32, 1 = tagger, 0 = runner
+    tagger_ids: jax.Array  # (n_taggers,) int32 global ids of taggers, ascending
+    runner_ids: jax.Array  # (n_runners,) int32 global ids of runners, ascending
+    t: jax.Array  # () int32 steps taken
+
+
+class Tag(Environment[TagState, TagParams]):
+    """WarpDrive's continuous Tag. Groups: ``taggers`` and ``runners``.
+
+    Args:
+        num_taggers, num_runners: group sizes.
+        use_full_observation: observe all other agents (O(N²) per env); otherwise the
+            ``num_other_agents_observed`` nearest alive agents, zero-padded.
+        num_acceleration_levels, num_turn_levels: action resolution (plus a no-op each).
+        runner_exits_game_after_tagged: tagged runners leave the game.
+        obs_chunk_size: observers processed together when finding nearest neighbours;
+            bounds memory at O(chunk × N) per env instead of O(N²).
+        Other keywords set :class:`TagParams` defaults.
+    """
+
+    name = "tag"
+
+    def __init__(
+        self,
+        num_taggers: int = 1,
+        num_runners: int = 10,
+        use_full_observation: bool = True,
+        num_other_agents_observed: int = 2,
+        num_acceleration_levels: int = 10,
+        num_turn_levels: int = 10,
+        runner_exits_game_after_tagged: bool = True,
+        obs_chunk_size: int = 256,
+        grid_length: float = 10.0,
+        episode_length: int = 100,
+        max_speed: float = 1.0,
+        skill_level_runner: float = 1.0,
+        skill_level_tagger: float = 1.0,
+        max_acceleration: float = 1.0,
+        min_acceleration: float = -1.0,
+        max_turn: float = math.pi / 2,
+        min_turn: float = -math.pi / 2,
+        edge_hit_penalty: float = -0.0,
+        tagging_distance: float = 0.01,
+        tag_reward_for_tagger: float = 1.0,
+        step_penalty_for_tagger: float = -0.0,
+        tag_penalty_for_runner: float = -1.0,
+        step_reward_for_runner: float = 0.0,
+        end_of_game_reward_for_runner: float = 1.0,
+    ):
+        checks = [
+            (num_taggers >= 1, "num_taggers", num_taggers, "an integer >= 1"),
+            (num_runners >= 1, "num_runners", num_runners, "an integer >= 1"),
+            (episode_length >= 1, "episode_length", episode_length, "an integer >= 1"),
+            (grid_length > 0, "grid_length", grid_length, "a number > 0"),
+            (num_acceleration_levels >= 0, "num_acceleration_levels", num_acceleration_levels, ">= 0"),
+            (num_turn_levels >= 0, "num_turn_levels", num_turn_levels, ">= 0"),
+            (0 <= tagging_distance <= 1, "tagging_distance", tagging_distance, "in [0, 1]"),
+            (edge_hit_penalty <= 0, "edge_hit_penalty", edge_hit_penalty, "<= 0"),
+            (obs_chunk_size >= 1, "obs_chunk_size", obs_chunk_size, ">= 1"),
+        ]
+        n = num_taggers + num_runners
+        if not use_full_observation:
+            checks.append(
+                (1 <= num_other_agents_observed <= n - 1, "num_other_agents_observed",
+                 num_other_agents_observed, f"between 1 and num_agents - 1 = {n - 1}")
+            )
+        for ok, key, value, want in checks:
+            if not ok:
+                raise PhalanxError(f"tag: {key}={value!r} is invalid; expected {want}.")
+        self.num_taggers = num_taggers
+        self.num_runners = num_runners
+        self.num_agents = n
+        self.use_full_observation = use_full_observation
+        self.num_other_agents_observed = num_other_agents_observed
+        self.num_acceleration_levels = num_acceleration_levels
+        self.num_turn_levels = num_turn_levels
+        self.runner_exits_game_after_tagged = runner_exits_game_after_tagged
+        self.obs_chunk_size = obs_chunk_size
+        self._params = TagParams(
+            grid_length=grid_length, episode_length=episode_length, max_speed=max_speed,
+            skill_level_runner=skill_level_runner, skill_level_tagger=skill_level_tagger,
+            max_acceleration=max_acceleration, min_acceleration=min_acceleration,
+            max_turn=max_turn, min_turn=min_turn, edge_hit_penalty=edge_hit_penalty,
+            tagging_distance=tagging_distance, tag_reward_for_tagger=tag_reward_for_tagger,
+            step_penalty_for_tagger=step_penalty_for_tagger,
+            tag_penalty_for_runner=tag_penalty_for_runner,
+            step_reward_for_runner=step_reward_for_runner,
+            end_of_game_reward_for_runner=end_of_game_reward_for_runner,
+        )
+        # Static index table for full observation: others[i] lists every agent but i.
+        if use_full_observation:
+            idx = np.arange(n)
+            self._others = np.stack([np.delete(idx, i) for i in range(n)]).astype(np.int32)
+
+    @property
+    def default_params(self) -> TagParams:
+        return self._params
+
+    @property
+    def obs_dim(self) -> int:
+        k = self.num_agents - 1 if self.use_full_observation else self.num_other_agents_observed
+        return NUM_FEATURES * k + 1
+
+    @functools.cached_property
+    def spec(self) -> EnvSpec:
+        obs = Box(-np.inf, np.inf, (self.obs_dim,))
+        act = MultiDiscrete((self.num_acceleration_levels + 1, self.num_turn_levels + 1))
+        return EnvSpec(
+            groups={
+                "taggers": GroupSpec(self.num_taggers, obs, act),
+                "runners": GroupSpec(self.num_runners, obs, act),
+            },
+            global_state=Box(-np.inf, np.inf, (NUM_FEATURES * self.num_agents + 1,)),
+        )
+
+    # ------------------------------------------------------------------ reset / step
+    def _reset(self, key: jax.Array, params: TagParams) -> tuple[TagState, TimeStep]:
+        n, L = self.num_agents, jnp.float32(params.grid_length)
+        k_type, k_x, k_y, k_dir = jax.random.split(key, 4)
+        tagger_pick = jax.random.permutation(k_type, n)[: self.num_taggers]
+        agent_type = jnp.zeros(n, jnp.int32).at[tagger_pick].set(1)
+        order = jnp.argsort(agent_type, stable=True).astype(jnp.int32)  # runners, then taggers
+        x = L * jax.random.uniform(k_x, (n,))
+        y = L * jax.random.uniform(k_y, (n,))
+        quarter = jax.random.randint(k_dir, (n,), 0, 4)
+        state = TagState(
+            pos=jnp.stack([x, y], axis=-1),
+            speed=jnp.zeros(n, jnp.float32),
+            direction=(quarter * (jnp.pi / 2)).astype(jnp.float32),
+            acceleration=jnp.zeros(n, jnp.float32),
+            alive=jnp.ones(n, jnp.bool_),
+            agent_type=agent_type,
+            tagger_ids=order[self.num_runners :],
+            runner_ids=order[: self.num_runners],
+            t=jnp.int32(0),
+        )
+        return state, self.observe(state, params)
+
+    def observe(self, state: TagState, params: TagParams) -> TimeStep:
+        """The timestep an agent sees in ``state`` (zero rewards); used by reset and parity tests."""
+        obs = self._group_obs(state, self._observations(state, params))
+        zeros = {g: jnp.zeros(n, jnp.float32) for g, n in self.groups.items()}
+        terminated = {g: jnp.zeros(n, jnp.bool_) for g, n in self.groups.items()}
+        return make_timestep(obs, self._masks(), zeros, terminated, False, self._global_state(state, params))
+
+    def _step(self, key, state: TagState, actions, params: TagParams) -> tuple[TagState, TimeStep]:
+        del key  # Tag's dynamics are deterministic given the actions.
+        f32 = jnp.float32
+        n, L = self.num_agents, f32(params.grid_length)
+        act = jnp.zeros((n, 2), jnp.int32)
+        act = act.at[state.tagger_ids].set(actions["taggers"]).at[state.runner_ids].set(actions["runners"])
+        acc_table = _action_table(params.min_acceleration, params.max_acceleration, self.num_acceleration_levels)
+        turn_table = _action_table(params.min_turn, params.max_turn, self.num_turn_levels)
+        alive = state.alive.astype(f32)
+        is_tagger = state.agent_type == 1
+
+        # Kinematics, in WarpDrive's order.
+        t = state.t + 1
+        direction = jnp.mod(state.direction + turn_table[act[:, 1]], f32(2 * np.pi)) * alive
+        acceleration = state.acceleration + acc_table[act[:, 0]]
+        max_speed = f32(params.max_speed) * jnp.where(
+            is_tagger, f32(params.skill_level_tagger), f32(params.skill_level_runner)
+        )
+        speed = jnp.clip(state.speed + acceleration, 0.0, max_speed) * alive
+        acceleration = acceleration * (speed > 0) * (speed < max_speed)
+        moved = state.pos + speed[:, None] * jnp.stack([jnp.cos(direction), jnp.sin(direction)], -1)
+        crossed = jnp.any((moved < 0) | (moved > L), axis=-1)
+        pos = jnp.clip(moved, 0.0, L)
+        moved_state = state.replace(pos=pos, speed=speed, direction=direction, acceleration=acceleration, t=t)
+
+        # Observations see the game before this step's tags (as the reference does).
+        obs_all = self._observations(moved_state, params)
+        global_state = self._global_state(moved_state, params)
+
+        # Rewards: every alive runner checks its nearest tagger.
+        reward = (f32(params.edge_hit_penalty) * crossed + jnp.where(
+            is_tagger, f32(params.step_penalty_for_tagger), f32(params.step_reward_for_runner)
+        )) * alive
+        runner_pos, tagger_pos = pos[state.runner_ids], pos[state.tagger_ids]
+        dist = jnp.sqrt(jnp.sum((runner_pos[:, None, :] - tagger_pos[None, :, :]) ** 2, axis=-1))
+        margin = f32(params.tagging_distance) * L
+        tagged = state.alive[state.runner_ids] & (dist.min(axis=1) < margin)  # (n_r,)
+        nearest = jax.nn.one_hot(dist.argmin(axis=1), self.num_taggers, dtype=f32)  # (n_r, n_t)
+        # A sum over runners, so one tagger tagging several runners at once earns each tag.
+        tagger_gain = f32(params.tag_reward_for_tagger) * (nearest * tagged[:, None]).sum(axis=0)
+        reward = reward.at[state.tagger_ids].add(tagger_gain)
+        reward = reward.at[state.runner_ids].add(f32(params.tag_penalty_for_runner) * tagged)
+
+        runner_alive = state.alive[state.runner_ids]
+        if self.runner_exits_game_after_tagged:
+            runner_alive = runner_alive & ~tagged
+        game_over = (t >= params.episode_length) | ~runner_alive.any()
+        # Only runners still in the game after this step's tags earn the survival bonus.
+        bonus = f32(params.end_of_game_reward_for_runner) * (runner_alive & (t == params.episode_length))
+        reward = reward.at[state.runner_ids].add(bonus)
+        new_alive = state.alive.at[state.runner_ids].set(runner_alive)
+
+        new_state = moved_state.replace(alive=new_alive)
+        rewards = {"taggers": reward[state.tagger_ids], "runners": reward[state.runner_ids]}
+        terminated = {
+            "taggers": jnp.broadcast_to(game_over, (self.num_taggers,)),
+            "runners": ~runner_alive | game_over,
+        }
+        ts = make_timestep(
+            self._group_obs(state, obs_all), self._masks(), rewards, terminated, False, global_state
+        )
+        return new_state, ts
+
+    # ------------------------------------------------------------------ observations
+    def _masks(self) -> dict[str, jax.Array]:
+        act = self.spec.groups["taggers"].action
+        return {g: full_mask(n, act) for g, n in self.groups.items()}
+
+    @staticmethod
+    def _group_obs(state: TagState, obs_all: jax.Array) -> dict[str, jax.Array]:
+        return {"taggers": obs_all[state.tagger_ids], "runners": obs_all[state.runner_ids]}
+
+    def _features(self, state: TagState, params: TagParams) -> jax.Array:
+        """``(N, 5)`` normalised x, y, speed, acceleration, direction (WarpDrive's order)."""
+        f32 = jnp.float32
+        diag = f32(params.grid_length) * f32(np.sqrt(2))
+        vmax = f32(params.max_speed) + f32(1e-10)
+        return jnp.stack(
+            [state.pos[:, 0] / diag, state.pos[:, 1] / diag, state.speed / vmax,
+             state.acceleration / vmax, state.direction / f32(2 * np.pi)], axis=-1,
+        )
+
+    def _global_state(self, state: TagState, params: TagParams) -> jax.Array:
+        f = self._features(state, params)
+        per_agent = jnp.concatenate(
+            [f, state.agent_type[:, None].astype(jnp.float32), state.alive[:, None].astype(jnp.float32)], -1
+        )
+        time = (state.t / params.episode_length).astype(jnp.float32)
+        return jnp.concatenate([per_agent.reshape(-1), time[None]])
+
+    def _observations(self, state: TagState, params: TagParams) -> jax.Array:
+        """``(N, obs_dim)``: features relative to the observer, feature-major, then ``t/T``."""
+        f = self._features(state, params)
+        types = state.agent_type.astype(jnp.float32)
+        alive = state.alive.astype(jnp.float32)
+        time = (state.t / params.episode_length).astype(jnp.float32)
+        if self.use_full_observation:
+            others = jnp.asarray(self._others)  # (N, N-1)
+            delta = (f[others] - f[:, None, :]) * alive[:, None, None]  # (N, N-1, 5)
+            obs = jnp.concatenate(
+                [jnp.swapaxes(delta, 1, 2), types[others][:, None, :], alive[others][:, None, :]], axis=1
+            )  # (N, 7, N-1)
+            return jnp.concatenate([obs.reshape(self.num_agents, -1), (time * alive)[:, None]], -1)
+        return self._nearest_observations(f, state.pos, types, state.alive, time)
+
+    def _nearest_observations(self, f, pos, types, alive_b, time) -> jax.Array:
+        """k nearest alive others per observer, computed a chunk of observers at a time."""
+        n, k = self.num_agents, self.num_other_agents_observed
+        alive = alive_b.astype(jnp.float32)
+
+        def one(i):
+            d = jnp.sqrt(jnp.sum((pos - pos[i]) ** 2, axis=-1))  # (N,)
+            d = jnp.where((jnp.arange(n) == i) | ~alive_b, jnp.inf, d)
+            neg, idx = jax.lax.top_k(-d, k)  # ties: lower id first, as heapq.nsmallest
+            valid = jnp.isfinite(neg).astype(jnp.float32) * alive[i]
+            delta = (f[idx] - f[i]) * valid[:, None]  # (k, 5)
+            rows = jnp.concatenate([delta.T, (types[idx] * valid)[None], (alive[idx] * valid)[None]], 0)
+            return jnp.concatenate([rows.reshape(-1), (time * alive[i])[None]])
+
+        return jax.lax.map(one, jnp.arange(n), batch_size=min(n, self.obs_chunk_size))
+
+
+def _action_table(low: float, high: float, levels: int) -> jax.Array:
+    """``[0, linspace(low, high, levels)]``: index 0 is the no-op."""
+    return jnp.concatenate([jnp.zeros(1), jnp.linspace(low, high, levels)]).astype(jnp.float32)

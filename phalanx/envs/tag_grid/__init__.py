@@ -1,0 +1,1 @@
+"""WarpDrive's gridworld Tag, in pure JAX."""
