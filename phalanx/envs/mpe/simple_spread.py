@@ -1,0 +1,82 @@
+"""``simple_spread``: N cooperating agents cover N landmarks (mpe2 ``simple_spread_v3``).
+
+Agents (size 0.15, colliding, silent) and landmarks (not colliding) start uniform in
+``[-1, 1]²``. Every agent gets ``(1 − local_ratio) × global + local_ratio × local`` where
+``global = −Σ_landmarks min_agents distance`` and ``local = −(number of other agents it
+overlaps)``.
+
+Observation ``(4N + 2·2(N−1),)`` (18 for N=3):
+``[self_vel (2), self_pos (2), landmark_rel_pos (2N), other_agent_rel_pos (2(N−1)),
+other_agent_comm (2(N−1), always zero: agents are silent)]``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from phalanx.envs.mpe import physics
+from phalanx.envs.mpe.base import MPEEnv, check_settings
+from phalanx.envs.mpe.physics import MPEParams, MPEState
+
+
+@struct.dataclass
+class SpreadParams(MPEParams):
+    """:class:`MPEParams` plus the weight of the local (collision) reward."""
+
+    local_ratio: float = 0.5
+
+
+class SimpleSpread(MPEEnv[SpreadParams]):
+    """mpe2's ``simple_spread_v3``. Group ``agents`` of ``N``.
+
+    Args:
+        N: number of agents and of landmarks.
+        local_ratio: weight of the local reward, in ``[0, 1]``.
+        max_cycles: steps per episode (then truncated).
+        continuous_actions: ``Box(0, 1, (5,))`` actions instead of ``Discrete(5)``.
+    """
+
+    name = "simple_spread"
+
+    def __init__(
+        self, N: int = 3, local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False
+    ):
+        check_settings(self.name, [
+            (N >= 1, "N", N, "an integer >= 1"),
+            (0.0 <= local_ratio <= 1.0, "local_ratio", local_ratio, "a number in [0, 1]"),
+            (max_cycles >= 1, "max_cycles", max_cycles, "an integer >= 1"),
+        ])
+        self.N = N
+        entities = physics.make_entities(
+            agents=[{"size": 0.15}] * N, landmarks=[{"collide": False}] * N
+        )
+        self._others = physics.others_table(N)
+        self._setup(entities, 2, {"agents": (N, "move")}, continuous_actions,
+                    SpreadParams(max_cycles=max_cycles, local_ratio=local_ratio))
+
+    def _initial_state(self, key: jax.Array, params: SpreadParams) -> MPEState:
+        k_agents, k_landmarks = jax.random.split(key)
+        return self.make_state(self.uniform(k_agents, self.N, 1.0), self.uniform(k_landmarks, self.N, 1.0))
+
+    def _observations(self, state: MPEState, params: SpreadParams) -> dict[str, jax.Array]:
+        pos, vel = self.agent_pos(state), state.vel[: self.N]  # (N, 2) each
+        landmarks = jnp.broadcast_to(self.landmark_pos(state), (self.N, self.N, 2))
+        obs = jnp.concatenate([
+            vel,
+            pos,
+            physics.relative(landmarks, pos),
+            physics.relative(pos[self._others], pos),
+            state.comm[self._others].reshape(self.N, -1),
+        ], axis=-1)
+        return {"agents": obs}
+
+    def _rewards(self, state: MPEState, params: SpreadParams) -> dict[str, jax.Array]:
+        pos = self.agent_pos(state)
+        size = jnp.asarray(self.entities.size[: self.N])
+        dist = physics.pair_distances(pos, pos)  # (N, N)
+        overlap = (dist < size[:, None] + size[None, :]) & ~jnp.eye(self.N, dtype=bool)
+        local = -jnp.sum(overlap, axis=1).astype(jnp.float32)  # (N,)
+        global_ = -jnp.sum(jnp.min(physics.pair_distances(pos, self.landmark_pos(state)), axis=0))
+        return {"agents": global_ * (1.0 - params.local_ratio) + local * params.local_ratio}
