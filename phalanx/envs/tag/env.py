@@ -39,10 +39,6 @@ class TagParams:
     max_speed: float = 1.0
     skill_level_runner: float = 1.0
     skill_level_tagger: float = 1.0
-    max_acceleration: float = 1.0
-    min_acceleration: float = -1.0
-    max_turn: float = math.pi / 2
-    min_turn: float = -math.pi / 2
     edge_hit_penalty: float = -0.0
     tagging_distance: float = 0.01
     tag_reward_for_tagger: float = 1.0
@@ -78,6 +74,7 @@ class Tag(Environment[TagState, TagParams]):
         runner_exits_game_after_tagged: tagged runners leave the game.
         obs_chunk_size: observers processed together when finding nearest neighbours;
             bounds memory at O(chunk × N) per env instead of O(N²).
+        min_acceleration, max_acceleration, min_turn, max_turn: action ranges.
         Other keywords set :class:`TagParams` defaults.
     """
 
@@ -139,11 +136,13 @@ class Tag(Environment[TagState, TagParams]):
         self.num_turn_levels = num_turn_levels
         self.runner_exits_game_after_tagged = runner_exits_game_after_tagged
         self.obs_chunk_size = obs_chunk_size
+        # Action tables are static: they define what each action index means.
+        self.acceleration_actions = action_table(min_acceleration, max_acceleration, num_acceleration_levels)
+        self.turn_actions = action_table(min_turn, max_turn, num_turn_levels)
         self._params = TagParams(
             grid_length=grid_length, episode_length=episode_length, max_speed=max_speed,
             skill_level_runner=skill_level_runner, skill_level_tagger=skill_level_tagger,
-            max_acceleration=max_acceleration, min_acceleration=min_acceleration,
-            max_turn=max_turn, min_turn=min_turn, edge_hit_penalty=edge_hit_penalty,
+            edge_hit_penalty=edge_hit_penalty,
             tagging_distance=tagging_distance, tag_reward_for_tagger=tag_reward_for_tagger,
             step_penalty_for_tagger=step_penalty_for_tagger,
             tag_penalty_for_runner=tag_penalty_for_runner,
@@ -212,14 +211,13 @@ class Tag(Environment[TagState, TagParams]):
         n, L = self.num_agents, f32(params.grid_length)
         act = jnp.zeros((n, 2), jnp.int32)
         act = act.at[state.tagger_ids].set(actions["taggers"]).at[state.runner_ids].set(actions["runners"])
-        acc_table = _action_table(params.min_acceleration, params.max_acceleration, self.num_acceleration_levels)
-        turn_table = _action_table(params.min_turn, params.max_turn, self.num_turn_levels)
+        acc_table, turn_table = jnp.asarray(self.acceleration_actions), jnp.asarray(self.turn_actions)
         alive = state.alive.astype(f32)
         is_tagger = state.agent_type == 1
 
         # Kinematics, in WarpDrive's order.
         t = state.t + 1
-        direction = jnp.mod(state.direction + turn_table[act[:, 1]], f32(2 * np.pi)) * alive
+        direction = _wrap_angle(state.direction + turn_table[act[:, 1]]) * alive
         acceleration = state.acceleration + acc_table[act[:, 0]]
         max_speed = f32(params.max_speed) * jnp.where(
             is_tagger, f32(params.skill_level_tagger), f32(params.skill_level_runner)
@@ -328,6 +326,16 @@ class Tag(Environment[TagState, TagParams]):
         return jax.lax.map(one, jnp.arange(n), batch_size=min(n, self.obs_chunk_size))
 
 
-def _action_table(low: float, high: float, levels: int) -> jax.Array:
-    """``[0, linspace(low, high, levels)]``: index 0 is the no-op."""
-    return jnp.concatenate([jnp.zeros(1), jnp.linspace(low, high, levels)]).astype(jnp.float32)
+def _wrap_angle(x: jax.Array) -> jax.Array:
+    """``x mod 2π`` via exact ``fmod`` plus a sign fix, as NumPy/C compute ``%``.
+
+    ``jnp.mod`` rounds differently by an ulp; near the wrap that ulp is a whole turn.
+    """
+    two_pi = jnp.float32(2 * np.pi)
+    r = jnp.fmod(x, two_pi)
+    return jnp.where(r < 0, r + two_pi, r)
+
+
+def action_table(low: float, high: float, levels: int) -> np.ndarray:
+    """``[0, linspace(low, high, levels)]`` in float32: index 0 is the no-op."""
+    return np.insert(np.linspace(np.float32(low), np.float32(high), levels), 0, 0).astype(np.float32)
