@@ -90,7 +90,7 @@ class Box:
     low: float
     high: float
     shape: tuple[int, ...]
-    dtype: np.dtype = np.dtype(np.float32)
+    dtype: type = np.float32
 
     @property
     def mask_size(self) -> int:

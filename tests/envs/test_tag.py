@@ -132,7 +132,7 @@ def _parity_episode(env: Tag, seed: int) -> tuple[int, int]:
 )
 def test_parity_with_numpy_reference(seed, kwargs):
     env = Tag(**kwargs)
-    steps, multi = _parity_episode(env, seed)
+    steps, _ = _parity_episode(env, seed)
     assert 1 <= steps <= env.default_params.episode_length
     if kwargs["num_runners"] == 10:  # the default board: the episode runs to the time limit
         assert steps == env.default_params.episode_length
@@ -179,7 +179,7 @@ def test_make_errors(kwargs, match):
 
 
 def test_unknown_env_lists_choices():
-    with pytest.raises(PhalanxError, match="Registered environments: .*tag"):
+    with pytest.raises(PhalanxError, match=r"Registered environments: .*tag"):
         phalanx.make("tga")
 
 
