@@ -1,0 +1,71 @@
+"""Measuring environment throughput: a jitted random rollout, timed without compilation."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from phalanx.envs.environment import Environment
+from phalanx.envs.wrappers import VecEnv
+
+
+def make_random_rollout(env: Environment, num_envs: int, num_steps: int) -> Callable[[jax.Array], Any]:
+    """A jitted ``f(key)`` that resets ``num_envs`` envs and takes ``num_steps`` random steps.
+
+    One XLA program: ``vmap`` over envs, ``lax.scan`` over steps, actions sampled on
+    device. Episodes that end are not reset (Tag and MPE run their full length within
+    the benchmark's horizon, and a finished env still costs a full step). Returns the
+    summed rewards, so nothing is optimised away.
+    """
+    venv = VecEnv(env, num_envs)
+
+    def body(carry, key):
+        state, mask = carry
+        k_act, k_step = jax.random.split(key)
+        state, ts = venv.step(k_step, state, venv.sample_actions(k_act, mask))
+        return (state, ts.action_mask), sum(r.sum() for r in ts.reward.values())
+
+    @jax.jit
+    def run(key):
+        k0, k1 = jax.random.split(key)
+        state, ts = venv.reset(k0)
+        _, rewards = jax.lax.scan(body, (state, ts.action_mask), jax.random.split(k1, num_steps))
+        return rewards.sum()
+
+    return run
+
+
+def time_median(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls (results blocked on)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def env_throughput(env: Environment, num_envs: int, num_steps: int, repeats: int = 3, seed: int = 0) -> dict:
+    """Env steps/s and agent steps/s of a random rollout, median of ``repeats`` (compile excluded)."""
+    run = make_random_rollout(env, num_envs, num_steps)
+    key = jax.random.PRNGKey(seed)
+    start = time.perf_counter()
+    jax.block_until_ready(run(key))
+    compile_s = time.perf_counter() - start
+    seconds = time_median(lambda: run(key), repeats)
+    env_steps = num_envs * num_steps
+    return {
+        "env": env.name,
+        "num_envs": num_envs,
+        "num_agents": env.spec.num_agents,
+        "num_steps": num_steps,
+        "seconds": seconds,
+        "compile_seconds": compile_s,
+        "env_steps_per_s": env_steps / seconds,
+        "agent_steps_per_s": env_steps * env.spec.num_agents / seconds,
+        "device": jax.devices()[0].device_kind,
+    }

@@ -1,0 +1,147 @@
+"""The ``phalanx`` command line: ``phalanx <command> [key=value ...]``.
+
+User mistakes (unknown command, key or env, a value of the wrong type) print one line
+``phalanx: error: ...`` and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from phalanx.config import build, parse_overrides, to_yaml
+from phalanx.errors import PhalanxError, did_you_mean
+
+console = Console()
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """``phalanx bench``: random-action throughput of one env, compiled end to end."""
+
+    env: str = "tag"
+    num_envs: int = 1000
+    num_steps: int = 100
+    repeats: int = 3
+    seed: int = 0
+
+
+def _split_env_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate ``env.KEY=VALUE`` (the env's own settings) from the command's keys."""
+    env_settings = overrides.pop("env", None)
+    if isinstance(env_settings, dict):  # only env.KEY=... given
+        return overrides, env_settings
+    if env_settings is not None:
+        overrides["env"] = env_settings
+    return overrides, {}
+
+
+def _parse_env_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    # `env=tag env.num_runners=5` cannot live in one dict (env is both a name and a group).
+    name_args = [a for a in args if not a.startswith("env.")]
+    env_args = [a[len("env.") :] for a in args if a.startswith("env.")]
+    return parse_overrides(name_args), parse_overrides(env_args)
+
+
+def cmd_envs(args: list[str]) -> int:
+    """List registered environments with their groups and specs."""
+    from phalanx.envs import make, registered
+
+    if args:
+        raise PhalanxError(f"'phalanx envs' takes no arguments, got {' '.join(args)}.")
+    table = Table(title="Registered environments (default settings)")
+    for col in ("env", "group", "agents", "observation", "action"):
+        table.add_column(col)
+    for name in registered():
+        env = make(name)
+        for i, (group, g) in enumerate(env.spec.groups.items()):
+            obs = f"{g.observation.shape} {np.dtype(g.observation.dtype).name}"
+            action = str(g.action) + (" (masked)" if g.has_action_mask else "")
+            table.add_row(name if i == 0 else "", group, str(g.num_agents), obs, action)
+        table.add_row("", "[dim]global state[/dim]", "", str(env.spec.global_state.shape), "", end_section=True)
+    console.print(table)
+    return 0
+
+
+def cmd_bench(args: list[str]) -> int:
+    """Measure env steps/s of a jitted random rollout."""
+    from phalanx.bench import env_throughput
+    from phalanx.envs import make
+
+    values, env_settings = _parse_env_args(args)
+    config = build(BenchConfig, values)
+    for key, value in (("num_envs", config.num_envs), ("num_steps", config.num_steps), ("repeats", config.repeats)):
+        if value < 1:
+            raise PhalanxError(f"{key}={value}: expected an integer >= 1.")
+    env = make(config.env, **env_settings)
+    console.print(f"[bold]phalanx bench[/bold] {config.env} {env.groups} × {config.num_envs} envs × "
+                  f"{config.num_steps} steps (compiling...)")
+    r = env_throughput(env, config.num_envs, config.num_steps, config.repeats, config.seed)
+    table = Table(title=f"{config.env} random-action throughput on {r['device']}")
+    for col in ("envs", "agents/env", "steps", "median s", "compile s", "env steps/s", "agent steps/s"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(r["num_envs"]), str(r["num_agents"]), str(r["num_steps"]), f"{r['seconds']:.3f}",
+        f"{r['compile_seconds']:.1f}", f"{r['env_steps_per_s']:,.0f}", f"{r['agent_steps_per_s']:,.0f}",
+    )
+    console.print(table)
+    return 0
+
+
+def cmd_config(args: list[str]) -> int:
+    """Print the resolved config of a command: ``phalanx config bench num_envs=10``."""
+    if not args or args[0] not in SCHEMAS:
+        raise PhalanxError(f"usage: phalanx config <{'|'.join(SCHEMAS)}> [key=value ...]")
+    values, _ = _parse_env_args(args[1:])
+    console.print(to_yaml(build(SCHEMAS[args[0]], values)), end="")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"envs": cmd_envs, "bench": cmd_bench, "config": cmd_config}
+SCHEMAS: dict[str, type] = {"bench": BenchConfig}
+
+USAGE = """usage: phalanx <command> [key=value ...]
+
+commands:
+  envs                      list registered environments, groups and specs
+  bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
+  config COMMAND [...]      print a command's resolved config
+
+examples:
+  phalanx envs
+  phalanx bench env=tag num_envs=1000 num_steps=100
+  phalanx bench env=tag env.num_runners=990 env.num_taggers=10 env.use_full_observation=false
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``phalanx`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    command, args = argv[0], argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE, end="")
+        if command in SCHEMAS:
+            console.print(to_yaml(build(SCHEMAS[command], {})), end="")
+        return 0
+    try:
+        if command not in COMMANDS:
+            raise PhalanxError(
+                f"unknown command {command!r}.{did_you_mean(command, COMMANDS)} Commands: {', '.join(COMMANDS)}."
+            )
+        return COMMANDS[command](args)
+    except PhalanxError as e:
+        print(f"phalanx: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
