@@ -133,12 +133,13 @@ def run_parity(name: str, seed: int, continuous: bool, settings: dict, perturb=N
     return worst
 
 
+TAG_2V2 = {"num_good": 2, "num_adversaries": 2, "num_obstacles": 3}
 PARITY_CASES = [
     # (name, settings, seeds)
     ("simple_spread", {}, (0, 1, 2)),
     ("simple_spread", {"N": 4, "local_ratio": 0.3}, (3,)),
     ("simple_tag", {}, (0, 1, 2)),
-    ("simple_tag", {"num_good": 2, "num_adversaries": 2, "num_obstacles": 3}, (3,)),
+    ("simple_tag", TAG_2V2, (3,)),
     ("simple_adversary", {}, (0, 1, 2)),
     ("simple_adversary", {"N": 3}, (3,)),
     ("simple_speaker_listener", {}, (0, 1, 2)),
@@ -157,14 +158,14 @@ def test_parity_contacts_and_boundary():
     for continuous in (False, True):
         run_parity("simple_spread", 5, continuous, {}, perturb=crowd)
         run_parity("simple_tag", 5, continuous, {}, perturb=crowd)
-        run_parity("simple_tag", 6, continuous, {"num_good": 2}, perturb=to_edge)
+        run_parity("simple_tag", 6, continuous, TAG_2V2, perturb=to_edge)
     # The crowded episodes really exercise collisions: rewards include catches / overlaps.
     ref = simple_tag_v3.parallel_env()
     ref.reset(seed=5)
     crowd(ref.unwrapped.world)
     _, rew, *_ = ref.step({a: 0 for a in ref.agents})
     assert rew["adversary_0"] >= 10 and rew["agent_0"] <= -10
-    ref = simple_tag_v3.parallel_env(num_good=2)
+    ref = simple_tag_v3.parallel_env(**TAG_2V2)
     ref.reset(seed=6)
     to_edge(ref.unwrapped.world)
     _, rew, *_ = ref.step({a: 0 for a in ref.agents})
@@ -200,12 +201,12 @@ def test_determinism(name):
 def test_reset_distribution():
     """Our random starts follow mpe2's ranges (obstacles in ±0.9, goals cover every landmark)."""
     env = phalanx.make("simple_tag")
-    states, _ = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 64))
+    states, _ = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 64))
     agents, obstacles = states.pos[:, :4], states.pos[:, 4:]
     assert np.abs(agents).max() <= 1.0 and np.abs(agents).max() > 0.9
     assert np.abs(obstacles).max() <= 0.9 and np.all(states.vel == 0)
     env = phalanx.make("simple_speaker_listener")
-    states, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 64))
+    states, ts = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 64))
     assert set(np.asarray(states.goal).tolist()) == {0, 1, 2}
     assert np.all(np.asarray(ts.obs["listener"])[:, :, -3:] == 0)  # nothing said yet
 
