@@ -8,7 +8,7 @@ state: ``_initial_state`` (random start), ``_observations`` and ``_rewards``.
 from __future__ import annotations
 
 import functools
-from typing import Generic, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,7 @@ def check_settings(env: str, checks: list[tuple[bool, str, object, str]]) -> Non
             raise PhalanxError(f"{env}: {key}={value!r} is invalid; expected {want}.")
 
 
-class MPEEnv(Environment[MPEState, ParamsT], Generic[ParamsT]):
+class MPEEnv(Environment[MPEState, ParamsT]):
     """Base of the MPE scenarios. Agents of a group are contiguous in the entity arrays.
 
     Every group is either ``"move"`` (movable, silent agents: 5 discrete moves, or a
@@ -47,18 +47,25 @@ class MPEEnv(Environment[MPEState, ParamsT], Generic[ParamsT]):
     sizes: dict[str, int]
 
     def _setup(
-        self, entities: Entities, dim_c: int, groups: dict[str, tuple[int, Role]], continuous_actions: bool,
+        self,
+        entities: Entities,
+        dim_c: int,
+        groups: dict[str, tuple[int, Role]],
+        continuous_actions: bool,
         params: ParamsT,
     ) -> None:
+        """Store the static world: entities, comm size, ``{group: (size, role)}`` in order, params."""
         self.entities = entities
         self.dim_c = dim_c
         self.continuous_actions = continuous_actions
         self.sizes = {g: n for g, (n, _) in groups.items()}
         self.roles = {g: r for g, (_, r) in groups.items()}
-        starts = np.cumsum([0, *self.sizes.values()])
-        #: agent ids (rows of the entity arrays) of each group, a static int32 array
-        self.agent_ids = {g: np.arange(s, s + n, dtype=np.int32) for g, s, n in
-                          zip(self.sizes, starts, self.sizes.values(), strict=False)}
+        #: ``{group: (A,) int32}`` static agent ids (rows of the entity arrays) of each group
+        self.agent_ids: dict[str, np.ndarray] = {}
+        start = 0
+        for g, n in self.sizes.items():
+            self.agent_ids[g] = np.arange(start, start + n, dtype=np.int32)
+            start += n
         self._params = params
 
     # ------------------------------------------------------------------ scenario hooks
