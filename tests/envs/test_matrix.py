@@ -82,6 +82,8 @@ def test_payoff_forms_agree_and_payoffs_is_a_copy():
     b = phalanx.make("matrix_game", row_payoffs=[[3, 0], [5, 1]], column_payoffs=np.array([[3, 5], [0, 1]]))
     np.testing.assert_array_equal(a.payoffs, b.payoffs)
     np.testing.assert_array_equal(a.payoffs, phalanx.make("prisoners_dilemma").payoffs)
+    # Without payoffs, matrix_game is the prisoner's dilemma (every env builds with defaults).
+    np.testing.assert_array_equal(phalanx.make("matrix_game").payoffs, a.payoffs)
     assert a.payoffs.dtype == np.float32
     a.payoffs[0, 0, 0] = 100.0
     assert a.payoffs[0, 0, 0] == 3.0
@@ -97,7 +99,6 @@ def test_zero_sum_games_are_zero_sum():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({}, "no payoffs given"),
         ({"payoffs": PD, "row_payoffs": [[1]]}, "both payoffs and row_payoffs"),
         ({"row_payoffs": [[1, 2]]}, "column_payoffs is missing"),
         ({"column_payoffs": [[1, 2]]}, "row_payoffs is missing"),

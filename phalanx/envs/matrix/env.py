@@ -28,6 +28,9 @@ from phalanx.errors import PhalanxError
 
 GROUPS = ("player_0", "player_1")
 
+#: ``matrix_game``'s payoffs when none are given: the prisoner's dilemma, ``(n0, n1, 2)``.
+DEFAULT_PAYOFFS = (((3.0, 3.0), (0.0, 5.0)), ((5.0, 0.0), (1.0, 1.0)))
+
 
 @struct.dataclass
 class MatrixParams:
@@ -60,13 +63,16 @@ class MatrixGame(Environment[MatrixState, MatrixParams]):
     * ``row_payoffs`` and ``column_payoffs``: two ``(n0, n1)`` matrices (a zero-sum game has
       ``column_payoffs = -row_payoffs``).
 
+    With neither (``phalanx.make("matrix_game")``) the game is the prisoner's dilemma
+    (:data:`DEFAULT_PAYOFFS`), so that every registered env can be built with its defaults.
+
     Args:
         payoffs: ``(n0, n1, 2)`` payoff pairs, or None.
         row_payoffs: ``(n0, n1)`` payoffs of player 0, or None.
         column_payoffs: ``(n0, n1)`` payoffs of player 1, or None.
 
     Raises:
-        PhalanxError: neither or both forms given, a wrong shape, or non-numeric or
+        PhalanxError: both forms given, one of row/column missing, a wrong shape, or non-numeric or
             non-finite entries.
     """
 
@@ -179,7 +185,7 @@ def _payoff_table(env: str, payoffs: Any, row: Any, column: Any) -> np.ndarray:
             )
         return np.ascontiguousarray(np.moveaxis(arr, 2, 0))
     if row is None and column is None:
-        raise PhalanxError(f"{env}: no payoffs given; {usage}.")
+        return _payoff_table(env, DEFAULT_PAYOFFS, None, None)
     if row is None or column is None:
         missing = "row_payoffs" if row is None else "column_payoffs"
         raise PhalanxError(

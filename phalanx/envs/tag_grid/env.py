@@ -20,7 +20,8 @@ One step, in WarpDrive's order:
 **Episode end.** Both ends are reported as *termination* (``terminated`` True for every
 agent, ``truncated`` always False): the observation carries ``t / episode_length``, so the
 time limit is part of the game (a Markov state), as in the reference, where it is simply
-``done``.
+``done``. Stepping an ended episode is outside the game (WarpDrive asserts ``t <= T``); reset
+it, e.g. with :class:`~phalanx.envs.AutoReset`.
 
 **Observations** (float32), per agent ``i``:
 
