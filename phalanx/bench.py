@@ -17,9 +17,9 @@ def make_random_rollout(env: Environment, num_envs: int, num_steps: int) -> Call
     """A jitted ``f(key)`` that resets ``num_envs`` envs and takes ``num_steps`` random steps.
 
     One XLA program: ``vmap`` over envs, ``lax.scan`` over steps, actions sampled on
-    device. Episodes that end are not reset (Tag and MPE run their full length within
-    the benchmark's horizon, and a finished env still costs a full step). Returns the
-    summed rewards, so nothing is optimised away.
+    device. Episodes that end are not reset unless ``env`` is wrapped in ``AutoReset``
+    (a finished env still costs a full step). Observations and rewards are summed into
+    the result so that XLA cannot drop their computation: a policy would read them.
     """
     venv = VecEnv(env, num_envs)
 
@@ -27,7 +27,8 @@ def make_random_rollout(env: Environment, num_envs: int, num_steps: int) -> Call
         state, mask = carry
         k_act, k_step = jax.random.split(key)
         state, ts = venv.step(k_step, state, venv.sample_actions(k_act, mask))
-        return (state, ts.action_mask), sum(r.sum() for r in ts.reward.values())
+        used = sum(r.sum() for r in ts.reward.values()) + sum(o.sum() for o in ts.obs.values())
+        return (state, ts.action_mask), used
 
     @jax.jit
     def run(key):

@@ -149,10 +149,6 @@ class Tag(Environment[TagState, TagParams]):
             step_reward_for_runner=step_reward_for_runner,
             end_of_game_reward_for_runner=end_of_game_reward_for_runner,
         )
-        # Static index table for full observation: others[i] lists every agent but i.
-        if use_full_observation:
-            idx = np.arange(n)
-            self._others = np.stack([np.delete(idx, i) for i in range(n)]).astype(np.int32)
 
     @property
     def default_params(self) -> TagParams:
@@ -200,7 +196,7 @@ class Tag(Environment[TagState, TagParams]):
 
     def observe(self, state: TagState, params: TagParams) -> TimeStep:
         """The timestep an agent sees in ``state`` (zero rewards); used by reset and parity tests."""
-        obs = self._group_obs(state, self._observations(state, params))
+        obs = self._observations(state, params)
         zeros = {g: jnp.zeros(n, jnp.float32) for g, n in self.groups.items()}
         terminated = {g: jnp.zeros(n, jnp.bool_) for g, n in self.groups.items()}
         return make_timestep(obs, self._masks(), zeros, terminated, False, self._global_state(state, params))
@@ -230,7 +226,7 @@ class Tag(Environment[TagState, TagParams]):
         moved_state = state.replace(pos=pos, speed=speed, direction=direction, acceleration=acceleration, t=t)
 
         # Observations see the game before this step's tags (as the reference does).
-        obs_all = self._observations(moved_state, params)
+        obs = self._observations(moved_state, params)
         global_state = self._global_state(moved_state, params)
 
         # Rewards: every alive runner checks its nearest tagger.
@@ -263,7 +259,7 @@ class Tag(Environment[TagState, TagParams]):
             "runners": ~runner_alive | game_over,
         }
         ts = make_timestep(
-            self._group_obs(state, obs_all), self._masks(), rewards, terminated, False, global_state
+            obs, self._masks(), rewards, terminated, False, global_state
         )
         return new_state, ts
 
@@ -271,10 +267,6 @@ class Tag(Environment[TagState, TagParams]):
     def _masks(self) -> dict[str, jax.Array]:
         act = self.spec.groups["taggers"].action
         return {g: full_mask(n, act) for g, n in self.groups.items()}
-
-    @staticmethod
-    def _group_obs(state: TagState, obs_all: jax.Array) -> dict[str, jax.Array]:
-        return {"taggers": obs_all[state.tagger_ids], "runners": obs_all[state.runner_ids]}
 
     def _features(self, state: TagState, params: TagParams) -> jax.Array:
         """``(N, 5)`` normalised x, y, speed, acceleration, direction (WarpDrive's order)."""
@@ -294,22 +286,42 @@ class Tag(Environment[TagState, TagParams]):
         time = (state.t / params.episode_length).astype(jnp.float32)
         return jnp.concatenate([per_agent.reshape(-1), time[None]])
 
-    def _observations(self, state: TagState, params: TagParams) -> jax.Array:
-        """``(N, obs_dim)``: features relative to the observer, feature-major, then ``t/T``."""
+    def _observations(self, state: TagState, params: TagParams) -> dict[str, jax.Array]:
+        """``{group: (A, obs_dim)}``: features relative to the observer, feature-major, then ``t/T``.
+
+        Each group's rows are computed for its own observers directly (no ``(N, D)``
+        intermediate that is then gathered by group: that gather cost more than the obs).
+        """
         f = self._features(state, params)
         types = state.agent_type.astype(jnp.float32)
         alive = state.alive.astype(jnp.float32)
         time = (state.t / params.episode_length).astype(jnp.float32)
+        groups = {"taggers": state.tagger_ids, "runners": state.runner_ids}
         if self.use_full_observation:
-            others = jnp.asarray(self._others)  # (N, N-1)
-            delta = (f[others] - f[:, None, :]) * alive[:, None, None]  # (N, N-1, 5)
-            obs = jnp.concatenate(
-                [jnp.swapaxes(delta, 1, 2), types[others][:, None, :], alive[others][:, None, :]], axis=1
-            )  # (N, 7, N-1)
-            return jnp.concatenate([obs.reshape(self.num_agents, -1), (time * alive)[:, None]], -1)
-        return self._nearest_observations(f, state.pos, types, state.alive, time)
+            return {g: self._full_observations(ids, f, types, alive, time) for g, ids in groups.items()}
+        return {g: self._nearest_observations(ids, f, state.pos, types, state.alive, time) for g, ids in groups.items()}
 
-    def _nearest_observations(self, f, pos, types, alive_b, time) -> jax.Array:
+    def _full_observations(self, observers, f, types, alive, time) -> jax.Array:
+        """All other agents, as one fused gather: entry ``k`` of observer ``i``'s row is
+        feature ``k // (N-1)`` of the ``k % (N-1)``-th other agent (skipping ``i``).
+
+        Index arithmetic runs on ``iota`` inside the fusion, so the O(N²) observation is
+        written once, with no O(N²) index tables or intermediate copies.
+        """
+        n = self.num_agents
+        ext = jnp.concatenate([f, types[:, None], alive[:, None]], axis=1)  # (N, 7)
+        k = jnp.arange(self.obs_dim)[None, :]  # (1, D)
+        i = observers[:, None]  # (A, 1)
+        feat = jnp.minimum(k // (n - 1), NUM_FEATURES - 1)
+        other = k % (n - 1)
+        other = other + (other >= i)  # skip the observer itself
+        is_delta = feat < 5  # the kinematic features are relative; type and alive are not
+        value = ext[other, feat] - jnp.where(is_delta, ext[i, feat], 0.0)
+        seen = alive[i]  # (A, 1): an observer out of the game sees zeros
+        value = value * jnp.where(is_delta, seen, 1.0)
+        return jnp.where(k == self.obs_dim - 1, time * seen, value)
+
+    def _nearest_observations(self, observers, f, pos, types, alive_b, time) -> jax.Array:
         """k nearest alive others per observer, computed a chunk of observers at a time."""
         n, k = self.num_agents, self.num_other_agents_observed
         alive = alive_b.astype(jnp.float32)
@@ -323,7 +335,7 @@ class Tag(Environment[TagState, TagParams]):
             rows = jnp.concatenate([delta.T, (types[idx] * valid)[None], (alive[idx] * valid)[None]], 0)
             return jnp.concatenate([rows.reshape(-1), (time * alive[i])[None]])
 
-        return jax.lax.map(one, jnp.arange(n), batch_size=min(n, self.obs_chunk_size))
+        return jax.lax.map(one, observers, batch_size=min(len(observers), self.obs_chunk_size))
 
 
 def _wrap_angle(x: jax.Array) -> jax.Array:
