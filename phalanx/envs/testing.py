@@ -6,6 +6,8 @@ timestep against ``env.spec``, and asserts that ``reset``/``step`` trace only on
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import numpy as np
@@ -71,8 +73,16 @@ def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
 
 
 def rollout(env: Environment, key: jax.Array, num_steps: int) -> TimeStep:
-    """A jitted random-action rollout of ``num_steps`` (no reset); returns stacked timesteps."""
+    """A jitted random-action rollout of ``num_steps`` (no reset); returns stacked timesteps.
 
+    Compiled once per ``(env, num_steps)`` and reused, so calling it with several keys
+    (determinism checks) costs one compilation.
+    """
+    return _compiled_rollout(env, num_steps)(key)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_rollout(env: Environment, num_steps: int):
     def body(carry, k):
         state, ts = carry
         k_act, k_step = jax.random.split(k)
@@ -86,7 +96,7 @@ def rollout(env: Environment, key: jax.Array, num_steps: int) -> TimeStep:
         _, traj = jax.lax.scan(body, carry, jax.random.split(k1, num_steps))
         return traj
 
-    return run(key)
+    return run
 
 
 def assert_trees_equal(a, b) -> None:
