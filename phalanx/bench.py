@@ -17,16 +17,29 @@ def make_random_rollout(env: Environment, num_envs: int, num_steps: int) -> Call
     """A jitted ``f(key)`` that resets ``num_envs`` envs and takes ``num_steps`` random steps.
 
     One XLA program: ``vmap`` over envs, ``lax.scan`` over steps, actions sampled on
-    device. Episodes that end are not reset unless ``env`` is wrapped in ``AutoReset``
+    device (uniform over legal actions: per-env masks are used only where an env's spec says
+    legal actions vary). Episodes that end are not reset unless ``env`` is wrapped in ``AutoReset``
     (a finished env still costs a full step). Observations and rewards are summed into
     the result so that XLA cannot drop their computation: a policy would read them.
     """
     venv = VecEnv(env, num_envs)
+    masked = any(g.has_action_mask for g in env.spec.groups.values())
+
+    def sample_actions(key, mask):
+        if masked:  # legal actions vary: sample from each env's mask
+            return venv.sample_actions(key, mask)
+        # Masks are all-legal: uniform actions for the whole batch in one draw per group,
+        # as the baselines' random policies do (same distribution, no per-env keys).
+        keys = jax.random.split(key, len(env.spec.groups))
+        return {
+            name: g.action.sample(k, num_envs * g.num_agents).reshape(num_envs, g.num_agents, *g.action.shape)
+            for k, (name, g) in zip(keys, env.spec.groups.items(), strict=True)
+        }
 
     def body(carry, key):
         state, mask = carry
         k_act, k_step = jax.random.split(key)
-        state, ts = venv.step(k_step, state, venv.sample_actions(k_act, mask))
+        state, ts = venv.step(k_step, state, sample_actions(k_act, mask))
         used = sum(r.sum() for r in ts.reward.values()) + sum(o.sum() for o in ts.obs.values())
         return (state, ts.action_mask), used
 

@@ -62,9 +62,12 @@ class MPEEnv(Environment[MPEState, ParamsT]):
         self.roles = {g: r for g, (_, r) in groups.items()}
         #: ``{group: (A,) int32}`` static agent ids (rows of the entity arrays) of each group
         self.agent_ids: dict[str, np.ndarray] = {}
+        #: ``{group: slice}`` the same rows as a slice (static slicing, no gather)
+        self.agent_rows: dict[str, slice] = {}
         start = 0
         for g, n in self.sizes.items():
             self.agent_ids[g] = np.arange(start, start + n, dtype=np.int32)
+            self.agent_rows[g] = slice(start, start + n)
             start += n
         self._params = params
 
@@ -125,6 +128,14 @@ class MPEEnv(Environment[MPEState, ParamsT]):
             goal=jnp.asarray(goal, jnp.int32), t=jnp.asarray(t, jnp.int32),
         )
 
+    def start_state(self, pos: jax.Array, goal: int | jax.Array = 0) -> MPEState:
+        """A fresh episode's state: entity positions ``(E, 2)``, everything else zero."""
+        n, e = self.entities.num_agents, self.entities.num_entities
+        return MPEState(
+            pos=pos, vel=jnp.zeros((e, 2), jnp.float32), comm=jnp.zeros((n, self.dim_c), jnp.float32),
+            goal=jnp.asarray(goal, jnp.int32), t=jnp.zeros((), jnp.int32),
+        )
+
     def _reset(self, key: jax.Array, params: ParamsT) -> tuple[MPEState, TimeStep]:
         state = self._initial_state(key, params)
         return state, self.observe(state, params)
@@ -166,7 +177,7 @@ class MPEEnv(Environment[MPEState, ParamsT]):
     # ------------------------------------------------------------------ helpers
     def agent_pos(self, state: MPEState, group: str | None = None) -> jax.Array:
         """``(A, 2)`` positions of a group's agents (all ``N`` agents when ``group`` is None)."""
-        return state.pos[: self.entities.num_agents] if group is None else state.pos[self.agent_ids[group]]
+        return state.pos[: self.entities.num_agents] if group is None else state.pos[self.agent_rows[group]]
 
     def landmark_pos(self, state: MPEState) -> jax.Array:
         """``(L, 2)`` landmark positions."""

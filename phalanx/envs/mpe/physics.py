@@ -111,21 +111,27 @@ class MPEState:
     t: jax.Array  # () int32 world steps taken this episode
 
 
+# Discrete moves as arithmetic (no gather): u_d = [a == PLUS_d] − [a == MINUS_d] for d = x, y.
+_PLUS = np.array([2, 4], np.int32)
+_MINUS = np.array([1, 3], np.int32)
+
+
 def move_force(actions: jax.Array, continuous: bool, accel: np.ndarray) -> jax.Array:
     """Action force ``(A, 2)`` of movable agents.
 
     Args:
-        actions: ``(A,)`` int moves in ``0..4``, or ``(A, 5)`` floats in ``[0, 1]`` where
-            the force is ``(a[2] − a[1], a[4] − a[3])`` (clipped to ``[0, 1]`` first, as
-            mpe2's ``ClipOutOfBoundsWrapper`` does).
+        actions: ``(A,)`` int moves in ``0..4`` (the rows of :data:`MOVES`), or ``(A, 5)``
+            floats in ``[0, 1]`` where the force is ``(a[2] − a[1], a[4] − a[3])`` (clipped
+            to ``[0, 1]`` first, as mpe2's ``ClipOutOfBoundsWrapper`` does).
         continuous: which of the two forms ``actions`` has.
         accel: ``(A,)`` sensitivity of each agent.
     """
     if continuous:
         a = jnp.clip(actions, 0.0, 1.0)
-        u = jnp.stack([a[:, 2] - a[:, 1], a[:, 4] - a[:, 3]], axis=-1)
+        u = a[:, 2::2] - a[:, 1:4:2]  # (a2 − a1, a4 − a3), strided slices
     else:
-        u = jnp.asarray(MOVES)[actions]
+        a = actions[:, None]
+        u = (a == _PLUS).astype(jnp.float32) - (a == _MINUS).astype(jnp.float32)
     return u * jnp.asarray(accel)[:, None]
 
 
@@ -141,48 +147,90 @@ def pair_distances(pos_a: jax.Array, pos_b: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.sum(jnp.square(pos_a[:, None, :] - pos_b[None, :, :]), axis=-1))
 
 
-def contact_forces(ent: Entities, params: MPEParams, pos: jax.Array) -> jax.Array:
-    """Total contact force ``(E, 2)`` on each entity from all others it collides with.
+Rows = slice | np.ndarray  # a static set of entity rows: a slice when contiguous
 
-    Coincident pairs (distance exactly 0, where mpe2 divides by zero) get no force.
+
+def static_rows(mask: np.ndarray) -> Rows:
+    """The rows where ``mask`` is True: a ``slice`` when they are contiguous (no gather)."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0 or np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
+    return idx.astype(np.int32)
+
+
+def _put_rows(x: jax.Array, rows: Rows, values: jax.Array) -> jax.Array:
+    """``x`` with ``x[rows]`` replaced by ``values`` (a concatenate when ``rows`` is a slice)."""
+    if not isinstance(rows, slice):
+        return x.at[rows].set(values)
+    parts = [x[: rows.start], values, x[rows.stop :]]
+    return jnp.concatenate([p for p in parts if p.shape[0]], axis=0)
+
+
+def contact_forces(ent: Entities, params: MPEParams, pos: jax.Array, rows: Rows | None = None) -> jax.Array:
+    """Total contact force on the entities ``rows`` (all when None) from all others they collide with.
+
+    Only entities that collide are looked at as partners, so the work is
+    ``len(rows) × (number that collide)``. Coincident pairs (distance exactly 0, where mpe2
+    divides by zero) get no force. Returns ``(len(rows), 2)``.
     """
-    e = ent.num_entities
-    delta = pos[:, None, :] - pos[None, :, :]  # (E, E, 2): p_a - p_b
-    pair = ent.collide[:, None] & ent.collide[None, :] & ~np.eye(e, dtype=bool)  # static (E, E)
-    dist = jnp.sqrt(jnp.sum(jnp.square(delta), axis=-1))  # (E, E)
+    ids = np.arange(ent.num_entities)
+    rows = slice(0, ent.num_entities) if rows is None else rows
+    cols = static_rows(ent.collide)
+    pair = ent.collide[ids[rows]][:, None] & (ids[rows][:, None] != ids[cols][None, :])  # static
+    pos_rows = pos[rows]
+    if not pair.any():
+        return jnp.zeros_like(pos_rows)
+    delta = pos_rows[:, None, :] - pos[cols][None, :, :]  # (R, C, 2): p_a - p_b
+    dist = jnp.sqrt(jnp.sum(jnp.square(delta), axis=-1))  # (R, C)
     touching = jnp.asarray(pair) & (dist > 0)
     safe = jnp.where(touching, dist, 1.0)
-    dist_min = jnp.asarray(ent.size[:, None] + ent.size[None, :])
+    dist_min = jnp.asarray(ent.size[rows][:, None] + ent.size[cols][None, :])
     k = params.contact_margin
-    penetration = jnp.logaddexp(0.0, -(safe - dist_min) / k) * k  # (E, E)
-    force = params.contact_force * delta / safe[..., None] * penetration[..., None]
-    return jnp.sum(jnp.where(touching[..., None], force, 0.0), axis=1)
+    penetration = jnp.logaddexp(0.0, -(safe - dist_min) / k) * k  # (R, C)
+    scale = jnp.where(touching, params.contact_force * penetration / safe, 0.0)
+    return jnp.sum(delta * scale[..., None], axis=1)
 
 
 def integrate(
     ent: Entities, params: MPEParams, pos: jax.Array, vel: jax.Array, agent_force: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """One physics step. ``agent_force`` is ``(N, 2)``; returns new ``(pos, vel)``, each ``(E, 2)``."""
-    action_force = jnp.zeros_like(pos).at[: ent.num_agents].set(agent_force)
-    force = action_force + contact_forces(ent, params, pos)
-    movable = jnp.asarray(ent.movable)[:, None]
-    new_pos = pos + vel * params.dt
-    new_vel = vel * (1.0 - params.damping) + force / jnp.asarray(ent.mass)[:, None] * params.dt
-    speed = jnp.sqrt(jnp.sum(jnp.square(new_vel), axis=-1, keepdims=True))  # (E, 1)
-    max_speed = jnp.asarray(ent.max_speed)[:, None]
-    too_fast = speed > max_speed
-    new_vel = jnp.where(too_fast, new_vel / jnp.where(too_fast, speed, 1.0) * max_speed, new_vel)
-    return jnp.where(movable, new_pos, pos), jnp.where(movable, new_vel, vel)
+    """One physics step. ``agent_force`` is ``(N, 2)``; returns new ``(pos, vel)``, each ``(E, 2)``.
+
+    Only the movable entities are computed; the others keep their position and velocity.
+    """
+    rows = static_rows(ent.movable)
+    if isinstance(rows, slice) and rows.start == rows.stop:
+        return pos, vel
+    padded = jnp.pad(agent_force, ((0, ent.num_landmarks), (0, 0)))  # (E, 2): landmarks get none
+    force = padded[rows] + contact_forces(ent, params, pos, rows)
+    p, v = pos[rows], vel[rows]
+    new_pos = p + v * params.dt
+    new_vel = v * (1.0 - params.damping) + force * jnp.asarray(params.dt / ent.mass[rows])[:, None]
+    max_speed = ent.max_speed[rows]
+    if np.isfinite(max_speed).any():  # mpe2 clips only entities that have a max speed
+        speed = jnp.sqrt(jnp.sum(jnp.square(new_vel), axis=-1, keepdims=True))  # (M, 1)
+        too_fast = speed > max_speed[:, None]
+        new_vel = jnp.where(too_fast, new_vel / jnp.where(too_fast, speed, 1.0) * max_speed[:, None], new_vel)
+    return _put_rows(pos, rows, new_pos), _put_rows(vel, rows, new_vel)
 
 
-def others_table(n: int) -> np.ndarray:
-    """``(n, n-1)`` int32: row ``i`` lists ``0..n-1`` without ``i`` (ascending)."""
-    return index_table([[j for j in range(n) if j != i] for i in range(n)], n - 1)
+def select_row(x: jax.Array, i: jax.Array) -> jax.Array:
+    """``x[i]`` for a traced index ``i`` into ``x (K, D)``, as a masked sum (no gather under ``vmap``)."""
+    hit = jnp.arange(x.shape[0]) == i
+    return jnp.sum(jnp.where(hit[:, None], x, 0.0), axis=0)
 
 
-def index_table(rows: list[list[int]], width: int) -> np.ndarray:
-    """Static ``(len(rows), width)`` int32 index table (works when ``width`` is 0)."""
-    return np.asarray(rows, np.int32).reshape(len(rows), width)
+def drop_diagonal(x: jax.Array) -> jax.Array:
+    """``(n, n, ...) -> (n, n-1, ...)``: row ``i`` keeps ``x[i, j]`` for ``j != i`` (ascending).
+
+    Slices and reshapes only (no gather): the flattened ``n·n`` grid without its first
+    element splits into ``n−1`` rows of ``n+1`` whose last element is the next diagonal.
+    """
+    n, rest = x.shape[0], x.shape[2:]
+    if n == 1:
+        return x[:, :0]
+    flat = x.reshape(n * n, *rest)[1:]
+    return flat.reshape(n - 1, n + 1, *rest)[:, :n].reshape(n, n - 1, *rest)
 
 
 def relative(points: jax.Array, origin: jax.Array) -> jax.Array:

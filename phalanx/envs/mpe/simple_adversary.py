@@ -47,7 +47,6 @@ class SimpleAdversary(MPEEnv[MPEParams]):
         )
         groups = {"adversaries": (1, "move"), "agents": (N, "move")}
         self._setup(entities, 2, groups, continuous_actions, MPEParams(max_cycles=max_cycles))
-        self._others = physics.others_table(N + 1)
 
     def _initial_state(self, key: jax.Array, params: MPEParams) -> MPEState:
         k_goal, k_agents, k_landmarks = jax.random.split(key, 3)
@@ -60,15 +59,16 @@ class SimpleAdversary(MPEEnv[MPEParams]):
     def _observations(self, state: MPEState, params: MPEParams) -> dict[str, jax.Array]:
         pos = self.agent_pos(state)  # (N+1, 2)
         landmarks = self.landmark_pos(state)  # (N, 2)
+        n = self.N + 1
         seen = jnp.concatenate([
-            physics.relative(jnp.broadcast_to(landmarks, (self.N + 1, self.N, 2)), pos),
-            physics.relative(pos[self._others], pos),
+            (landmarks[None] - pos[:, None]).reshape(n, -1),
+            physics.drop_diagonal(pos[None] - pos[:, None]).reshape(n, -1),
         ], axis=-1)  # (N+1, 4N), agent 0 is the adversary
-        goal_rel = landmarks[state.goal] - pos[1:]  # (N, 2)
+        goal_rel = physics.select_row(landmarks, state.goal) - pos[1:]  # (N, 2)
         return {"adversaries": seen[:1], "agents": jnp.concatenate([goal_rel, seen[1:]], axis=-1)}
 
     def _rewards(self, state: MPEState, params: MPEParams) -> dict[str, jax.Array]:
-        goal = self.landmark_pos(state)[state.goal]  # (2,)
+        goal = physics.select_row(self.landmark_pos(state), state.goal)  # (2,)
         to_goal = jnp.sqrt(jnp.sum(jnp.square(self.agent_pos(state) - goal), axis=-1))  # (N+1,)
         adversary_dist = to_goal[:1]  # (1,)
         good = -jnp.min(to_goal[1:]) + jnp.sum(adversary_dist)

@@ -63,8 +63,8 @@ class SimpleSpeakerListener(MPEEnv[MPEParams]):
             physics.relative(self.landmark_pos(state)[None], listener_pos),
             state.comm[0:1],
         ], axis=-1)
-        return {"speaker": jnp.asarray(LANDMARK_COLORS)[state.goal][None], "listener": listener}
+        return {"speaker": physics.select_row(jnp.asarray(LANDMARK_COLORS), state.goal)[None], "listener": listener}
 
     def _rewards(self, state: MPEState, params: MPEParams) -> dict[str, jax.Array]:
-        dist2 = jnp.sum(jnp.square(state.pos[1] - self.landmark_pos(state)[state.goal]))
+        dist2 = jnp.sum(jnp.square(state.pos[1] - physics.select_row(self.landmark_pos(state), state.goal)))
         return {"speaker": -dist2[None], "listener": -dist2[None]}

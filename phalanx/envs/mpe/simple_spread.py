@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from phalanx.envs.mpe import physics
@@ -52,31 +53,30 @@ class SimpleSpread(MPEEnv[SpreadParams]):
         entities = physics.make_entities(
             agents=[{"size": 0.15}] * N, landmarks=[{"collide": False}] * N
         )
-        self._others = physics.others_table(N)
         self._setup(entities, 2, {"agents": (N, "move")}, continuous_actions,
                     SpreadParams(max_cycles=max_cycles, local_ratio=local_ratio))
 
     def _initial_state(self, key: jax.Array, params: SpreadParams) -> MPEState:
-        k_agents, k_landmarks = jax.random.split(key)
-        return self.make_state(self.uniform(k_agents, self.N, 1.0), self.uniform(k_landmarks, self.N, 1.0))
+        # Agents then landmarks, all uniform in [-1, 1)²: one draw for the whole world.
+        return self.start_state(self.uniform(key, 2 * self.N, 1.0))
 
     def _observations(self, state: MPEState, params: SpreadParams) -> dict[str, jax.Array]:
-        pos, vel = self.agent_pos(state), state.vel[: self.N]  # (N, 2) each
-        landmarks = jnp.broadcast_to(self.landmark_pos(state), (self.N, self.N, 2))
+        n = self.N
+        pos, vel = self.agent_pos(state), state.vel[:n]  # (N, 2) each
         obs = jnp.concatenate([
             vel,
             pos,
-            physics.relative(landmarks, pos),
-            physics.relative(pos[self._others], pos),
-            state.comm[self._others].reshape(self.N, -1),
+            (self.landmark_pos(state)[None] - pos[:, None]).reshape(n, 2 * n),
+            physics.drop_diagonal(pos[None] - pos[:, None]).reshape(n, -1),
+            physics.drop_diagonal(jnp.broadcast_to(state.comm[None], (n, n, self.dim_c))).reshape(n, -1),
         ], axis=-1)
         return {"agents": obs}
 
     def _rewards(self, state: MPEState, params: SpreadParams) -> dict[str, jax.Array]:
         pos = self.agent_pos(state)
-        size = jnp.asarray(self.entities.size[: self.N])
+        size = self.entities.size[: self.N]
         dist = physics.pair_distances(pos, pos)  # (N, N)
-        overlap = (dist < size[:, None] + size[None, :]) & ~jnp.eye(self.N, dtype=bool)
-        local = -jnp.sum(overlap, axis=1).astype(jnp.float32)  # (N,)
+        overlap = (dist < size[:, None] + size[None, :]) & ~np.eye(self.N, dtype=bool)
+        local = -jnp.sum(overlap.astype(jnp.float32), axis=1)  # (N,)
         global_ = -jnp.sum(jnp.min(physics.pair_distances(pos, self.landmark_pos(state)), axis=0))
         return {"agents": global_ * (1.0 - params.local_ratio) + local * params.local_ratio}

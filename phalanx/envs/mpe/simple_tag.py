@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from phalanx.envs.mpe import physics
 from phalanx.envs.mpe.base import MPEEnv, check_settings
@@ -68,36 +69,28 @@ class SimpleTag(MPEEnv[MPEParams]):
         )
         groups = {"adversaries": (num_adversaries, "move"), "agents": (num_good, "move")}
         self._setup(entities, 2, groups, continuous_actions, MPEParams(max_cycles=max_cycles))
-        n = num_adversaries + num_good
-        everyone = physics.others_table(n)
-        prey_ids = range(num_adversaries, n)
-        # Static per-group tables: the other agents, and the prey other than oneself.
-        self._others = {g: everyone[ids] for g, ids in self.agent_ids.items()}
-        self._other_prey = {}
-        for g, ids in self.agent_ids.items():
-            rows = [[j for j in prey_ids if j != i] for i in ids]
-            self._other_prey[g] = physics.index_table(rows, num_good - 1 if g == "agents" else num_good)
 
     def _initial_state(self, key: jax.Array, params: MPEParams) -> MPEState:
-        k_agents, k_obstacles = jax.random.split(key)
-        return self.make_state(
-            self.uniform(k_agents, self.entities.num_agents, 1.0),
-            self.uniform(k_obstacles, self.num_obstacles, 0.9),
-        )
+        # Agents uniform in [-1, 1)², obstacles in [-0.9, 0.9)²: one draw, scaled per row.
+        bound = np.repeat(np.float32([1.0, 0.9]), [self.entities.num_agents, self.num_obstacles])
+        return self.start_state(self.uniform(key, self.entities.num_entities, 1.0) * bound[:, None])
 
     def _observations(self, state: MPEState, params: MPEParams) -> dict[str, jax.Array]:
-        pos_all, vel_all = self.agent_pos(state), state.vel  # (N, 2), (E, 2)
+        n = self.entities.num_agents
+        pos, vel = self.agent_pos(state), state.vel  # (N, 2), (E, 2)
+        obstacles = (self.landmark_pos(state)[None] - pos[:, None]).reshape(n, -1)  # (N, 2·O)
+        others = physics.drop_diagonal(pos[None] - pos[:, None]).reshape(n, -1)  # (N, 2(N−1))
+        prey_vel = vel[self.agent_rows["agents"]]  # (G, 2)
+        g = self.num_good
+        other_prey = {
+            "adversaries": jnp.broadcast_to(prey_vel.reshape(1, 2 * g), (self.num_adversaries, 2 * g)),
+            "agents": physics.drop_diagonal(jnp.broadcast_to(prey_vel[None], (g, g, 2))).reshape(g, -1),
+        }
         obs = {}
-        for g, ids in self.agent_ids.items():  # static loop over the two groups
-            pos = pos_all[ids]  # (A, 2)
-            obstacles = jnp.broadcast_to(self.landmark_pos(state), (len(ids), self.num_obstacles, 2))
-            obs[g] = jnp.concatenate([
-                vel_all[ids],
-                pos,
-                physics.relative(obstacles, pos),
-                physics.relative(pos_all[self._others[g]], pos),
-                vel_all[self._other_prey[g]].reshape(len(ids), -1),
-            ], axis=-1)
+        for group, rows in self.agent_rows.items():  # static loop over the two groups
+            obs[group] = jnp.concatenate(
+                [vel[rows], pos[rows], obstacles[rows], others[rows], other_prey[group]], axis=-1
+            )
         return obs
 
     def _rewards(self, state: MPEState, params: MPEParams) -> dict[str, jax.Array]:
