@@ -1,0 +1,1 @@
+"""Learners. Each compiles end to end: ``make_train(config, env) -> Trainer``."""

@@ -1,0 +1,286 @@
+"""IPPO/MAPPO compiled end to end (the Anakin shape).
+
+``make_train(config, env)`` returns a :class:`Trainer` whose ``update`` is one pure
+function — a ``lax.scan`` over the rollout of ``vmap``-ped envs, then all epochs and
+minibatches — and whose ``train(key)`` scans ``update`` over the whole run, so several
+seeds train in one program with ``jax.vmap(trainer.train)(keys)``. A host loop (the
+runtime) can instead call ``update`` in compiled chunks to log and checkpoint between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.ppo.losses import compute_gae, masked_mean, normalize, policy_loss, value_loss
+from phalanx.algos.ppo.normalize import RunningStats
+from phalanx.algos.ppo.policy import MultiAgentPolicy
+from phalanx.envs.environment import Environment
+from phalanx.envs.types import TimeStep
+from phalanx.envs.wrappers import VecEnv, wrap_for_training
+from phalanx.networks import distributions as dist
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a run needs to continue exactly: checkpoint this and resume bit for bit."""
+
+    params: dict  # {group: {"actor", "critic"}}
+    opt_state: Any
+    obs_stats: dict | None  # {group: RunningStats((d,))} when normalize_obs
+    state_stats: RunningStats | None  # global-state stats (MAPPO with normalize_obs)
+    value_stats: dict | None  # {group: RunningStats(())} when normalize_values
+    env_state: Any  # batched env state, (E, ...)
+    timestep: TimeStep  # the last timestep, (E, ...)
+    actor_hidden: dict  # {group: (E, A, H)}
+    critic_hidden: dict  # {group: (E, A, H)}
+    key: jax.Array
+    update_step: jax.Array  # () int32 updates done
+    env_steps: jax.Array  # () int32 env steps done
+
+
+@struct.dataclass
+class Transition:
+    """One rollout step; leaves are ``(E, A, ...)`` per group, or ``(E,)``."""
+
+    actor_in: dict
+    critic_in: dict
+    mask: dict  # {group: (E, A, m)} for discrete groups
+    raw_action: dict
+    log_prob: dict
+    value_out: dict  # critic output (normalised space when normalize_values)
+    value: dict  # V(s_t), real scale
+    next_value: dict  # V(s_{t+1}), real scale; the final observation's value on episode ends
+    reward: dict
+    terminated: dict  # the agent reached a terminal state on this step
+    episode_end: jax.Array  # (E,) the episode ended on this step
+    active: dict  # the agent was in the game and acted on this step
+    resets: jax.Array  # (E,) this step begins an episode (recurrent state zeroed)
+    episode_returns: dict  # {group: (E,)} mean return over the group's agents of an episode that ended
+    episode_length: jax.Array  # (E,)
+
+
+@struct.dataclass
+class UpdateMetrics:
+    """Per-update numbers; episode statistics as sums and a count (divide on the host)."""
+
+    env_steps: jax.Array
+    episode_return_sum: dict  # {group: ()}
+    episode_length_sum: jax.Array
+    episode_count: jax.Array
+    policy_loss: dict
+    value_loss: dict
+    entropy: dict
+    approx_kl: dict
+    clip_fraction: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """The compiled pieces of a PPO run (all pure functions of their inputs)."""
+
+    config: PPOConfig
+    env: VecEnv
+    policy: MultiAgentPolicy
+    optimizer: optax.GradientTransformation
+
+    @property
+    def num_updates(self) -> int:
+        return self.config.num_updates
+
+    def init(self, key: jax.Array) -> TrainState:
+        """Parameters, optimiser, envs and statistics at the start of a run."""
+        c, policy = self.config, self.policy
+        k_params, k_env, k_run = jax.random.split(key, 3)
+        params = policy.init(k_params)
+        env_state, ts = self.env.reset(k_env)
+        spec = self.env.spec
+        obs_stats = state_stats = value_stats = None
+        if c.normalize_obs:
+            obs_stats = {n: RunningStats.create((g.actor_in_dim - (g.num_agents if c.agent_id else 0),))
+                         for n, g in policy.groups.items()}
+            if c.critic == "mappo":
+                state_stats = RunningStats.create(spec.global_state.shape)
+        if c.normalize_values:
+            value_stats = {n: RunningStats.create(()) for n in policy.groups}
+        hidden = policy.initial_hidden(c.num_envs)
+        return TrainState(
+            params=params, opt_state=self.optimizer.init(params), obs_stats=obs_stats,
+            state_stats=state_stats, value_stats=value_stats, env_state=env_state, timestep=ts,
+            actor_hidden=hidden, critic_hidden=hidden, key=k_run,
+            update_step=jnp.int32(0), env_steps=jnp.int32(0),
+        )
+
+    # ------------------------------------------------------------------ rollout
+    def _real_value(self, ts: TrainState, name: str, out: jax.Array) -> jax.Array:
+        return ts.value_stats[name].denormalize(out) if ts.value_stats is not None else out
+
+    def _env_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, Transition]:
+        c, policy = self.config, self.policy
+        k_act, k_env = jax.random.split(key)
+        ts = state.timestep
+        obs_stats, state_stats = state.obs_stats, state.state_stats
+        # A new episode starts where the last step ended one (and at the very first step).
+        resets = ts.done if ts.episode is not None else jnp.zeros(c.num_envs, bool)
+        resets = resets | (state.env_steps == 0)
+        if obs_stats is not None:
+            obs_stats = {n: s.update(ts.obs[n].reshape(*ts.obs[n].shape[:2], -1)) for n, s in obs_stats.items()}
+            if state_stats is not None:
+                state_stats = state_stats.update(ts.global_state)
+        actor_in, critic_in = policy.inputs(ts, obs_stats, state_stats)
+        keys = dict(zip(policy.groups, jax.random.split(k_act, len(policy.groups)), strict=True))
+        actions, raw, logp, value_out, value = {}, {}, {}, {}, {}
+        actor_hidden, critic_hidden = {}, {}
+        for name, g in policy.groups.items():
+            h, out = policy.actor_outputs(state.params, name, state.actor_hidden[name], actor_in[name][None],
+                                          resets[None])
+            out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
+            mask = ts.action_mask.get(name) if g.masked else None
+            actions[name], raw[name], logp[name] = dist.sample(keys[name], g.space, out, mask, c.squash)
+            actor_hidden[name] = h
+            hc, v = policy.values(state.params, name, state.critic_hidden[name], critic_in[name][None], resets[None])
+            critic_hidden[name], value_out[name] = hc, v[0]
+            value[name] = self._real_value(state, name, v[0])
+        # Agents tagged out earlier in the episode do not act; everyone acts after a reset.
+        active = {n: ~ts.terminated[n] | resets[:, None] for n in policy.groups}
+        env_state, next_ts = self.env.step(k_env, state.env_state, actions)
+        # Bootstrap from the state each transition reached: the final observation on episode ends.
+        final_actor, final_critic = policy.inputs(next_ts, obs_stats, state_stats, final=True)
+        del final_actor
+        next_value = {}
+        for name in policy.groups:
+            _, v = policy.values(state.params, name, critic_hidden[name], final_critic[name][None],
+                                 jnp.zeros_like(resets)[None])
+            next_value[name] = self._real_value(state, name, v[0])
+        ep = next_ts.episode
+        transition = Transition(
+            actor_in=actor_in, critic_in=critic_in,
+            mask={n: ts.action_mask[n] for n, g in policy.groups.items() if g.masked},
+            raw_action=raw, log_prob=logp, value_out=value_out, value=value, next_value=next_value,
+            reward=next_ts.reward, terminated=next_ts.terminated, episode_end=next_ts.done, active=active,
+            resets=resets, episode_returns={n: r.mean(-1) for n, r in ep.returns.items()},
+            episode_length=ep.length,
+        )
+        new_state = state.replace(
+            env_state=env_state, timestep=next_ts, actor_hidden=actor_hidden, critic_hidden=critic_hidden,
+            obs_stats=obs_stats, state_stats=state_stats, env_steps=state.env_steps + c.num_envs,
+        )
+        return new_state, transition
+
+    # ------------------------------------------------------------------ update
+    def update(self, state: TrainState) -> tuple[TrainState, UpdateMetrics]:
+        """One PPO update: a rollout of ``num_steps``, GAE, then epochs × minibatches."""
+        c, policy = self.config, self.policy
+        key, k_roll, k_epochs = jax.random.split(state.key, 3)
+        start_actor_hidden, start_critic_hidden = state.actor_hidden, state.critic_hidden
+        state, traj = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
+
+        advantages, targets = {}, {}
+        value_stats = state.value_stats
+        for name in policy.groups:
+            ends = jnp.broadcast_to(traj.episode_end[..., None], traj.terminated[name].shape)
+            adv, ret = compute_gae(traj.reward[name], traj.value[name], traj.next_value[name],
+                                   traj.terminated[name], ends | traj.terminated[name], c.gamma, c.gae_lambda)
+            advantages[name] = adv
+            if value_stats is not None:
+                value_stats = {**value_stats, name: value_stats[name].update(ret, traj.active[name])}
+                ret = (ret - value_stats[name].mean) / jnp.sqrt(value_stats[name].var + 1e-8)
+            targets[name] = ret
+
+        batch = {"traj": traj, "adv": advantages, "targets": targets,
+                 "actor_hidden": start_actor_hidden, "critic_hidden": start_critic_hidden}
+        if not c.recurrent_size:
+            # Feed-forward: every (step, env) is an independent sample — fold time into the batch.
+            batch = jax.tree.map(lambda x: x.reshape(1, -1, *x.shape[2:]), {k: batch[k] for k in ("traj", "adv", "targets")})
+            n = c.num_envs * c.num_steps
+            batch["actor_hidden"] = batch["critic_hidden"] = {
+                name: jnp.zeros((n, g.num_agents, 0)) for name, g in policy.groups.items()}
+
+        def epoch(carry, k):
+            params, opt_state = carry
+            perm = jax.random.permutation(k, batch["targets"][next(iter(policy.groups))].shape[1])
+            shuffled = {
+                "traj": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["traj"]),
+                "adv": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["adv"]),
+                "targets": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["targets"]),
+                "actor_hidden": jax.tree.map(lambda x: jnp.take(x, perm, axis=0), batch["actor_hidden"]),
+                "critic_hidden": jax.tree.map(lambda x: jnp.take(x, perm, axis=0), batch["critic_hidden"]),
+            }
+            m = c.num_minibatches
+            minibatches = {
+                k2: jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0], m, x.shape[1] // m, *x.shape[2:]), 0, 1), v)
+                for k2, v in shuffled.items() if k2 in ("traj", "adv", "targets")
+            }
+            minibatches.update({
+                k2: jax.tree.map(lambda x: x.reshape(m, x.shape[0] // m, *x.shape[1:]), shuffled[k2])
+                for k2 in ("actor_hidden", "critic_hidden")
+            })
+
+            def minibatch_step(carry, mb):
+                params, opt_state = carry
+                grads, info = jax.grad(self._loss, has_aux=True)(params, mb)
+                updates, opt_state = self.optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), info
+
+            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+
+        (params, opt_state), info = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(k_epochs, c.update_epochs)
+        )
+        info = jax.tree.map(jnp.mean, info)
+        ends = traj.episode_end
+        metrics = UpdateMetrics(
+            env_steps=state.env_steps,
+            episode_return_sum={n: jnp.sum(jnp.where(ends, r, 0.0)) for n, r in traj.episode_returns.items()},
+            episode_length_sum=jnp.sum(jnp.where(ends, traj.episode_length, 0)).astype(jnp.float32),
+            episode_count=jnp.sum(ends).astype(jnp.float32),
+            **info,
+        )
+        state = state.replace(params=params, opt_state=opt_state, value_stats=value_stats, key=key,
+                              update_step=state.update_step + 1)
+        return state, metrics
+
+    def _loss(self, params: dict, mb: dict) -> tuple[jax.Array, dict]:
+        c, policy = self.config, self.policy
+        traj: Transition = mb["traj"]
+        total = 0.0
+        info: dict[str, dict] = {k: {} for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")}
+        for name, g in policy.groups.items():
+            active = traj.active[name]
+            _, out = policy.actor_outputs(params, name, mb["actor_hidden"][name], traj.actor_in[name], traj.resets)
+            mask = traj.mask.get(name) if g.masked else None
+            logp, entropy = dist.log_prob_and_entropy(g.space, out, traj.raw_action[name], mask)
+            _, values = policy.values(params, name, mb["critic_hidden"][name], traj.critic_in[name], traj.resets)
+            adv = mb["adv"][name]
+            if c.normalize_advantages:
+                adv = normalize(adv, active)
+            pl, kl, cf = policy_loss(logp, traj.log_prob[name], adv, c.clip_eps, active)
+            vl = value_loss(values, traj.value_out[name], mb["targets"][name], c.value_clip_eps, active)
+            ent = masked_mean(entropy, active)
+            total = total + pl + c.vf_coef * vl - c.ent_coef * ent
+            for k, v in (("policy_loss", pl), ("value_loss", vl), ("entropy", ent), ("approx_kl", kl),
+                         ("clip_fraction", cf)):
+                info[k][name] = v
+        return total, info
+
+    def train(self, key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
+        """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
+        state = self.init(key)
+        return jax.lax.scan(lambda s, _: self.update(s), state, None, length=self.num_updates)
+
+
+def make_train(config: PPOConfig, env: Environment) -> Trainer:
+    """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here)."""
+    config.validate()
+    venv = wrap_for_training(env, config.num_envs)
+    policy = MultiAgentPolicy(env.spec, config)
+    total = config.num_updates * config.update_epochs * config.num_minibatches
+    lr = optax.linear_schedule(config.lr, 0.0, total) if config.anneal_lr else config.lr
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+    return Trainer(config, venv, policy, optimizer)
