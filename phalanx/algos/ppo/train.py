@@ -193,42 +193,33 @@ class Trainer:
                 ret = (ret - value_stats[name].mean) / jnp.sqrt(value_stats[name].var + 1e-8)
             targets[name] = ret
 
-        batch = {"traj": traj, "adv": advantages, "targets": targets,
-                 "actor_hidden": start_actor_hidden, "critic_hidden": start_critic_hidden}
+        # Sequences are (T, B, ...) and split along B; recurrent starts are (B, ...).
+        seq = {"traj": traj, "adv": advantages, "targets": targets}
+        start = {"actor": start_actor_hidden, "critic": start_critic_hidden}
         if not c.recurrent_size:
-            # Feed-forward: every (step, env) is an independent sample — fold time into the batch.
-            batch = jax.tree.map(lambda x: x.reshape(1, -1, *x.shape[2:]), {k: batch[k] for k in ("traj", "adv", "targets")})
-            n = c.num_envs * c.num_steps
-            batch["actor_hidden"] = batch["critic_hidden"] = {
-                name: jnp.zeros((n, g.num_agents, 0)) for name, g in policy.groups.items()}
+            # Feed-forward: every (step, env) is an independent sample, so fold time into B.
+            seq = jax.tree.map(lambda x: x.reshape(1, x.shape[0] * x.shape[1], *x.shape[2:]), seq)
+            start = jax.tree.map(lambda x: jnp.zeros((c.num_steps * x.shape[0], *x.shape[1:])), start)
+        m = c.num_minibatches
+        n = c.num_envs if c.recurrent_size else c.num_envs * c.num_steps
+
+        def split_seq(x, perm):
+            x = jnp.take(x, perm, axis=1)
+            return jnp.swapaxes(x.reshape(x.shape[0], m, n // m, *x.shape[2:]), 0, 1)
+
+        def split_start(x, perm):
+            return jnp.take(x, perm, axis=0).reshape(m, n // m, *x.shape[1:])
+
+        def minibatch_step(carry, mb):
+            params, opt_state = carry
+            grads, info = jax.grad(self._loss, has_aux=True)(params, *mb)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), info
 
         def epoch(carry, k):
-            params, opt_state = carry
-            perm = jax.random.permutation(k, batch["targets"][next(iter(policy.groups))].shape[1])
-            shuffled = {
-                "traj": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["traj"]),
-                "adv": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["adv"]),
-                "targets": jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch["targets"]),
-                "actor_hidden": jax.tree.map(lambda x: jnp.take(x, perm, axis=0), batch["actor_hidden"]),
-                "critic_hidden": jax.tree.map(lambda x: jnp.take(x, perm, axis=0), batch["critic_hidden"]),
-            }
-            m = c.num_minibatches
-            minibatches = {
-                k2: jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0], m, x.shape[1] // m, *x.shape[2:]), 0, 1), v)
-                for k2, v in shuffled.items() if k2 in ("traj", "adv", "targets")
-            }
-            minibatches.update({
-                k2: jax.tree.map(lambda x: x.reshape(m, x.shape[0] // m, *x.shape[1:]), shuffled[k2])
-                for k2 in ("actor_hidden", "critic_hidden")
-            })
-
-            def minibatch_step(carry, mb):
-                params, opt_state = carry
-                grads, info = jax.grad(self._loss, has_aux=True)(params, mb)
-                updates, opt_state = self.optimizer.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), info
-
-            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+            perm = jax.random.permutation(k, n)
+            mbs = (jax.tree.map(lambda x: split_seq(x, perm), seq), jax.tree.map(lambda x: split_start(x, perm), start))
+            return jax.lax.scan(minibatch_step, carry, mbs)
 
         (params, opt_state), info = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(k_epochs, c.update_epochs)
@@ -246,22 +237,24 @@ class Trainer:
                               update_step=state.update_step + 1)
         return state, metrics
 
-    def _loss(self, params: dict, mb: dict) -> tuple[jax.Array, dict]:
+    def _loss(self, params: dict, seq: dict, start: dict) -> tuple[jax.Array, dict]:
+        """PPO loss summed over groups, on one minibatch of ``(T, B, ...)`` sequences."""
         c, policy = self.config, self.policy
-        traj: Transition = mb["traj"]
+        traj: Transition = seq["traj"]
         total = 0.0
-        info: dict[str, dict] = {k: {} for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")}
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        info: dict[str, dict] = {k: {} for k in names}
         for name, g in policy.groups.items():
             active = traj.active[name]
-            _, out = policy.actor_outputs(params, name, mb["actor_hidden"][name], traj.actor_in[name], traj.resets)
+            _, out = policy.actor_outputs(params, name, start["actor"][name], traj.actor_in[name], traj.resets)
             mask = traj.mask.get(name) if g.masked else None
             logp, entropy = dist.log_prob_and_entropy(g.space, out, traj.raw_action[name], mask)
-            _, values = policy.values(params, name, mb["critic_hidden"][name], traj.critic_in[name], traj.resets)
-            adv = mb["adv"][name]
+            _, values = policy.values(params, name, start["critic"][name], traj.critic_in[name], traj.resets)
+            adv = seq["adv"][name]
             if c.normalize_advantages:
                 adv = normalize(adv, active)
             pl, kl, cf = policy_loss(logp, traj.log_prob[name], adv, c.clip_eps, active)
-            vl = value_loss(values, traj.value_out[name], mb["targets"][name], c.value_clip_eps, active)
+            vl = value_loss(values, traj.value_out[name], seq["targets"][name], c.value_clip_eps, active)
             ent = masked_mean(entropy, active)
             total = total + pl + c.vf_coef * vl - c.ent_coef * ent
             for k, v in (("policy_loss", pl), ("value_loss", vl), ("entropy", ent), ("approx_kl", kl),
