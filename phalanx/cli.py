@@ -94,29 +94,63 @@ def cmd_bench(args: list[str]) -> int:
     return 0
 
 
+def cmd_train(args: list[str]) -> int:
+    """Train IPPO/MAPPO: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
+    from phalanx.runtime import run_config
+    from phalanx.runtime.loop import run
+
+    values, env_settings = run_config.split_args(args)
+    if values.get("resume") is not None:
+        # A resumed run uses its stored config; other overrides must agree with it.
+        overrides = {k: v for k, v in values.items() if k != "resume"}
+        if env_settings:
+            overrides["env_settings"] = env_settings
+        config = run_config.RunConfig(resume=str(values["resume"]))
+        run(config, overrides, console)
+        return 0
+    run(run_config.resolve(args), console=console)
+    return 0
+
+
+def _resolve_bench(args: list[str]) -> Any:
+    values, _ = _parse_env_args(args)
+    return build(BenchConfig, values)
+
+
+def _resolve_train(args: list[str]) -> Any:
+    from phalanx.runtime.run_config import resolve
+
+    return resolve(args)
+
+
 def cmd_config(args: list[str]) -> int:
     """Print the resolved config of a command: ``phalanx config bench num_envs=10``."""
     if not args or args[0] not in SCHEMAS:
         raise PhalanxError(f"usage: phalanx config <{'|'.join(SCHEMAS)}> [key=value ...]")
-    values, _ = _parse_env_args(args[1:])
-    console.print(to_yaml(build(SCHEMAS[args[0]], values)), end="")
+    console.print(to_yaml(SCHEMAS[args[0]](args[1:])), end="")
     return 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"envs": cmd_envs, "bench": cmd_bench, "config": cmd_config}
-SCHEMAS: dict[str, type] = {"bench": BenchConfig}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "config": cmd_config,
+}
+# Command → function resolving its key=value args to the typed config it runs.
+SCHEMAS: dict[str, Callable[[list[str]], Any]] = {"bench": _resolve_bench, "train": _resolve_train}
 
 USAGE = """usage: phalanx <command> [key=value ...]
 
 commands:
   envs                      list registered environments, groups and specs
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
+  train env=NAME [...]      train IPPO/MAPPO (algo=, seed=, num_seeds=, train.KEY=, env.KEY=, resume=DIR)
   config COMMAND [...]      print a command's resolved config
 
 examples:
   phalanx envs
   phalanx bench env=tag num_envs=1000 num_steps=100
   phalanx bench env=tag env.num_runners=990 env.num_taggers=10 env.use_full_observation=false
+  phalanx train env=simple_spread algo=ippo train.total_steps=2e6 train.num_envs=256 seed=3 env.N=3
+  phalanx train resume=runs/simple_spread-ippo-20250101-120000
 """
 
 
@@ -127,12 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command, args = argv[0], argv[1:]
-    if any(a in ("-h", "--help") for a in args):
-        print(USAGE, end="")
-        if command in SCHEMAS:
-            console.print(to_yaml(build(SCHEMAS[command], {})), end="")
-        return 0
     try:
+        if any(a in ("-h", "--help") for a in args):
+            print(USAGE, end="")
+            if command in SCHEMAS:
+                rest = [a for a in args if a not in ("-h", "--help")]
+                print(f"\nresolved config of 'phalanx {command} {' '.join(rest)}'".rstrip() + ":")
+                console.print(to_yaml(SCHEMAS[command](rest)), end="")
+            return 0
         if command not in COMMANDS:
             raise PhalanxError(
                 f"unknown command {command!r}.{did_you_mean(command, COMMANDS)} Commands: {', '.join(COMMANDS)}."

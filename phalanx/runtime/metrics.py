@@ -1,0 +1,178 @@
+"""Chunk metrics → ``metrics.jsonl`` lines, TensorBoard scalars and the marl-eval JSON file.
+
+One line of ``metrics.jsonl`` per log step (one compiled chunk of ``log_every`` updates)::
+
+    {"chunk": 3, "update": 40, "env_steps": 20480, "wall_time": 12.3, "steps_per_s": 51234.0,
+     "episodes": 160, "episode_return": {"agents": -31.2}, "episode_length": 25.0,
+     "policy_loss": {"agents": ...}, "value_loss": {...}, "entropy": {...},
+     "approx_kl": {...}, "clip_fraction": {...}}
+
+``env_steps`` and ``update`` count per seed; ``steps_per_s`` counts every seed's steps.
+``episode_return`` is the mean over episodes completed in the chunk (each episode's return
+averaged over the group's agents), ``null`` when none completed; losses are means over the
+chunk's updates. With ``num_seeds > 1`` every per-seed quantity above is the mean over seeds
+(ignoring seeds with ``null``), and ``"seeds"`` holds the same keys for each seed, in seed order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PER_GROUP = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+def _ratio(total: float, count: float) -> float | None:
+    return float(total / count) if count > 0 else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def seed_entries(m: dict[str, Any], num_seeds: int) -> list[dict[str, Any]]:
+    """Per-seed summaries of a chunk's ``UpdateMetrics`` as a dict of host arrays (``(L,)`` or ``(S, L)``)."""
+    entries = []
+    for s in range(num_seeds):
+        def pick(x, s=s):
+            return x[s] if num_seeds > 1 else x
+        count = float(pick(m["episode_count"]).sum())
+        entry = {
+            "episodes": int(count),
+            "episode_return": {g: _ratio(float(pick(x).sum()), count) for g, x in m["episode_return_sum"].items()},
+            "episode_length": _ratio(float(pick(m["episode_length_sum"]).sum()), count),
+        }
+        for key in PER_GROUP:
+            entry[key] = {g: float(pick(x).mean()) for g, x in m[key].items()}
+        entries.append(entry)
+    return entries
+
+
+def make_line(chunk: int, update: int, env_steps: int, wall_time: float, steps_per_s: float,
+              seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``metrics.jsonl`` object (see the module docstring)."""
+    line: dict[str, Any] = {"chunk": chunk, "update": update, "env_steps": env_steps,
+                            "wall_time": round(wall_time, 4), "steps_per_s": round(steps_per_s, 1)}
+    if len(seeds) == 1:
+        return line | seeds[0]
+    line["episodes"] = int(sum(s["episodes"] for s in seeds))
+    line["episode_return"] = {g: _mean([s["episode_return"][g] for s in seeds]) for g in seeds[0]["episode_return"]}
+    line["episode_length"] = _mean([s["episode_length"] for s in seeds])
+    for key in PER_GROUP:
+        line[key] = {g: _mean([s[key][g] for s in seeds]) for g in seeds[0][key]}
+    line["seeds"] = seeds
+    return line
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; ``truncate(n)`` keeps the first ``n`` complete lines."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def truncate(self, n: int) -> None:
+        lines = self.read_raw()[:n] if self.path.exists() else []
+        self.path.write_text("".join(line + "\n" for line in lines))
+
+    def read_raw(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        text = self.path.read_text()
+        lines = text.split("\n")
+        return [line for line in lines[:-1] if line]  # a last line without "\n" was cut short
+
+    def read(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.read_raw()]
+
+    def append(self, line: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+class TensorBoard:
+    """TensorBoard scalars at ``global_step = env_steps``; ``purge_step`` drops events logged past a checkpoint."""
+
+    def __init__(self, path: Path, purge_step: int | None = None):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(path), purge_step=purge_step)
+
+    def write(self, line: dict[str, Any]) -> None:
+        step = line["env_steps"]
+        w = self.writer
+        w.add_scalar("perf/steps_per_s", line["steps_per_s"], step)
+        if line["episode_length"] is not None:
+            w.add_scalar("episode/length", line["episode_length"], step)
+        for g, v in line["episode_return"].items():
+            if v is not None:
+                w.add_scalar(f"episode/return/{g}", v, step)
+        for key in PER_GROUP:
+            for g, v in line[key].items():
+                w.add_scalar(f"loss/{key}/{g}", v, step)
+        for k, seed in enumerate(line.get("seeds", [])):
+            for g, v in seed["episode_return"].items():
+                if v is not None:
+                    w.add_scalar(f"episode/return/{g}/seed_{k}", v, step)
+        w.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_name: str,
+              num_agents: dict[str, int]) -> dict[str, Any]:
+    """The run in marl-eval's raw-data format.
+
+    ``{env: {task: {ALGO: {"seed_k": {"step_i": {"step_count", "return", ...}, "absolute_metrics": {...}}}}}}``
+    (env and task lower case, algorithm upper case, as marl-eval's ``DiagnoseData`` normalises
+    them). ``return`` is the agent-weighted mean over groups of the chunk's mean episode return
+    (``return_<group>`` per group as well when there are several groups), a one-element list per
+    step; a chunk without completed episodes repeats the seed's previous value, and leading steps
+    before every seed has finished an episode are left out so every seed has the same steps.
+    ``absolute_metrics`` holds the last step's values (the final policy's training returns).
+    """
+    groups = list(num_agents)
+    total = sum(num_agents.values())
+    num_seeds = len(lines[0]["seeds"]) if lines and "seeds" in lines[0] else 1
+
+    def values(entry: dict[str, Any]) -> dict[str, float] | None:
+        r = entry["episode_return"]
+        if any(r[g] is None for g in groups):
+            return None
+        out = {"return": sum(r[g] * num_agents[g] for g in groups) / total}
+        if len(groups) > 1:
+            out |= {f"return_{g}": r[g] for g in groups}
+        return out
+
+    per_seed: list[list[tuple[int, dict[str, float] | None]]] = [[] for _ in range(num_seeds)]
+    for line in lines:
+        entries = line.get("seeds", [line])
+        for k, entry in enumerate(entries):
+            v = values(entry)
+            prev = per_seed[k][-1][1] if per_seed[k] else None
+            per_seed[k].append((int(line["env_steps"]), v if v is not None else prev))
+    first = next((i for i in range(len(lines)) if all(s[i][1] is not None for s in per_seed)), len(lines))
+    runs: dict[str, Any] = {}
+    for k, seq in enumerate(per_seed):
+        steps: dict[str, Any] = {}
+        for i, (count, v) in enumerate(seq[first:]):
+            steps[f"step_{i}"] = {"step_count": count, **{m: [_finite(x)] for m, x in v.items()}}
+        if seq[first:]:
+            steps["absolute_metrics"] = {m: [_finite(x)] for m, x in seq[-1][1].items()}
+        runs[f"seed_{k}"] = steps
+    return {env_name.lower(): {task_name.lower(): {algo_name.upper(): runs}}}
+
+
+def _finite(x: float) -> float:
+    return float(x) if math.isfinite(x) else 0.0
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
