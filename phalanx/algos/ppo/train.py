@@ -194,7 +194,12 @@ class Trainer:
             targets[name] = ret
 
         # Sequences are (T, B, ...) and split along B; recurrent starts are (B, ...).
-        seq = {"traj": traj, "adv": advantages, "targets": targets}
+        # Only what the loss reads is shuffled; IPPO's critic reads the actor's inputs.
+        needed = ("actor_in", "mask", "raw_action", "log_prob", "value_out", "active", "resets")
+        seq = {k: getattr(traj, k) for k in needed}
+        seq.update(adv=advantages, targets=targets)
+        if c.critic == "mappo":
+            seq["critic_in"] = traj.critic_in
         start = {"actor": start_actor_hidden, "critic": start_critic_hidden}
         if not c.recurrent_size:
             # Feed-forward: every (step, env) is an independent sample, so fold time into B.
@@ -240,21 +245,21 @@ class Trainer:
     def _loss(self, params: dict, seq: dict, start: dict) -> tuple[jax.Array, dict]:
         """PPO loss summed over groups, on one minibatch of ``(T, B, ...)`` sequences."""
         c, policy = self.config, self.policy
-        traj: Transition = seq["traj"]
         total = 0.0
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
         info: dict[str, dict] = {k: {} for k in names}
         for name, g in policy.groups.items():
-            active = traj.active[name]
-            _, out = policy.actor_outputs(params, name, start["actor"][name], traj.actor_in[name], traj.resets)
-            mask = traj.mask.get(name) if g.masked else None
-            logp, entropy = dist.log_prob_and_entropy(g.space, out, traj.raw_action[name], mask)
-            _, values = policy.values(params, name, start["critic"][name], traj.critic_in[name], traj.resets)
+            active = seq["active"][name]
+            _, out = policy.actor_outputs(params, name, start["actor"][name], seq["actor_in"][name], seq["resets"])
+            mask = seq["mask"][name] if g.masked else None
+            logp, entropy = dist.log_prob_and_entropy(g.space, out, seq["raw_action"][name], mask)
+            critic_in = seq["critic_in"][name] if c.critic == "mappo" else seq["actor_in"][name]
+            _, values = policy.values(params, name, start["critic"][name], critic_in, seq["resets"])
             adv = seq["adv"][name]
             if c.normalize_advantages:
                 adv = normalize(adv, active)
-            pl, kl, cf = policy_loss(logp, traj.log_prob[name], adv, c.clip_eps, active)
-            vl = value_loss(values, traj.value_out[name], seq["targets"][name], c.value_clip_eps, active)
+            pl, kl, cf = policy_loss(logp, seq["log_prob"][name], adv, c.clip_eps, active)
+            vl = value_loss(values, seq["value_out"][name], seq["targets"][name], c.value_clip_eps, active)
             ent = masked_mean(entropy, active)
             total = total + pl + c.vf_coef * vl - c.ent_coef * ent
             for k, v in (("policy_loss", pl), ("value_loss", vl), ("entropy", ent), ("approx_kl", kl),
