@@ -40,6 +40,10 @@ class Checkpoints:
                                                         progress=ocp.args.JsonSave(progress)))
         self.manager.wait_until_finished()
 
+    def progress(self, step: int) -> dict[str, Any]:
+        """The host-side progress stored with ``step`` (without reading the state)."""
+        return dict(self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))["progress"])
+
     def restore(self, step: int, like: Any) -> tuple[Any, dict[str, Any]]:
         """``(state, progress)`` of ``step``; ``like`` is a state of the same structure (e.g. a fresh init)."""
         out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_stored(like)),

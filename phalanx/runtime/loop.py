@@ -74,8 +74,12 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     env = phalanx.make(config.env, **config.env_settings)
     trainer = make_train(config.train, env)
     sizes = chunk_sizes(trainer.num_updates, config.log_every)
-    state = init_state(trainer, config)
     ckpt = Checkpoints(run_dir.checkpoints)
+    if resuming and (step := ckpt.latest_step()) is not None and ckpt.progress(step)["chunks_done"] >= len(sizes):
+        ckpt.close()
+        console.print(f"run already complete ({trainer.num_updates} updates); run dir: {run_dir.path}")
+        return run_dir.path
+    state = init_state(trainer, config)
     log = MetricsLog(run_dir.metrics)
     progress = {"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0}
     if resuming and (step := ckpt.latest_step()) is not None:

@@ -1,0 +1,60 @@
+"""``phalanx train`` / ``phalanx config train``: resolved configs and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from phalanx.cli import main
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["foo=1"], "unknown key 'foo'"),
+        (["train.num_envz=8"], "unknown key 'train.num_envz'. Did you mean 'num_envs'?"),
+        (["train.num_envs=abc"], "train.num_envs='abc': expected an integer"),
+        (["train.total_steps=-5"], "train.total_steps=-5: expected an integer >= 1"),
+        (["train.num_envs=3", "train.num_steps=5", "train.num_minibatches=4"], "does not divide into 4 minibatches"),
+        (["algo=ppo"], "algo='ppo': expected one of ippo, mappo"),
+        (["algo=ippo", "train.critic=mappo"], "conflicts with algo='ippo'"),
+        (["num_seeds=0"], "num_seeds=0: expected an integer >= 1"),
+        (["log_every=-1"], "log_every=-1: expected an integer >= 1"),
+        (["env=simple_sprad"], "unknown environment 'simple_sprad'"),
+        (["env.bogus=1"], "unknown setting 'bogus'"),
+        (["env.N=two"], "N='two' must be an integer"),
+        (["seed=1.5"], "seed=1.5: expected an integer"),
+        (["resume=/nonexistent/run"], "no config.yaml there"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, args, message):
+    assert main(["train", *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("phalanx: error: ") and message in err
+
+
+def test_config_train_prints_the_resolved_config(capsys):
+    args = ["env=simple_spread", "algo=mappo", "train.total_steps=2e6", "train.num_envs=256", "seed=3", "env.N=3"]
+    assert main(["config", "train", *args]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["env"] == "simple_spread" and config["algo"] == "mappo" and config["seed"] == 3
+    assert config["env_settings"] == {"N": 3}
+    assert config["train"]["critic"] == "mappo"  # algo sets the critic
+    assert config["train"]["total_steps"] == 2_000_000 and isinstance(config["train"]["total_steps"], int)
+    assert config["train"]["num_envs"] == 256 and config["log_every"] >= 1
+
+
+def test_train_help_prints_usage_and_resolved_config(capsys):
+    assert main(["train", "--help", "seed=7"]) == 0
+    out = capsys.readouterr().out
+    assert "phalanx train" in out
+    config = yaml.safe_load(out[out.index("env: "):])
+    assert config["seed"] == 7 and config["train"]["critic"] == "ippo"
+
+
+def test_chunk_sizes_put_the_remainder_last():
+    from phalanx.runtime.loop import chunk_sizes
+
+    assert chunk_sizes(5, 2) == [2, 2, 1] and chunk_sizes(4, 2) == [2, 2] and chunk_sizes(1, 10) == [1]

@@ -1,0 +1,83 @@
+"""A tiny end-to-end ``phalanx train``: every file of the run directory, several seeds, resume rules."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+from marl_eval_format import check_marl_eval
+
+from phalanx.cli import main
+from phalanx.runtime.metrics import marl_eval
+
+
+def test_train_writes_the_whole_run_dir(tmp_path, capsys, tiny):
+    run_dir = tmp_path / "run"
+    # 6 updates in chunks of 2: 3 log steps, checkpoints after chunks 2 and 3 (the last).
+    args = [*tiny, "train.total_steps=768", "num_seeds=2", "seed=3", "log_every=2", "checkpoint_every=2",
+            f"run_dir={run_dir}"]
+    assert main(["train", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.count(str(run_dir)) >= 2  # printed at start and end
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["seed"] == 3 and config["num_seeds"] == 2 and config["env_settings"] == {"N": 2}
+    assert config["run_dir"] == str(run_dir) and config["train"]["hidden"] == [16]
+
+    lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["chunk"] for line in lines] == [0, 1, 2]
+    assert [line["update"] for line in lines] == [2, 4, 6]
+    assert [line["env_steps"] for line in lines] == [256, 512, 768]
+    for line in lines:
+        assert line["wall_time"] > 0 and line["steps_per_s"] > 0
+        assert set(line["episode_return"]) == {"agents"} and len(line["seeds"]) == 2
+        for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+            assert np.isfinite(line[key]["agents"])
+            assert line[key]["agents"] == np.mean([s[key]["agents"] for s in line["seeds"]])
+    # simple_spread episodes last 25 steps, so every 64-step chunk per env completes some.
+    assert all(line["episode_length"] == 25.0 and line["episode_return"]["agents"] < 0 for line in lines)
+    seeds = lines[0]["seeds"]
+    assert seeds[0]["episode_return"] != seeds[1]["episode_return"]  # different seeds, different runs
+
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads((run_dir / "marl_eval.json").read_text())
+    check_marl_eval(data, num_seeds=2)
+    run = data["simple_spread"]["n=2"]["IPPO"]["seed_1"]
+    assert [run[f"step_{i}"]["step_count"] for i in range(3)] == [256, 512, 768]
+    assert run["step_0"]["return"] == [lines[0]["seeds"][1]["episode_return"]["agents"]]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["2", "3"]
+
+    # Resuming a finished run changes nothing; changing its config is refused in one line.
+    assert main(["train", f"resume={run_dir}"]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+    capsys.readouterr()
+    assert main(["train", f"resume={run_dir}", "train.lr=0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot change a resumed run's config" in err and "train.lr" in err
+    assert main(["train", f"resume={run_dir}", "seed=3", "env.N=2"]) == 0  # agreeing overrides are fine
+    # A new run may not reuse a run directory.
+    assert main(["train", *args]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def _line(env_steps, returns_per_seed):
+    seeds = [{"episode_return": r} for r in returns_per_seed]
+    return {"env_steps": env_steps, "episode_return": returns_per_seed[0], "seeds": seeds}
+
+
+def test_marl_eval_structure_with_groups_seeds_and_chunks_without_episodes():
+    lines = [
+        _line(100, [{"a": None, "b": None}, {"a": 1.0, "b": 2.0}]),  # seed 0 has no episode yet: dropped
+        _line(200, [{"a": 1.0, "b": 3.0}, {"a": None, "b": None}]),  # seed 1 repeats its last value
+        _line(300, [{"a": 2.0, "b": 4.0}, {"a": 5.0, "b": 6.0}]),
+    ]
+    data = marl_eval(lines, "Simple_Tag", "Default", "mappo", {"a": 1, "b": 3})
+    check_marl_eval(data, num_seeds=2)
+    runs = data["simple_tag"]["default"]["MAPPO"]
+    assert runs["seed_0"]["step_0"] == {"step_count": 200, "return": [2.5], "return_a": [1.0], "return_b": [3.0]}
+    assert runs["seed_1"]["step_0"] == {"step_count": 200, "return": [1.75], "return_a": [1.0], "return_b": [2.0]}
+    assert runs["seed_1"]["absolute_metrics"] == {"return": [5.75], "return_a": [5.0], "return_b": [6.0]}
+    assert list(runs["seed_0"]) == ["step_0", "step_1", "absolute_metrics"]
