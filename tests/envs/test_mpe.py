@@ -224,3 +224,9 @@ def test_make_errors():
         phalanx.make("simple_adversary", continuous_actions=1)
     env = phalanx.make("simple_tag", num_good=2, num_adversaries=4, num_obstacles=0)
     assert env.groups == {"adversaries": 4, "agents": 2}
+
+
+def test_simple_spread_num_agents_is_n():
+    assert phalanx.make("simple_spread", num_agents=5).groups == {"agents": 5}
+    with pytest.raises(PhalanxError, match="N=4 and num_agents=5 disagree"):
+        phalanx.make("simple_spread", N=4, num_agents=5)

@@ -20,6 +20,7 @@ from flax import struct
 from phalanx.envs.mpe import physics
 from phalanx.envs.mpe.base import MPEEnv, check_settings
 from phalanx.envs.mpe.physics import MPEParams, MPEState
+from phalanx.errors import PhalanxError
 
 
 @struct.dataclass
@@ -42,8 +43,14 @@ class SimpleSpread(MPEEnv[SpreadParams]):
     name = "simple_spread"
 
     def __init__(
-        self, N: int = 3, local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False
+        self, N: int = 3, local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False,
+        num_agents: int = 0,
     ):
+        # ``num_agents`` is Phalanx's name for mpe2's ``N`` (agents = landmarks); 0 = use ``N``.
+        if num_agents:
+            if N not in (3, num_agents):
+                raise PhalanxError(f"{self.name}: N={N} and num_agents={num_agents} disagree; give one of them.")
+            N = num_agents
         check_settings(self.name, [
             (N >= 1, "N", N, "an integer >= 1"),
             (0.0 <= local_ratio <= 1.0, "local_ratio", local_ratio, "a number in [0, 1]"),
