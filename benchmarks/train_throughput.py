@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import textwrap
-import time
 
 import jax
+
+from phalanx.bench import time_median
 
 UPDATES = {16: 50, 1024: 3}
 
@@ -56,16 +56,27 @@ def phalanx_rate(num_envs: int, updates: int, repeats: int) -> float:
 
     config = PPOConfig(num_envs=num_envs, num_steps=128, update_epochs=4, num_minibatches=4, lr=2.5e-4,
                        hidden=(64, 64), activation="tanh", total_steps=num_envs * 128 * updates)
-    trainer = make_train(config, phalanx.make("simple_spread"))
+    return num_envs * 128 * updates / _time_run(make_train(config, phalanx.make("simple_spread")), repeats)
+
+
+def _time_run(trainer, repeats: int) -> float:
+    """Median seconds of a whole compiled run (after one compiling call)."""
     train = jax.jit(trainer.train)
     key = jax.random.PRNGKey(0)
     jax.block_until_ready(train(key))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(train(key))
-        times.append(time.perf_counter() - start)
-    return num_envs * 128 * updates / statistics.median(times)
+    return time_median(lambda: train(key), repeats)
+
+
+def phalanx_tag_rate(num_envs: int, updates: int, repeats: int) -> tuple[float, int]:
+    """IPPO on Tag with 1000 agents (100 taggers, 900 runners, 10 nearest observed)."""
+    import phalanx
+    from phalanx.algos.ppo import PPOConfig, make_train
+
+    env = phalanx.make("tag", num_taggers=100, num_runners=900, use_full_observation=False,
+                       num_other_agents_observed=10)
+    config = PPOConfig(num_envs=num_envs, num_steps=32, update_epochs=2, num_minibatches=2,
+                       total_steps=num_envs * 32 * updates)
+    return num_envs * 32 * updates / _time_run(make_train(config, env), repeats), env.spec.num_agents
 
 
 def jaxmarl_rate(repo: str, python: str, num_envs: int, updates: int, repeats: int) -> float:
@@ -81,6 +92,7 @@ def main() -> None:
     parser.add_argument("--jaxmarl-python")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 1024])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tag", action="store_true", help="also time IPPO on 1000-agent Tag")
     args = parser.parse_args()
     print(f"# IPPO training throughput, simple_spread — jax {jax.__version__}, {jax.devices()[0].device_kind}")
     print("| envs | updates timed | Phalanx env steps/s | JaxMARL env steps/s | ratio |")
@@ -93,6 +105,10 @@ def main() -> None:
             print(f"| {num_envs} | {updates} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.2f}×** |", flush=True)
         else:
             print(f"| {num_envs} | {updates} | {ours:,.0f} | (not run) | |", flush=True)
+    if args.tag:
+        rate, agents = phalanx_tag_rate(num_envs=8, updates=2, repeats=args.repeats)
+        print(f"\nIPPO on Tag, 8 envs × {agents} agents (k=10 nearest), rollout 32, 2 epochs × 2 minibatches: "
+              f"{rate:,.0f} env steps/s = {rate * agents:,.0f} agent steps/s")
 
 
 if __name__ == "__main__":
