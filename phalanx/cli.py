@@ -32,6 +32,42 @@ class BenchConfig:
     seed: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """``phalanx eval``: a run's last checkpoint against a uniform random policy.
+
+    Attributes:
+        run_dir: the run directory (``phalanx train``'s output).
+        episodes: episodes of each policy (run in parallel).
+        seed: evaluation seed (reset states and action sampling).
+        greedy: most likely actions instead of sampling.
+        member: which seed of a ``num_seeds > 1`` run.
+        render: also write one trained episode as a GIF to ``out`` (default ``<run_dir>/episode.gif``).
+        max_steps: steps per episode (default: the env's time limit).
+    """
+
+    run_dir: str | None = None
+    episodes: int = 100
+    seed: int = 0
+    greedy: bool = False
+    member: int = 0
+    render: bool = False
+    out: str | None = None
+    max_steps: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    """``phalanx render``: one episode of any env as an animated GIF (no run directory needed)."""
+
+    env: str = "tag"
+    policy: str = "random"
+    out: str = "episode.gif"
+    steps: int | None = None  # default: the env's time limit
+    seed: int = 0
+    fps: float = 10.0
+
+
 def _split_env_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate ``env.KEY=VALUE`` (the env's own settings) from the command's keys."""
     env_settings = overrides.pop("env", None)
@@ -112,6 +148,80 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
+def _fmt(mean: float, ci: float) -> str:
+    return f"{mean:.3f}" if not np.isfinite(ci) else f"{mean:.3f} ± {ci:.3f}"
+
+
+def cmd_eval(args: list[str]) -> int:
+    """Evaluate a run: ``phalanx eval run_dir=runs/x episodes=100 [greedy=true] [render=true]``."""
+    from pathlib import Path
+
+    from phalanx.runtime.evaluate import evaluate_loaded, load_policy, policy_episode_states
+
+    config = _resolve_eval(args)
+    loaded = load_policy(config.run_dir, config.member)
+    console.print(f"[bold]phalanx eval[/bold] {config.run_dir}: {config.episodes} episodes "
+                  f"({'greedy' if config.greedy else 'sampled'} actions) vs uniform random (compiling...)")
+    r = evaluate_loaded(loaded, config.episodes, config.seed, config.greedy, config.member, config.max_steps)
+    table = Table(title=f"{r.env}: checkpoint {r.step}, seed member {r.member}, {r.episodes} episodes each "
+                        f"({'greedy' if r.greedy else 'sampled'})",
+                  caption=f"mean episode return (averaged over the group's agents) ± half-width of the {r.ci_method}")
+    for col in ("group", "trained", "random", "trained − random"):
+        table.add_column(col, justify="right" if col != "group" else "left")
+    for g, res in r.groups.items():
+        table.add_row(g, _fmt(res.trained.mean, res.trained.ci95), _fmt(res.random.mean, res.random.ci95),
+                      _fmt(res.diff, res.diff_ci95))
+    console.print(table)
+    if config.render:
+        from phalanx.envs.viewers import render_episode, render_states
+
+        _, trainer, env, state, _ = loaded
+        states = policy_episode_states(env, trainer, state, config.seed, config.greedy, config.max_steps)
+        out = Path(config.out) if config.out else Path(config.run_dir) / "episode.gif"
+        render_episode(render_states(env, states), out)
+        console.print(f"wrote {out} ({len(states)} frames)")
+    return 0
+
+
+def cmd_render(args: list[str]) -> int:
+    """Render a random-policy episode: ``phalanx render env=tag policy=random out=tag.gif``."""
+    from phalanx.envs import make
+    from phalanx.envs.viewers import render_episode, render_states
+    from phalanx.runtime.evaluate import random_episode_states
+
+    config, env_settings = _resolve_render(args)
+    env = make(config.env, **env_settings)
+    states = random_episode_states(env, config.seed, config.steps)
+    frames = render_states(env, states)
+    out = render_episode(frames, config.out, config.fps)
+    console.print(f"wrote {out} ({len(frames)} frames of {config.env}, {config.policy} policy)")
+    return 0
+
+
+def _resolve_eval(args: list[str]) -> EvalConfig:
+    config = build(EvalConfig, parse_overrides(args))
+    if config.run_dir is None:
+        raise PhalanxError("phalanx eval needs run_dir=DIR (a phalanx train run directory).")
+    if config.episodes < 1:
+        raise PhalanxError(f"episodes={config.episodes}: expected an integer >= 1.")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise PhalanxError(f"max_steps={config.max_steps}: expected an integer >= 1.")
+    return config
+
+
+def _resolve_render(args: list[str]) -> tuple[RenderConfig, dict[str, Any]]:
+    values, env_settings = _parse_env_args(args)
+    config = build(RenderConfig, values)
+    if config.policy != "random":
+        raise PhalanxError(f"policy={config.policy!r}: only policy=random is supported "
+                           "(render a trained policy with phalanx eval run_dir=DIR render=true).")
+    if config.steps is not None and config.steps < 1:
+        raise PhalanxError(f"steps={config.steps}: expected an integer >= 1.")
+    if config.fps <= 0:
+        raise PhalanxError(f"fps={config.fps}: expected a number > 0.")
+    return config, env_settings
+
+
 def _resolve_bench(args: list[str]) -> Any:
     values, _ = _parse_env_args(args)
     return build(BenchConfig, values)
@@ -132,10 +242,14 @@ def cmd_config(args: list[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "config": cmd_config,
+    "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "eval": cmd_eval, "render": cmd_render,
+    "config": cmd_config,
 }
 # Command → function resolving its key=value args to the typed config it runs.
-SCHEMAS: dict[str, Callable[[list[str]], Any]] = {"bench": _resolve_bench, "train": _resolve_train}
+SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
+    "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
+    "render": lambda args: _resolve_render(args)[0],
+}
 
 USAGE = """usage: phalanx <command> [key=value ...]
 
@@ -143,6 +257,8 @@ commands:
   envs                      list registered environments, groups and specs
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
   train env=NAME [...]      train IPPO/MAPPO (algo=, seed=, num_seeds=, train.KEY=, env.KEY=, resume=DIR)
+  eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
+  render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=)
   config COMMAND [...]      print a command's resolved config
 
 examples:
@@ -151,6 +267,8 @@ examples:
   phalanx bench env=tag env.num_runners=990 env.num_taggers=10 env.use_full_observation=false
   phalanx train env=simple_spread algo=ippo train.total_steps=2e6 train.num_envs=256 seed=3 env.N=3
   phalanx train resume=runs/simple_spread-ippo-20250101-120000
+  phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
+  phalanx render env=tag policy=random out=tag.gif
 """
 
 

@@ -229,7 +229,15 @@ def evaluate(run_dir: str | Path, episodes: int, seed: int = 0, greedy: bool = F
     """Evaluate a run's last checkpoint: ``episodes`` episodes trained and the same number random."""
     if episodes < 1:
         raise PhalanxError(f"episodes={episodes}: expected an integer >= 1.")
-    config, trainer, env, state, step = load_policy(run_dir, member)
+    return evaluate_loaded(load_policy(run_dir, member), episodes, seed, greedy, member, max_steps)
+
+
+def evaluate_loaded(loaded: tuple, episodes: int, seed: int = 0, greedy: bool = False, member: int = 0,
+                    max_steps: int | None = None) -> EvalResult:
+    """:func:`evaluate` given :func:`load_policy`'s result."""
+    if episodes < 1:
+        raise PhalanxError(f"episodes={episodes}: expected an integer >= 1.")
+    config, trainer, env, state, step = loaded
     trained, rand = episode_returns(env, trainer, state, episodes, seed, greedy, max_steps)
     groups = {}
     for g in env.spec.groups:
