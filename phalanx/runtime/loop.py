@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -43,6 +44,21 @@ def init_state(trainer: Any, config: RunConfig):
     if config.num_seeds > 1:
         return jax.jit(jax.vmap(trainer.init))(jax.random.split(key, config.num_seeds))
     return jax.jit(trainer.init)(key)
+
+
+def shard_seeds(state: Any, num_seeds: int) -> Any:
+    """Spread the seed axis over all local devices when there are several and they divide it.
+
+    Seeds are independent, so XLA partitions the ``vmap``-ped chunk along that axis with no
+    communication: each device (GPU, or a CPU device from
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) trains its own seeds.
+    """
+    devices = jax.local_devices()
+    if num_seeds < 2 or len(devices) < 2 or num_seeds % len(devices):
+        return state
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("seeds",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+    return jax.device_put(state, sharding)
 
 
 def _progress(console: Console) -> Progress:
@@ -79,11 +95,12 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
         ckpt.close()
         console.print(f"run already complete ({trainer.num_updates} updates); run dir: {run_dir.path}")
         return run_dir.path
-    state = init_state(trainer, config)
+    state = shard_seeds(init_state(trainer, config), config.num_seeds)
     log = MetricsLog(run_dir.metrics)
     progress = {"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0}
     if resuming and (step := ckpt.latest_step()) is not None:
         state, progress = ckpt.restore(step, state)
+        state = shard_seeds(state, config.num_seeds)
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     log.truncate(progress["metrics_lines"])  # drop lines logged after the checkpoint
     tb = TensorBoard(run_dir.path, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
@@ -102,6 +119,7 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
                     compiled[n] = make_chunk(trainer, n, config.num_seeds).lower(state).compile()
                 t0 = time.perf_counter()
                 state, metrics = compiled[n](state)
+                state = shard_seeds(state, config.num_seeds)  # XLA may hand empty leaves back unsharded
                 metrics = dataclasses.asdict(jax.device_get(metrics))
                 dt = time.perf_counter() - t0
                 progress["updates_done"] += n
