@@ -10,4 +10,5 @@ checkpoints (Orbax) and shows progress. Submodules, one concept each:
 * :mod:`~phalanx.runtime.plots` — ``learning_curve.png``.
 * :mod:`~phalanx.runtime.checkpoint` — atomic Orbax checkpoints of the whole ``TrainState``.
 * :mod:`~phalanx.runtime.loop` — the host loop (``run``).
+* :mod:`~phalanx.runtime.evaluate` — ``phalanx eval``: a checkpoint vs a uniform random policy.
 """
