@@ -62,3 +62,16 @@ def test_non_divisible_minibatches_is_a_clear_error():
 
     with pytest.raises(ConfigError, match=r"train.num_minibatches=3: num_envs × num_steps = 64"):
         PPOConfig(num_envs=4, num_steps=16, num_minibatches=3).validate()
+
+
+def test_bootstrap_truncation_switch_changes_only_truncated_targets():
+    """With the switch off, time-limit cuts are treated as terminal (the baselines' behaviour)."""
+    env = phalanx.make("simple_spread", max_cycles=4)
+    base = {"total_steps": 2 * 8 * 1, "num_envs": 2, "num_steps": 8, "num_minibatches": 1, "hidden": (8,)}
+    on = make_train(PPOConfig(**base), env)
+    off = make_train(PPOConfig(**base, bootstrap_truncation=False), env)
+    state = on.init(jax.random.PRNGKey(0))
+    _, m_on = jax.jit(on.update)(state)
+    _, m_off = jax.jit(off.update)(state)
+    # Same rollout, different value targets at the truncated steps ⇒ different value losses.
+    assert float(m_on.value_loss["agents"]) != float(m_off.value_loss["agents"])

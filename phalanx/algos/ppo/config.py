@@ -27,6 +27,9 @@ class PPOConfig:
         recurrent_size: GRU width (0 = feed-forward).
         agent_id: append a one-hot agent index (within its group) to actor/critic inputs.
         squash: continuous actions as ``"clip"`` (clipped Gaussian) or ``"tanh"``.
+        bootstrap_truncation: on a time-limit cut, bootstrap from the final observation's
+            value (correct); ``False`` treats the cut as terminal, as many baselines do
+            (kept for ablations and comparisons).
     """
 
     critic: Literal["ippo", "mappo"] = "ippo"
@@ -52,6 +55,7 @@ class PPOConfig:
     recurrent_size: int = 0
     agent_id: bool = False
     squash: Literal["clip", "tanh"] = "clip"
+    bootstrap_truncation: bool = True
 
     @property
     def steps_per_update(self) -> int:

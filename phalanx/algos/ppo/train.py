@@ -207,8 +207,9 @@ class Trainer:
         value_stats = state.value_stats
         for name in policy.groups:
             ends = jnp.broadcast_to(traj.episode_end[..., None], traj.terminated[name].shape)
+            terminal = traj.terminated[name] if c.bootstrap_truncation else traj.terminated[name] | ends
             adv, ret = compute_gae(traj.reward[name], traj.value[name], traj.next_value[name],
-                                   traj.terminated[name], ends | traj.terminated[name], c.gamma, c.gae_lambda)
+                                   terminal, ends | traj.terminated[name], c.gamma, c.gae_lambda)
             advantages[name] = adv
             if value_stats is not None:
                 value_stats = {**value_stats, name: value_stats[name].update(ret, traj.active[name])}
