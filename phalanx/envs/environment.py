@@ -101,6 +101,17 @@ def _sample_masked(key: jax.Array, space: Any, num_agents: int, mask: jax.Array 
     return jnp.stack(parts, axis=-1)
 
 
+def check_settings(env: str, checks: list[tuple[bool, str, object, str]]) -> None:
+    """Raise :class:`PhalanxError` for the first ``(ok, key, value, expected)`` that fails.
+
+    Envs validate their settings with this in ``__init__``, so every bad value reads the
+    same way: ``tag: num_runners=0 is invalid; expected an integer >= 1.``
+    """
+    for ok, key, value, want in checks:
+        if not ok:
+            raise PhalanxError(f"{env}: {key}={value!r} is invalid; expected {want}.")
+
+
 def check_actions(spec: EnvSpec, actions: Any, env_name: str = "env") -> dict[str, jax.Array]:
     """Validate the structure, shapes and dtypes of ``actions`` against ``spec``.
 

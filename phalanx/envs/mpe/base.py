@@ -19,17 +19,9 @@ from phalanx.envs.mpe import physics
 from phalanx.envs.mpe.physics import Entities, MPEParams, MPEState
 from phalanx.envs.spaces import Box, Discrete
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
-from phalanx.errors import PhalanxError
 
 ParamsT = TypeVar("ParamsT", bound=MPEParams)
 Role = Literal["move", "speak"]  # movable silent agents, or immovable speakers
-
-
-def check_settings(env: str, checks: list[tuple[bool, str, object, str]]) -> None:
-    """Raise :class:`PhalanxError` for the first ``(ok, key, value, expected)`` that fails."""
-    for ok, key, value, want in checks:
-        if not ok:
-            raise PhalanxError(f"{env}: {key}={value!r} is invalid; expected {want}.")
 
 
 class MPEEnv(Environment[MPEState, ParamsT]):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from phalanx.envs.environment import check_settings
 from phalanx.envs.mpe import physics
-from phalanx.envs.mpe.base import MPEEnv, check_settings
+from phalanx.envs.mpe.base import MPEEnv
 from phalanx.envs.mpe.physics import MPEParams, MPEState
 
 

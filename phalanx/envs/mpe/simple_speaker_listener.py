@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phalanx.envs.environment import check_settings
 from phalanx.envs.mpe import physics
-from phalanx.envs.mpe.base import MPEEnv, check_settings
+from phalanx.envs.mpe.base import MPEEnv
 from phalanx.envs.mpe.physics import MPEParams, MPEState
 
 NUM_LANDMARKS = 3

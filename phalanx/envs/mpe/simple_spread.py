@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from phalanx.envs.environment import check_settings
 from phalanx.envs.mpe import physics
-from phalanx.envs.mpe.base import MPEEnv, check_settings
+from phalanx.envs.mpe.base import MPEEnv
 from phalanx.envs.mpe.physics import MPEParams, MPEState
 from phalanx.errors import PhalanxError
 

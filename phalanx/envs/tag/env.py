@@ -22,10 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from phalanx.envs.environment import Environment
+from phalanx.envs.environment import Environment, check_settings
 from phalanx.envs.spaces import Box, MultiDiscrete
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
-from phalanx.errors import PhalanxError
 
 NUM_FEATURES = 7  # Δx, Δy, Δspeed, Δacc, Δdir, type, alive — per observed agent
 
@@ -124,9 +123,7 @@ class Tag(Environment[TagState, TagParams]):
                 (1 <= num_other_agents_observed <= n - 1, "num_other_agents_observed",
                  num_other_agents_observed, f"between 1 and num_agents - 1 = {n - 1}")
             )
-        for ok, key, value, want in checks:
-            if not ok:
-                raise PhalanxError(f"tag: {key}={value!r} is invalid; expected {want}.")
+        check_settings(self.name, checks)
         self.num_taggers = num_taggers
         self.num_runners = num_runners
         self.num_agents = n

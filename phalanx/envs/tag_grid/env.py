@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from phalanx.envs.environment import Environment
+from phalanx.envs.environment import Environment, check_settings
 from phalanx.envs.spaces import Box, Discrete
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
 from phalanx.errors import PhalanxError
@@ -129,13 +129,11 @@ class TagGrid(Environment[TagGridState, TagGridParams]):
         use_full_observation: bool = True,
         random_start: bool = False,
     ):
-        for ok, key, value, want in [
+        check_settings(self.name, [
             (num_taggers >= 1, "num_taggers", num_taggers, "an integer >= 1"),
             (grid_length >= 1, "grid_length", grid_length, "an integer >= 1"),
             (episode_length >= 1, "episode_length", episode_length, "an integer >= 1"),
-        ]:
-            if not ok:
-                raise PhalanxError(f"tag_grid: {key}={value!r} is invalid; expected {want}.")
+        ])
         self.num_taggers = int(num_taggers)
         self.num_agents = self.num_taggers + 1
         self.use_full_observation = bool(use_full_observation)
