@@ -128,8 +128,7 @@ class Trainer:
         ts = state.timestep
         obs_stats, state_stats = state.obs_stats, state.state_stats
         # A new episode starts where the last step ended one (and at the very first step).
-        resets = ts.done if ts.episode is not None else jnp.zeros(c.num_envs, bool)
-        resets = resets | (state.env_steps == 0)
+        resets = ts.done | (state.env_steps == 0)
         if obs_stats is not None:
             obs_stats = {n: s.update(ts.obs[n].reshape(*ts.obs[n].shape[:2], -1)) for n, s in obs_stats.items()}
             if state_stats is not None:
