@@ -55,10 +55,19 @@ def split_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return parse_overrides(name_args), parse_overrides(env_args)
 
 
+#: Training defaults that differ by env (beneath the user's ``train.KEY=VALUE``). Tag's long
+#: episodes and sparse tags want more parallel envs per update (RESULTS.md, learning targets).
+ENV_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {"tag": {"num_envs": 32}, "tag_grid": {"num_envs": 32}}
+
+
 def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> RunConfig:
     """Build and validate a :class:`RunConfig` from nested override values."""
     values = dict(values)
     algo = values.get("algo", RunConfig.algo)
+    env_defaults = ENV_TRAIN_DEFAULTS.get(values.get("env", RunConfig.env), {})
+    if env_defaults:
+        user_train = values.get("train", {})
+        values["train"] = {**env_defaults, **user_train} if isinstance(user_train, dict) else user_train
     train = values.get("train", {})
     if isinstance(train, dict) and "critic" not in train and algo in ("ippo", "mappo"):
         values["train"] = {**train, "critic": algo}

@@ -58,3 +58,11 @@ def test_chunk_sizes_put_the_remainder_last():
     from phalanx.runtime.loop import chunk_sizes
 
     assert chunk_sizes(5, 2) == [2, 2, 1] and chunk_sizes(4, 2) == [2, 2] and chunk_sizes(1, 10) == [1]
+
+
+def test_env_specific_training_defaults_sit_under_user_overrides():
+    from phalanx.runtime.run_config import resolve
+
+    assert resolve(["env=tag"]).train.num_envs == 32
+    assert resolve(["env=tag", "train.num_envs=8"]).train.num_envs == 8
+    assert resolve(["env=simple_spread"]).train.num_envs == 16
