@@ -61,6 +61,17 @@ def shard_seeds(state: Any, num_seeds: int) -> Any:
     return jax.device_put(state, sharding)
 
 
+def write_summaries(run_dir: Any, config: RunConfig, env: Any, log: MetricsLog) -> None:
+    """(Re)write ``learning_curve.png`` and ``marl_eval.json`` from ``metrics.jsonl`` so far."""
+    lines = log.read()
+    if not lines:
+        return
+    num_agents = {g: s.num_agents for g, s in env.spec.groups.items()}
+    task_name = "-".join(f"{k}={v}" for k, v in sorted(config.env_settings.items())) or "default"
+    write_json(run_dir.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents))
+    learning_curve(lines, run_dir.plot, f"{config.env} {config.algo.upper()} ({config.num_seeds} seed(s))")
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(),
@@ -133,6 +144,8 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
                 tb.write(line)
                 last = chunk_index + 1 == len(sizes)
                 if last or (chunk_index + 1) % config.checkpoint_every == 0:
+                    # Plot and marl-eval file first: a run killed after this checkpoint still has them.
+                    write_summaries(run_dir, config, env, log)
                     ckpt.save(chunk_index + 1, state, progress)
                 bar.update(task, completed=progress["env_steps"], sps=f"{line['steps_per_s']:,.0f}",
                            ret=_fmt_return(line))
@@ -140,12 +153,7 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
         tb.close()
         ckpt.close()
 
-    lines = log.read()
-    if lines:
-        num_agents = {g: s.num_agents for g, s in env.spec.groups.items()}
-        task_name = "-".join(f"{k}={v}" for k, v in sorted(config.env_settings.items())) or "default"
-        write_json(run_dir.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents))
-        learning_curve(lines, run_dir.plot, f"{config.env} {config.algo.upper()} ({config.num_seeds} seed(s))")
+    write_summaries(run_dir, config, env, log)
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "
                   f"run dir: {run_dir.path}")
     return run_dir.path

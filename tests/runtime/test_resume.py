@@ -55,6 +55,8 @@ def runs(tmp_path_factory):
     assert killed.returncode == -signal.SIGKILL
     after_kill = (tmp / "killed" / "metrics.jsonl").read_text().splitlines()
     assert len(after_kill) < NUM_CHUNKS, "the run finished before it was killed"
+    # Summaries are written before each checkpoint, so a killed run already has them.
+    assert (tmp / "killed" / "learning_curve.png").exists() and (tmp / "killed" / "marl_eval.json").exists()
     listed = Checkpoints(tmp / "killed" / "checkpoints").all_steps()
     _finished(_train([f"resume={tmp / 'killed'}"], tmp / "cache"))
     _finished(full)
