@@ -265,7 +265,7 @@ examples:
   phalanx envs
   phalanx bench env=tag num_envs=1000 num_steps=100
   phalanx bench env=tag env.num_runners=990 env.num_taggers=10 env.use_full_observation=false
-  phalanx train env=simple_spread algo=ippo train.total_steps=2e6 train.num_envs=256 seed=3 env.N=3
+  phalanx train env=simple_spread algo=ippo train.total_steps=2e6 train.num_envs=256 seed=3 env.num_agents=3
   phalanx train resume=runs/simple_spread-ippo-20250101-120000
   phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
   phalanx render env=tag policy=random out=tag.gif
