@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -104,8 +105,8 @@ class Trainer:
         spec = self.env.spec
         obs_stats = state_stats = value_stats = None
         if c.normalize_obs:
-            obs_stats = {n: RunningStats.create((g.actor_in_dim - (g.num_agents if c.agent_id else 0),))
-                         for n, g in policy.groups.items()}
+            obs_stats = {n: RunningStats.create((int(np.prod(g.observation.shape)),))
+                         for n, g in spec.groups.items()}
             if c.critic == "mappo":
                 state_stats = RunningStats.create(spec.global_state.shape)
         if c.normalize_values:
