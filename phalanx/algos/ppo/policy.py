@@ -6,6 +6,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.normalize import RunningStats
@@ -40,7 +41,7 @@ class MultiAgentPolicy:
         self.groups: dict[str, GroupPolicy] = {}
         for name, g in spec.groups.items():
             ids = g.num_agents if config.agent_id else 0
-            obs_dim = int(jnp.prod(jnp.asarray(g.observation.shape)))
+            obs_dim = int(np.prod(g.observation.shape))
             critic_dim = (spec.global_state.shape[0] if config.critic == "mappo" else obs_dim) + ids
             continuous = isinstance(g.action, Box)
             self.groups[name] = GroupPolicy(
