@@ -54,7 +54,11 @@ def _unwrap_state(state: Any) -> Any:
 
 
 def render_frame(env: Any, state: Any) -> np.ndarray:
-    """``(H, W, 3)`` uint8 picture of one (unbatched) state of ``env``."""
+    """``(H, W, 3)`` uint8 picture of one (unbatched) state of ``env``.
+
+    An env may draw itself: a method ``draw_frame(fig, state)`` (matplotlib figure, state as
+    NumPy arrays) is used before the built-in viewers.
+    """
     from phalanx.envs.matrix.env import MatrixGame
     from phalanx.envs.mpe.base import MPEEnv
     from phalanx.envs.tag.env import Tag
@@ -62,6 +66,10 @@ def render_frame(env: Any, state: Any) -> np.ndarray:
     from phalanx.errors import PhalanxError
 
     env, state = _unwrap(env), jax_to_numpy(_unwrap_state(state))
+    if hasattr(env, "draw_frame"):  # env families outside this module bring their own drawing
+        fig = _figure()
+        env.draw_frame(fig, state)
+        return _to_array(fig)
     for cls, draw in ((Tag, _draw_tag), (TagGrid, _draw_tag_grid), (MPEEnv, _draw_mpe), (MatrixGame, _draw_matrix)):
         if isinstance(env, cls):
             fig = _figure()
