@@ -196,10 +196,22 @@ class Trainer:
     # ------------------------------------------------------------------ update
     def update(self, state: TrainState) -> tuple[TrainState, UpdateMetrics]:
         """One PPO update: a rollout of ``num_steps``, GAE, then epochs × minibatches."""
-        c, policy = self.config, self.policy
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
-        start_actor_hidden, start_critic_hidden = state.actor_hidden, state.critic_hidden
-        state, traj = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
+        start_hidden = {"actor": state.actor_hidden, "critic": state.critic_hidden}
+        state, traj = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, self.config.num_steps))
+        return self.learn(state.replace(key=key), traj, start_hidden, k_epochs)
+
+    def learn(
+        self, state: TrainState, traj: Transition, start_hidden: dict, key: jax.Array
+    ) -> tuple[TrainState, UpdateMetrics]:
+        """GAE and epochs × minibatches on a collected rollout ``traj`` (leaves ``(T, E, ...)``).
+
+        ``start_hidden`` is ``{"actor": ..., "critic": ...}``, the recurrent states at the
+        rollout's first step. Rollouts collected elsewhere (host envs) learn through this too.
+        """
+        c, policy = self.config, self.policy
+        k_epochs = key
+        start_actor_hidden, start_critic_hidden = start_hidden["actor"], start_hidden["critic"]
         if not c.recurrent_size:
             traj = self._batched_values(state, traj)
 
@@ -261,7 +273,7 @@ class Trainer:
             episode_count=jnp.sum(ends).astype(jnp.float32),
             **info,
         )
-        state = state.replace(params=params, opt_state=opt_state, value_stats=value_stats, key=key,
+        state = state.replace(params=params, opt_state=opt_state, value_stats=value_stats,
                               update_step=state.update_step + 1)
         return state, metrics
 
