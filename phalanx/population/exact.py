@@ -61,6 +61,7 @@ def uniform_policy(tree: GameTree, player: int) -> jax.Array:
     return jnp.asarray(legal / legal.sum(-1, keepdims=True), jnp.float32)
 
 
+@_jit_tree_player
 def table_from_logits(tree: GameTree, player: int, logits: jax.Array) -> jax.Array:
     """Masked softmax of ``logits`` ``(..., n_p, A)`` over each infostate's legal actions.
 
@@ -95,7 +96,7 @@ def infostate_reach(tree: GameTree, player: int, table: jax.Array) -> jax.Array:
 
 @_jit_tree
 def expected_payoffs(tree: GameTree, pi0: jax.Array, pi1: jax.Array) -> jax.Array:
-    """``(2,)`` expected payoff of each player when player 0 plays ``pi0`` ``(n0, A)`` and 1 plays ``pi1`` ``(n1, A)``."""
+    """``(2,)`` expected payoff of each player when player 0 plays ``pi0`` ``(n0, A)``, player 1 ``pi1`` ``(n1, A)``."""
     _check_table(tree, 0, pi0, "pi0")
     _check_table(tree, 1, pi1, "pi1")
     reach = jnp.asarray(tree.chance, jnp.float32) * terminal_reach(tree, 0, pi0) * terminal_reach(tree, 1, pi1)
@@ -209,7 +210,7 @@ def _member_reach(tree: GameTree, player: int, tables: jax.Array) -> jax.Array:
 
 @_jit_tree
 def payoff_matrix(tree: GameTree, tables0: jax.Array, tables1: jax.Array) -> jax.Array:
-    """``(2, K0, K1)`` expected payoffs of every pair of members, ``tables0`` ``(K0, n0, A)`` vs ``tables1`` ``(K1, n1, A)``.
+    """``(2, K0, K1)`` expected payoffs of every pair: ``tables0`` ``(K0, n0, A)`` against ``tables1`` ``(K1, n1, A)``.
 
     One program: each member's terminal reach once (``vmap``), then a matrix product per player.
     """

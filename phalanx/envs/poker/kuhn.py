@@ -57,9 +57,7 @@ class KuhnPoker(PokerEnv[KuhnState]):
         bets = state.bets.at[state.num_bets].set(action)
         n = state.num_bets + 1
         pass_bet = (bets[0] == KUHN_PASS) & (bets[1] == KUHN_BET)
-        return KuhnState(
-            cards=state.cards, bets=bets, num_bets=n, player=n % 2, done=(n == 3) | ((n == 2) & ~pass_bet)
-        )
+        return KuhnState(cards=state.cards, bets=bets, num_bets=n, player=n % 2, done=(n == 3) | ((n == 2) & ~pass_bet))
 
     def returns(self, state: KuhnState) -> jax.Array:
         last = state.bets[state.num_bets - 1]

@@ -125,9 +125,7 @@ class LeducPoker(PokerEnv[LeducState]):
         public = jax.nn.one_hot(state.cards[2], LEDUC_NUM_CARDS) * (state.round == 1)
         betting = jax.nn.one_hot(state.seq - 1, 2).reshape(-1)  # call -> [1, 0], raise -> [0, 1], fold/none -> 0
         rows = [
-            jnp.concatenate(
-                [jax.nn.one_hot(p, 2), jax.nn.one_hot(state.cards[p], LEDUC_NUM_CARDS), public, betting]
-            )
+            jnp.concatenate([jax.nn.one_hot(p, 2), jax.nn.one_hot(state.cards[p], LEDUC_NUM_CARDS), public, betting])
             for p in (0, 1)
         ]
         return jnp.stack(rows).astype(jnp.float32)

@@ -75,8 +75,8 @@ class KuhnHistory:
 
     def child(self, action: int) -> KuhnHistory:
         if self.is_chance():
-            return KuhnHistory(self.cards + (action,), self.bets)
-        return KuhnHistory(self.cards, self.bets + (action,))
+            return KuhnHistory((*self.cards, action), self.bets)
+        return KuhnHistory(self.cards, (*self.bets, action))
 
     def returns(self) -> tuple[float, float]:
         """Chips won by each player (zero-sum): a pass after a bet folds, else a showdown."""
@@ -153,9 +153,9 @@ class LeducHistory:
 
     def child(self, action: int) -> LeducHistory:
         if self.is_chance():
-            return dataclasses.replace(self, cards=self.cards + (action,))
+            return dataclasses.replace(self, cards=(*self.cards, action))
         p = self.mover
-        rounds = self.rounds[:-1] + (self.rounds[-1] + (action,),)
+        rounds = (*self.rounds[:-1], self.rounds[-1] + (action,))
         if action == LEDUC_FOLD:
             return dataclasses.replace(self, rounds=rounds, folded=p, over=True)
         contrib = list(self.contrib)
