@@ -201,7 +201,7 @@ def prd(
 
     From uniform mixtures, each step moves ``x += step_size * x * (u - x @ u)`` (``u``: each member's
     payoff against the opponent's mixture) and projects (Euclidean) onto the exploration simplex
-    ``{x : x_i >= gamma / n, sum x = 1}``. Runs as one jitted ``fori_loop`` (float32; one compile per
+    ``{x : x_i >= gamma / n, sum x = 1}``. Runs as one jitted ``fori_loop`` in float64 (one compile per
     table shape and ``iterations``). Works for general-sum games; in zero-sum games the time average
     approaches a Nash equilibrium.
 
@@ -220,13 +220,15 @@ def prd(
     if int(iterations) < 1:
         raise ConfigError(f"prd: iterations={iterations} must be >= 1.")
     n0, n1 = P.shape[1:]
-    A = jnp.asarray(P[0], jnp.float32)
-    B = jnp.asarray(P[1], jnp.float32)
-    x, y, mx, my = _prd_run(A, B, jnp.float32(step_size), jnp.float32(gamma / n0), jnp.float32(gamma / n1),
-                            int(iterations))
+    # float64: in float32 the round-off of each projection (~1e-7 per step) keeps dominated members
+    # near eps / step_size (~1e-4) instead of letting them decay to the floor.
+    with jax.enable_x64(True):
+        x, y, mx, my = _prd_run(jnp.asarray(P[0]), jnp.asarray(P[1]), jnp.float64(step_size),
+                                jnp.float64(gamma / n0), jnp.float64(gamma / n1), int(iterations))
+        x, y, mx, my = (np.asarray(v) for v in (x, y, mx, my))
     if average:
         x, y = mx, my
-    return _clean(np.asarray(x)), _clean(np.asarray(y))
+    return _clean(x), _clean(y)
 
 
 # --------------------------------------------------------------------------- alpha-rank
