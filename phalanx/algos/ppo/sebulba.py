@@ -1,0 +1,368 @@
+"""IPPO/MAPPO on host-side envs (the Sebulba shape): PettingZoo envs in worker processes.
+
+The Anakin trainer (:mod:`phalanx.algos.ppo.train`) compiles env and learner into one
+program. Envs that are not JAX — any PettingZoo env through
+:func:`~phalanx.envs.pettingzoo_in.from_pettingzoo` — run on the host instead:
+
+* each env step, the host's batched :class:`~phalanx.envs.TimeStep` goes to the device in
+  one ``device_put``; one jitted call finishes the previous step's :class:`Transition` and
+  samples the next actions, which come back in one ``device_get``;
+* the envs are cut into ``num_splits`` splits stepped by disjoint workers, so while the
+  workers step one split the policy acts on another (with 2 splits, the env step of one
+  half hides the policy's latency for the other);
+* the rollout is kept on the device in the Anakin trainer's ``Transition`` layout
+  ``(T, E, ...)`` and learnt from by the same :meth:`Trainer.learn` (GAE, epochs,
+  minibatches, losses: one implementation of the PPO math);
+* learning stays on-policy: every rollout starts after the previous update (the workers
+  idle while the learner runs; Sebulba's actor/learner overlap would make PPO off-policy).
+
+``train_host(config, factory)`` runs a whole training and returns the final
+:class:`TrainState` and one metrics dict per update (the keys of a ``metrics.jsonl`` line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.ppo.train import Trainer, TrainState, Transition, UpdateMetrics, make_train
+from phalanx.envs.environment import Environment
+from phalanx.envs.pettingzoo_in import PettingZooVecEnv, from_pettingzoo
+from phalanx.envs.spaces import Box
+from phalanx.envs.types import EnvSpec, TimeStep, make_timestep
+from phalanx.errors import PhalanxError
+from phalanx.networks import distributions as dist
+
+
+class SpecEnv(Environment):
+    """Stands in for a host env inside :func:`make_train`: it has the spec, and a reset of zeros.
+
+    ``make_train`` builds the policy and optimiser from an env, and ``Trainer.init`` resets
+    one; this env gives both what they need. Stepping it is an error: host envs step on the host.
+    """
+
+    name = "host"
+
+    def __init__(self, spec: EnvSpec):
+        self._spec = spec
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self._spec
+
+    @property
+    def default_params(self) -> None:
+        return None
+
+    def _reset(self, key: jax.Array, params: None) -> tuple[jax.Array, TimeStep]:
+        del key, params
+        return jnp.int32(0), zero_timestep(self._spec)
+
+    def _step(self, key, state, actions, params):
+        raise PhalanxError("SpecEnv cannot step: a host env is stepped by the host (see phalanx.algos.ppo.sebulba).")
+
+
+def zero_timestep(spec: EnvSpec) -> TimeStep:
+    """An all-zero (all-legal) unbatched timestep of ``spec``."""
+    groups = spec.groups
+    return make_timestep(
+        obs={g: jnp.zeros((s.num_agents, *s.observation.shape), jnp.float32) for g, s in groups.items()},
+        action_mask={g: jnp.ones((s.num_agents, s.action.mask_size), bool) for g, s in groups.items()
+                     if not isinstance(s.action, Box)},
+        reward={g: jnp.zeros(s.num_agents, jnp.float32) for g, s in groups.items()},
+        terminated={g: jnp.zeros(s.num_agents, bool) for g, s in groups.items()},
+        truncated=False,
+        global_state=jnp.zeros(spec.global_state.shape, jnp.float32),
+    )
+
+
+@struct.dataclass
+class Acting:
+    """What is known about a step once actions are chosen: half a :class:`Transition`.
+
+    Leaves are ``(E_split, A, ...)`` per group (``resets``: ``(E_split,)``).
+    """
+
+    actor_in: dict
+    critic_in: dict
+    mask: dict
+    raw_action: dict
+    log_prob: dict
+    value_out: dict
+    value: dict
+    active: dict
+    resets: jax.Array
+
+
+@struct.dataclass
+class ActorCarry:
+    """Per-split state between env steps: the last timestep (on device) and recurrent states."""
+
+    timestep: TimeStep  # leaves (E_split, ...)
+    actor_hidden: dict  # {group: (E_split, A, H)}
+    critic_hidden: dict  # {group: (E_split, A, H)}
+
+
+@dataclasses.dataclass
+class HostTrainer:
+    """PPO whose envs run on the host (see the module docstring). Build with :func:`make_host_trainer`."""
+
+    config: PPOConfig
+    venv: PettingZooVecEnv
+    trainer: Trainer
+
+    def __post_init__(self):
+        self._act = jax.jit(self._act_impl)
+        self._finish = jax.jit(self._finish_impl)
+        self._learn = jax.jit(self.trainer.learn)
+        self._stack = jax.jit(_stack_rollout)
+
+    @property
+    def num_updates(self) -> int:
+        return self.config.num_updates
+
+    # ------------------------------------------------------------------ device functions
+    def _real_value(self, value_stats: dict | None, name: str, out: jax.Array) -> jax.Array:
+        return value_stats[name].denormalize(out) if value_stats is not None else out
+
+    def _act_impl(self, params, obs_stats, state_stats, value_stats, carry: ActorCarry, first, key):
+        """Actions for one split (same math as ``Trainer._env_step``'s acting half)."""
+        c, policy = self.config, self.trainer.policy
+        ts = carry.timestep
+        resets = ts.episode.completed | first
+        if obs_stats is not None:
+            obs_stats = {n: s.update(ts.obs[n].reshape(*ts.obs[n].shape[:2], -1)) for n, s in obs_stats.items()}
+            if state_stats is not None:
+                state_stats = state_stats.update(ts.global_state)
+        actor_in, critic_in = policy.inputs(ts, obs_stats, state_stats)
+        keys = dict(zip(policy.groups, jax.random.split(key, len(policy.groups)), strict=True))
+        actions, raw, logp, value_out, value, actor_hidden, critic_hidden = {}, {}, {}, {}, {}, {}, {}
+        for name, g in policy.groups.items():
+            h, out = policy.actor_outputs(params, name, carry.actor_hidden[name], actor_in[name][None], resets[None])
+            out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
+            mask = ts.action_mask.get(name) if g.masked else None
+            actions[name], raw[name], logp[name] = dist.sample(keys[name], g.space, out, mask, c.squash)
+            actor_hidden[name] = h
+            if c.recurrent_size:
+                hc, v = policy.values(params, name, carry.critic_hidden[name], critic_in[name][None], resets[None])
+                critic_hidden[name], value_out[name] = hc, v[0]
+            else:  # feed-forward critics run once over the whole rollout inside learn
+                critic_hidden[name], value_out[name] = carry.critic_hidden[name], jnp.zeros(ts.reward[name].shape)
+            value[name] = self._real_value(value_stats, name, value_out[name])
+        acting = Acting(
+            actor_in=actor_in, critic_in=critic_in,
+            mask={n: ts.action_mask[n] for n, g in policy.groups.items() if g.masked},
+            raw_action=raw, log_prob=logp, value_out=value_out, value=value,
+            active={n: ~ts.terminated[n] | resets[:, None] for n in policy.groups}, resets=resets,
+        )
+        carry = carry.replace(actor_hidden=actor_hidden, critic_hidden=critic_hidden)
+        return acting, actions, obs_stats, state_stats, carry
+
+    def _finish_impl(self, params, obs_stats, state_stats, value_stats, carry: ActorCarry, acting: Acting,
+                     next_ts: TimeStep) -> tuple[Transition, ActorCarry]:
+        """The transition of the step that produced ``next_ts`` (its bootstrap inputs included)."""
+        c, policy = self.config, self.trainer.policy
+        _, final_critic = policy.inputs(next_ts, obs_stats, state_stats, final=True)
+        next_value = {}
+        for name in policy.groups:
+            if c.recurrent_size:
+                _, v = policy.values(params, name, carry.critic_hidden[name], final_critic[name][None],
+                                     jnp.zeros_like(acting.resets)[None])
+                next_value[name] = self._real_value(value_stats, name, v[0])
+            else:
+                next_value[name] = acting.value[name]
+        ep = next_ts.episode
+        transition = Transition(
+            actor_in=acting.actor_in, critic_in=acting.critic_in,
+            final_critic_in={} if c.recurrent_size else final_critic, mask=acting.mask,
+            raw_action=acting.raw_action, log_prob=acting.log_prob, value_out=acting.value_out, value=acting.value,
+            next_value=next_value, reward=next_ts.reward, terminated=next_ts.terminated, episode_end=ep.completed,
+            active=acting.active, resets=acting.resets,
+            episode_returns={n: r.mean(-1) for n, r in ep.returns.items()}, episode_length=ep.length,
+        )
+        return transition, carry.replace(timestep=next_ts)
+
+    # ------------------------------------------------------------------ host loop
+    def init(self, key: jax.Array, seed: int = 0) -> tuple[TrainState, list[ActorCarry]]:
+        """Parameters and optimiser (as ``Trainer.init``), and the envs reset with ``seed``."""
+        state = jax.jit(self.trainer.init)(key)
+        state = state.replace(env_state=None, timestep=None)
+        ts = jax.device_put(self.venv.reset(seed))
+        hidden = self.trainer.policy.initial_hidden(self.venv.num_envs // self.venv.num_splits)
+        carries = []
+        for rows in self.venv.split_rows:
+            split_ts = jax.tree.map(lambda x, rows=rows: x[rows.start : rows.stop], ts)
+            carries.append(ActorCarry(timestep=split_ts, actor_hidden=hidden, critic_hidden=hidden))
+        return state, carries
+
+    def update(
+        self, state: TrainState, carries: list[ActorCarry]
+    ) -> tuple[TrainState, list[ActorCarry], UpdateMetrics]:
+        """One rollout of ``num_steps`` on the host envs, then one ``Trainer.learn``."""
+        c, venv = self.config, self.venv
+        S, T = venv.num_splits, c.num_steps
+        key, k_roll, k_learn = jax.random.split(state.key, 3)
+        step_keys = jax.random.split(k_roll, T * S).reshape(T, S, -1)
+        start_hidden = {"actor": _concat([cr.actor_hidden for cr in carries]),
+                        "critic": _concat([cr.critic_hidden for cr in carries])}
+        params, value_stats = state.params, state.value_stats
+        obs_stats, state_stats = state.obs_stats, state.state_stats
+        first = bool(state.env_steps == 0)  # the run's very first step starts every episode
+        transitions: list[list[Transition]] = [[] for _ in range(S)]
+        acting: list[Any] = [None] * S
+
+        def act(s: int, t: int) -> None:
+            nonlocal obs_stats, state_stats
+            acting[s], actions, obs_stats, state_stats, carries[s] = self._act(
+                params, obs_stats, state_stats, value_stats, carries[s], first and t == 0, step_keys[t, s])
+            venv.step_async(jax.device_get(actions), s)
+
+        for s in range(S):
+            act(s, 0)
+        for t in range(T):
+            for s in range(S):  # while split s is handled here, the other splits' workers step
+                next_ts = jax.device_put(venv.step_wait(s))
+                transition, carries[s] = self._finish(params, obs_stats, state_stats, value_stats, carries[s],
+                                                      acting[s], next_ts)
+                transitions[s].append(transition)
+                if t + 1 < T:
+                    act(s, t + 1)
+        traj = self._stack(transitions)
+        state = state.replace(
+            key=key, obs_stats=obs_stats, state_stats=state_stats, env_steps=state.env_steps + T * venv.num_envs,
+            actor_hidden=_concat([cr.actor_hidden for cr in carries]),
+            critic_hidden=_concat([cr.critic_hidden for cr in carries]),
+        )
+        state, metrics = self._learn(state, traj, start_hidden, k_learn)
+        return state, carries, metrics
+
+
+def _concat(trees: list[Any]) -> Any:
+    return trees[0] if len(trees) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
+
+
+def _stack_rollout(transitions: list[list[Transition]]) -> Transition:
+    """``transitions[split][t]`` (leaves ``(E_split, ...)``) → one ``Transition`` ``(T, E, ...)``."""
+    per_split = [jax.tree.map(lambda *xs: jnp.stack(xs), *steps) for steps in transitions]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *per_split)
+
+
+def make_host_trainer(config: PPOConfig, venv: PettingZooVecEnv) -> HostTrainer:
+    """A :class:`HostTrainer` for ``venv`` (whose ``num_envs`` must be ``config.num_envs``)."""
+    config.validate()
+    if venv.num_envs != config.num_envs:
+        raise PhalanxError(f"train_host: the env pool has {venv.num_envs} envs but train.num_envs={config.num_envs}.")
+    return HostTrainer(config, venv, make_train(config, SpecEnv(venv.spec)))
+
+
+def metrics_line(update: int, metrics: UpdateMetrics, wall_time: float, steps_per_s: float) -> dict[str, Any]:
+    """One update's metrics as a ``metrics.jsonl``-style dict (episode stats as means, ``None`` if none)."""
+    m = jax.device_get(metrics)
+    count = float(m.episode_count)
+    line: dict[str, Any] = {
+        "chunk": update - 1, "update": update, "env_steps": int(m.env_steps), "wall_time": round(wall_time, 4),
+        "steps_per_s": round(steps_per_s, 1), "episodes": int(count),
+        "episode_return": {g: float(x) / count if count else None for g, x in m.episode_return_sum.items()},
+        "episode_length": float(m.episode_length_sum) / count if count else None,
+    }
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+        line[key] = {g: float(x) for g, x in getattr(m, key).items()}
+    return line
+
+
+def default_splits(num_envs: int, num_workers: int) -> int:
+    """2 splits (policy on one half while the workers step the other) when the sizes allow, else 1."""
+    return 2 if num_workers >= 2 and num_workers % 2 == 0 and num_envs % 2 == 0 else 1
+
+
+def train_host(
+    config: PPOConfig,
+    factory: Callable[[], Any] | None = None,
+    *,
+    seed: int = 0,
+    num_workers: int = 2,
+    num_splits: int | None = None,
+    start_method: str | None = None,
+    venv: PettingZooVecEnv | None = None,
+    callback: Callable[[TrainState, dict[str, Any]], None] | None = None,
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    """Train IPPO/MAPPO (``config.critic``) on a PettingZoo env factory, envs on the host.
+
+    Args:
+        config: PPO settings; ``num_envs`` envs run in ``num_workers`` worker processes.
+        factory: a picklable zero-argument callable returning a PettingZoo env (e.g.
+            :func:`~phalanx.envs.pettingzoo_in.pettingzoo_factory`'s result); or give ``venv``.
+        seed: PRNG seed of the learner (``PRNGKey(seed)``) and of the envs (env ``i``: ``seed + i``).
+        num_workers, num_splits, start_method: see :func:`~phalanx.envs.pettingzoo_in.from_pettingzoo`
+            (``num_splits`` defaults to 2 when the sizes allow).
+        venv: an already open pool to train on (left open); otherwise one is opened and closed here.
+        callback: called after every update with the state and that update's metrics dict.
+
+    Returns:
+        The final :class:`TrainState` and one metrics dict per update (``update``, ``env_steps``,
+        ``wall_time``, ``steps_per_s``, ``episodes``, ``episode_return`` per group, ``episode_length``,
+        per-group losses).
+    """
+    if venv is None and factory is None:
+        raise PhalanxError("train_host: give a PettingZoo env factory or an open venv.")
+    own = venv is None
+    if own:
+        splits = num_splits or default_splits(config.num_envs, num_workers)
+        venv = from_pettingzoo(factory, config.num_envs, num_workers, splits, start_method)
+    try:
+        host = make_host_trainer(config, venv)
+        state, carries = host.init(jax.random.PRNGKey(seed), seed)
+        lines = []
+        wall0 = time.perf_counter()
+        for u in range(host.num_updates):
+            t0 = time.perf_counter()
+            state, carries, metrics = host.update(state, carries)
+            jax.block_until_ready(metrics)
+            dt = time.perf_counter() - t0
+            line = metrics_line(u + 1, metrics, time.perf_counter() - wall0, config.steps_per_update / dt)
+            lines.append(line)
+            if callback is not None:
+                callback(state, line)
+        return state, lines
+    finally:
+        if own:
+            venv.close()
+
+
+def random_returns(venv: PettingZooVecEnv, num_steps: int, seed: int = 0) -> dict[str, float]:
+    """Mean episode return per group (agent-averaged) of uniformly random legal actions: the baseline."""
+    rng = np.random.default_rng(seed)
+    ts = venv.reset(seed)
+    sums = {g: 0.0 for g in venv.spec.groups}
+    count = 0
+    for _ in range(num_steps):
+        actions = {}
+        for g, s in venv.spec.groups.items():
+            shape = (venv.num_envs, s.num_agents)
+            if isinstance(s.action, Box):
+                actions[g] = rng.uniform(max(s.action.low, -1.0), min(s.action.high, 1.0),
+                                         (*shape, *s.action.shape)).astype(np.float32)
+            else:
+                logits = np.where(ts.action_mask[g], rng.gumbel(size=ts.action_mask[g].shape), -np.inf)
+                if hasattr(s.action, "nvec"):
+                    parts = np.split(logits, np.cumsum(s.action.nvec)[:-1], axis=-1)
+                    actions[g] = np.stack([p.argmax(-1) for p in parts], -1).astype(np.int32)
+                else:
+                    actions[g] = logits.argmax(-1).astype(np.int32)
+        ts = venv.step(actions)
+        done = ts.episode.completed
+        count += int(done.sum())
+        for g in sums:
+            sums[g] += float(ts.episode.returns[g][done].mean(-1).sum()) if done.any() else 0.0
+    return {g: v / count if count else float("nan") for g, v in sums.items()}
+
+
+__all__ = ["HostTrainer", "SpecEnv", "make_host_trainer", "metrics_line", "random_returns", "train_host"]
