@@ -184,9 +184,10 @@ def test_reset_deals_uniformly_distinct_cards(game):
     assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected)), counts
 
 
-def test_vmapped_random_play_pays_the_exact_uniform_value(game):
-    """Mean return of uniform random legal play over many vmapped games == the tree's exact value (zero-sum)."""
-    env = game[0]
+def test_vmapped_random_play_pays_the_exact_uniform_value():
+    """Leduc through the training wrappers (auto-reset, episode stats, vmap): the mean return of
+    uniform random legal play equals the tree's exact value of the uniform profile (zero-sum)."""
+    env = _setup("leduc_poker")[0]
     venv = wrap_for_training(env, num_envs=512)
     steps = 24
 

@@ -3,7 +3,8 @@
 Three cards, J < Q < K (0, 1, 2); each player antes 1 and gets one card. Player 0 acts first,
 then they alternate; actions ``0 pass`` and ``1 bet`` (a bet is 1 chip; passing facing a bet
 folds). The game ends after ``pp`` (showdown for 1), ``bp`` / ``pbp`` (a fold: the bettor wins
-1), ``bb`` / ``pbb`` (showdown for 2). Both actions are always legal.
+1), ``bb`` / ``pbb`` (showdown for 2). Both actions are always legal (an action id outside
+``{0, 1}`` counts as a pass).
 
 Observation: OpenSpiel's information-state tensor ``(11,)``: one-hot observing player (2),
 one-hot private card (3), then one-hot action (pass, bet) of each of the 3 betting slots.
