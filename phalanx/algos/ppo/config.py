@@ -30,6 +30,10 @@ class PPOConfig:
         bootstrap_truncation: on a time-limit cut, bootstrap from the final observation's
             value (correct); ``False`` treats the cut as terminal, as many baselines do
             (kept for ablations and comparisons).
+        grad_chunk: most agent-samples per forward/backward pass. A larger minibatch is cut
+            into chunks whose gradients are summed (the same gradient up to float rounding):
+            activations then stay in cache, which on a CPU makes large batches about 2× faster.
+            ``-1`` (default) = 4096 on CPU and no chunking on accelerators; ``0`` = never.
     """
 
     critic: Literal["ippo", "mappo"] = "ippo"
@@ -56,6 +60,7 @@ class PPOConfig:
     agent_id: bool = False
     squash: Literal["clip", "tanh"] = "clip"
     bootstrap_truncation: bool = True
+    grad_chunk: int = -1
 
     @property
     def steps_per_update(self) -> int:
@@ -85,6 +90,8 @@ class PPOConfig:
                 raise ConfigError(f"{prefix}{key}={getattr(self, key)}: expected a number >= 0.")
         if self.recurrent_size < 0:
             raise ConfigError(f"{prefix}recurrent_size={self.recurrent_size}: expected >= 0 (0 = feed-forward).")
+        if self.grad_chunk < -1:
+            raise ConfigError(f"{prefix}grad_chunk={self.grad_chunk}: expected -1 (auto), 0 (off) or a size >= 1.")
         if any(h < 1 for h in self.hidden):
             raise ConfigError(f"{prefix}hidden={list(self.hidden)}: expected positive layer widths.")
         # Recurrent minibatches split envs (whole sequences); feed-forward ones split samples.

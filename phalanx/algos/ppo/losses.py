@@ -46,10 +46,16 @@ def compute_gae(
     return advantages, advantages + values
 
 
-def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean of ``x`` over entries where ``mask`` is True (0 if none)."""
+def masked_mean(x: jax.Array, mask: jax.Array, count: jax.Array | None = None) -> jax.Array:
+    """Mean of ``x`` over entries where ``mask`` is True (0 if none).
+
+    With ``count`` given, the masked sum is divided by it instead of by this array's own
+    count: a batch cut into chunks then sums its chunks' results to the batch's mean.
+    """
     mask = mask.astype(x.dtype)
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    if count is None:
+        count = jnp.maximum(jnp.sum(mask), 1.0)
+    return jnp.sum(x * mask) / count
 
 
 def normalize(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:
@@ -60,24 +66,35 @@ def normalize(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:
 
 
 def policy_loss(
-    log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array, clip_eps: float, mask: jax.Array
+    log_prob: jax.Array,
+    old_log_prob: jax.Array,
+    advantages: jax.Array,
+    clip_eps: float,
+    mask: jax.Array,
+    count: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Clipped surrogate ``-E[min(r A, clip(r, 1±ε) A)]``.
 
-    Returns ``(loss, approx_kl, clip_fraction)`` (all masked means).
+    Returns ``(loss, approx_kl, clip_fraction)`` (all masked means; ``count`` as in
+    :func:`masked_mean`).
     """
     log_ratio = log_prob - old_log_prob
     ratio = jnp.exp(log_ratio)
     unclipped = ratio * advantages
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    loss = -masked_mean(jnp.minimum(unclipped, clipped), mask)
-    approx_kl = masked_mean((ratio - 1.0) - log_ratio, mask)
-    clip_fraction = masked_mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32), mask)
+    loss = -masked_mean(jnp.minimum(unclipped, clipped), mask, count)
+    approx_kl = masked_mean((ratio - 1.0) - log_ratio, mask, count)
+    clip_fraction = masked_mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32), mask, count)
     return loss, approx_kl, clip_fraction
 
 
 def value_loss(
-    values: jax.Array, old_values: jax.Array, targets: jax.Array, clip_eps: float, mask: jax.Array
+    values: jax.Array,
+    old_values: jax.Array,
+    targets: jax.Array,
+    clip_eps: float,
+    mask: jax.Array,
+    count: jax.Array | None = None,
 ) -> jax.Array:
     """``½ E[(V − R)²]``, or with ``clip_eps > 0`` PPO's pessimistic clipped version
     ``½ E[max((V − R)², (V_old + clip(V − V_old, ±ε) − R)²)]``."""
@@ -85,4 +102,4 @@ def value_loss(
     if clip_eps > 0:
         clipped = (old_values + jnp.clip(values - old_values, -clip_eps, clip_eps) - targets) ** 2
         unclipped = jnp.maximum(unclipped, clipped)
-    return 0.5 * masked_mean(unclipped, mask)
+    return 0.5 * masked_mean(unclipped, mask, count)

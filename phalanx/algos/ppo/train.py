@@ -250,9 +250,11 @@ class Trainer:
         def split_start(x, perm):
             return jnp.take(x, perm, axis=0).reshape(m, n // m, *x.shape[1:])
 
+        chunks = self._num_chunks(n // m, c.num_steps if c.recurrent_size else 1)
+
         def minibatch_step(carry, mb):
             params, opt_state = carry
-            grads, info = jax.grad(self._loss, has_aux=True)(params, *mb)
+            grads, info = self._grad(params, *mb, chunks)
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), info
 
@@ -277,14 +279,62 @@ class Trainer:
                               update_step=state.update_step + 1)
         return state, metrics
 
-    def _loss(self, params: dict, seq: dict, start: dict) -> tuple[jax.Array, dict]:
-        """PPO loss summed over groups, on one minibatch of ``(T, B, ...)`` sequences."""
+    def _num_chunks(self, rows: int, length: int) -> int:
+        """Chunks per minibatch of ``rows`` sequences of ``length`` steps: the fewest that
+        divide ``rows`` and keep each chunk within ``grad_chunk`` agent-samples."""
+        limit = self.config.grad_chunk
+        if limit == -1:
+            limit = 4096 if jax.default_backend() == "cpu" else 0
+        per_row = length * sum(g.num_agents for g in self.env.spec.groups.values())
+        if limit == 0 or rows * per_row <= limit:
+            return 1
+        return next(k for k in range(1, rows + 1) if rows % k == 0 and (rows // k) * per_row <= max(limit, per_row))
+
+    def _grad(self, params: dict, seq: dict, start: dict, chunks: int) -> tuple[dict, dict]:
+        """Gradient of the minibatch loss, summed over ``chunks`` slices of the batch axis.
+
+        Means over the minibatch become sums over chunks divided by the whole minibatch's
+        counts, and advantages are normalised with the whole minibatch's statistics, so
+        the result is the unchunked gradient (up to float rounding).
+        """
+        grad = jax.grad(self._loss, has_aux=True)
+        if chunks == 1:
+            return grad(params, seq, start)
+        stats = {}
+        for name in self.policy.groups:
+            active = seq["active"][name]
+            count = jnp.maximum(jnp.sum(active.astype(jnp.float32)), 1.0)
+            adv = seq["adv"][name]
+            mean = masked_mean(adv, active)
+            std = jnp.sqrt(masked_mean((adv - mean) ** 2, active))
+            stats[name] = {"count": count, "adv_mean": mean, "adv_std": std}
+        def cut(x, axis):  # (..., B, ...) -> (chunks, ..., B / chunks, ...)
+            x = x.reshape(*x.shape[:axis], chunks, x.shape[axis] // chunks, *x.shape[axis + 1 :])
+            return jnp.moveaxis(x, axis, 0)
+
+        seq_c = jax.tree.map(lambda x: cut(x, 1), seq)
+        start_c = jax.tree.map(lambda x: cut(x, 0), start)
+
+        def body(acc, chunk):
+            g, info = grad(params, *chunk, stats)
+            return jax.tree.map(jnp.add, acc, (g, info)), None
+
+        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: grad(params, seq, start)))
+        return jax.lax.scan(body, zeros, (seq_c, start_c))[0]
+
+    def _loss(self, params: dict, seq: dict, start: dict, stats: dict | None = None) -> tuple[jax.Array, dict]:
+        """PPO loss summed over groups, on one minibatch of ``(T, B, ...)`` sequences.
+
+        ``stats`` (``{group: {"count", "adv_mean", "adv_std"}}``) are the whole minibatch's
+        when ``seq`` is one chunk of it; None computes them from ``seq``.
+        """
         c, policy = self.config, self.policy
         total = 0.0
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
         info: dict[str, dict] = {k: {} for k in names}
         for name, g in policy.groups.items():
             active = seq["active"][name]
+            count = None if stats is None else stats[name]["count"]
             _, out = policy.actor_outputs(params, name, start["actor"][name], seq["actor_in"][name], seq["resets"])
             mask = seq["mask"][name] if g.masked else None
             logp, entropy = dist.log_prob_and_entropy(g.space, out, seq["raw_action"][name], mask)
@@ -292,10 +342,13 @@ class Trainer:
             _, values = policy.values(params, name, start["critic"][name], critic_in, seq["resets"])
             adv = seq["adv"][name]
             if c.normalize_advantages:
-                adv = normalize(adv, active)
-            pl, kl, cf = policy_loss(logp, seq["log_prob"][name], adv, c.clip_eps, active)
-            vl = value_loss(values, seq["value_out"][name], seq["targets"][name], c.value_clip_eps, active)
-            ent = masked_mean(entropy, active)
+                if stats is None:
+                    adv = normalize(adv, active)
+                else:
+                    adv = (adv - stats[name]["adv_mean"]) / (stats[name]["adv_std"] + 1e-8)
+            pl, kl, cf = policy_loss(logp, seq["log_prob"][name], adv, c.clip_eps, active, count)
+            vl = value_loss(values, seq["value_out"][name], seq["targets"][name], c.value_clip_eps, active, count)
+            ent = masked_mean(entropy, active, count)
             total = total + pl + c.vf_coef * vl - c.ent_coef * ent
             for k, v in (("policy_loss", pl), ("value_loss", vl), ("entropy", ent), ("approx_kl", kl),
                          ("clip_fraction", cf)):
