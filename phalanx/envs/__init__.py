@@ -22,7 +22,7 @@ from phalanx.envs.wrappers import (
 register("tag", Tag)
 
 # Each family registers its own names on import.
-from phalanx.envs import matrix, mpe, tag_grid  # noqa: E402, F401
+from phalanx.envs import matrix, mpe, poker, tag_grid  # noqa: E402, F401
 
 __all__ = [
     "AutoReset",
