@@ -268,8 +268,8 @@ def plot_payoffs(table: PayoffTable, path: str | Path, labels: Any = None) -> Pa
     """Write a heat map of both players' payoffs (members in order of addition) as a PNG.
 
     One panel per player sharing one colour scale and colour bar (diverging and centred on 0 when the
-    payoffs have both signs); cells not evaluated are grey and hatched. Values are printed in the cells
-    of small tables.
+    payoffs have both signs); cells not evaluated are khaki (:data:`NAN_COLOUR`) and hatched. Values are
+    printed in the cells of small tables.
 
     Args:
         table: the payoff table.
@@ -280,6 +280,7 @@ def plot_payoffs(table: PayoffTable, path: str | Path, labels: Any = None) -> Pa
         The path written (written to a temporary name and renamed, so readers never see half a file).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PatchCollection
     from matplotlib.colors import Normalize, TwoSlopeNorm
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -302,41 +303,46 @@ def plot_payoffs(table: PayoffTable, path: str | Path, labels: Any = None) -> Pa
         norm, cmap_name = Normalize(lo, hi if hi > lo else lo + 1.0), "viridis"
     import matplotlib
 
-    cmap = matplotlib.colormaps[cmap_name].copy()
-    cmap.set_bad(NAN_COLOUR)
+    cmap = matplotlib.colormaps[cmap_name].with_extremes(bad=NAN_COLOUR)
 
-    side = min(12.0, 1.5 + 0.35 * max(n0, n1, 1))
-    fig = Figure(figsize=(2 * side + 1.5, side), dpi=100)
+    side = min(9.0, 3.0 + 0.3 * max(n0, n1, 1))  # inches per panel
+    fig = Figure(figsize=(2 * side + 1.5, side + 0.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, squeeze=True)
     image = None
+    any_missing = False
     for player, ax in enumerate(axes):
         grid = np.ma.masked_invalid(data[player]) if n0 and n1 else np.ma.masked_all((1, 1))
         image = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
         missing = np.argwhere(np.isnan(data[player])) if n0 and n1 else np.zeros((0, 2), int)
-        for i, j in missing:  # hatch the missing cells so they read as "not evaluated", not as a value
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//",
-                                   edgecolor=(0.35, 0.35, 0.35), linewidth=0))
-        if n0 * n1 <= 144:
-            for i in range(n0):
-                for j in range(n1):
-                    if np.isfinite(data[player, i, j]):
-                        ax.text(j, i, f"{data[player, i, j]:.2g}", ha="center", va="center", fontsize=8)
-        step0, step1 = max(1, n0 // 30), max(1, n1 // 30)  # at most ~30 tick labels per axis
+        if len(missing):  # hatched (one collection: fast at any size) so they read as "not evaluated"
+            any_missing = True
+            cells = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in missing]
+            ax.add_collection(PatchCollection(cells, facecolor="none", edgecolor=(0.35, 0.35, 0.35), hatch="//",
+                                              linewidth=0))
+        if n0 * n1 <= 144:  # small tables: print the values
+            for i, j in zip(*np.nonzero(np.isfinite(data[player])), strict=True):
+                value = data[player, i, j]
+                dark = abs(norm(value) - 0.5) > 0.3 if cmap_name == "RdBu" else norm(value) < 0.5
+                ax.text(j, i, f"{value + 0.0:.2g}", ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
+        step0, step1 = max(1, -(-n0 // 30)), max(1, -(-n1 // 30))  # at most 30 tick labels per axis
         ax.set_yticks(range(0, n0, step0), [rows_lab[i] for i in range(0, n0, step0)])
         ax.set_xticks(range(0, n1, step1), [cols_lab[j] for j in range(0, n1, step1)], rotation=90)
-        ax.set_ylabel("row player's member (player 0)")
-        ax.set_xlabel("column player's member (player 1)")
-        ax.set_title(f"payoff of player {player}" + (" (grey: not evaluated)" if len(missing) else ""))
+        ax.set_xlabel("column player's member")
+        ax.set_title(f"player {player}'s payoff")
+    axes[0].set_ylabel("row player's member")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="payoff")
+    fig.suptitle(f"meta-game payoffs, {n0} x {n1} members" + ("  (hatched: not evaluated yet)" if any_missing else ""))
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp)
     tmp.replace(path)
     return path
 
 
-#: Fill colour of cells not evaluated yet (not in any of the colour maps used).
-NAN_COLOUR = (0.6, 0.6, 0.6)
+#: Fill colour of cells not evaluated yet: a greyish khaki, in neither colour map used (RdBu, viridis)
+#: and not a grey that anti-aliased text could produce.
+NAN_COLOUR = (0.8, 0.8, 0.6)
 
 
 def _indices(value: Any, name: str) -> np.ndarray:
