@@ -35,6 +35,7 @@ for masks outside the observation. ``state()`` is the env's global state.
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Any
 
 import gymnasium
@@ -48,6 +49,15 @@ from phalanx.envs.types import EnvSpec, TimeStep
 from phalanx.errors import PhalanxError
 
 RENDER_MODES = ("rgb_array",)
+
+# env → (jitted reset, jitted step): several PettingZoo views of one env compile once.
+_JITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _jitted(env: Environment) -> tuple[Any, Any]:
+    if env not in _JITTED:
+        _JITTED[env] = (jax.jit(env.reset), jax.jit(env.step))
+    return _JITTED[env]
 
 
 def singular(group: str) -> str:
@@ -113,8 +123,7 @@ class PhalanxParallelEnv(ParallelEnv):
                 self.observation_spaces[a] = gymnasium_space(spec.groups[g].observation)
                 self.action_spaces[a] = gymnasium_space(spec.groups[g].action)
         self.state_space = gymnasium_space(spec.global_state)
-        self._reset_fn = jax.jit(env.reset)
-        self._step_fn = jax.jit(env.step)
+        self._reset_fn, self._step_fn = _jitted(env)
         self._key = jax.random.PRNGKey(seed)
         self.agents: list[str] = []
         self._state: Any = None
