@@ -202,8 +202,8 @@ def prd(
     From uniform mixtures, each step moves ``x += step_size * x * (u - x @ u)`` (``u``: each member's
     payoff against the opponent's mixture) and projects (Euclidean) onto the exploration simplex
     ``{x : x_i >= gamma / n, sum x = 1}``. Runs as one jitted ``fori_loop`` in float64 (one compile per
-    table shape and ``iterations``). Works for general-sum games; in zero-sum games the time average
-    approaches a Nash equilibrium.
+    table shape and ``iterations``; the default 1e5 steps take ~0.1 s for 3 x 3, ~3 s for 100 x 100 on
+    CPU). Works for general-sum games; in zero-sum games the time average approaches a Nash equilibrium.
 
     Args:
         payoffs: ``(2, n0, n1)`` payoff table.
@@ -286,7 +286,8 @@ def alpharank(
 
     ``alpha`` and ``m`` default to OpenSpiel's (100, 50); with payoffs of order 1 this is close to the
     ``alpha -> inf`` limit that the paper recommends. The stationary distribution is computed exactly
-    in log space (see :func:`_stationary_from_log_rates`), O((n0 n1)³) for multi-population.
+    in log space (see :func:`_stationary_from_log_rates`): O(n³) single-population, O((n0 n1)³)
+    multi-population — on 2 CPU cores about 0.3 s for 20 x 20 members, 3 s for 30 x 30, 20 s for 40 x 40.
 
     Args:
         payoffs: ``(2, n0, n1)`` payoff table.
