@@ -378,7 +378,7 @@ def general_sum(payoffs: Any, *, initial_label: int = 0, tol: float = 1e-9) -> t
     Args:
         payoffs: ``(2, n0, n1)`` payoff table.
         initial_label: the label dropped first (different labels may reach different equilibria).
-        tol: pivot tolerance and (times the payoff range) the accepted NashConv of the result.
+        tol: pivot tolerance; the result must have NashConv <= ``1000 * tol * max(1, payoff range)``.
 
     Raises:
         PhalanxError: no label gave an equilibrium within tolerance (numerical trouble).
