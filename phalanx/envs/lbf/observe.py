@@ -77,7 +77,7 @@ def vector_obs(
     diff = pos[None, :, :] - agent_pos[:, None, :]  # (N, E, 2)
     visible = jnp.all(jnp.abs(diff) <= fov, axis=-1) & ~hidden
     rel = diff + jnp.minimum(fov, agent_pos)[:, None, :]
-    seen = jnp.concatenate([rel, jnp.broadcast_to(level[None, :, None], rel.shape[:2] + (1,))], axis=-1)
+    seen = jnp.concatenate([rel, jnp.broadcast_to(level[None, :, None], (*rel.shape[:2], 1))], axis=-1)
     triples = jnp.where(visible[..., None], seen, jnp.array([-1, -1, 0], jnp.int32))  # (N, E, 3)
     agents = jnp.take_along_axis(triples[:, f:], jnp.asarray(order)[:, :, None], axis=1)
     return jnp.concatenate([triples[:, :f], agents], axis=1).reshape(agent_pos.shape[0], -1).astype(jnp.float32)
