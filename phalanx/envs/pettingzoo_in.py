@@ -336,11 +336,12 @@ class _Slot:
             self._write_state("global_state", obs)
             self.returns = {g: np.zeros_like(x) for g, x in self.returns.items()}
             self.length = 0
-        else:
-            for g in self.layout.io:
-                a[f"obs/{g}"][r] = a[f"final_obs/{g}"][r]
-            a["global_state"][r] = a["final_global_state"][r]
-            self._write_masks(obs, infos, still)
+        else:  # the episode goes on: agents that just left keep only their final_obs
+            self._write_obs("obs", obs, infos, still, masks=True)
+            if self.layout.state_mode == "state":
+                a["global_state"][r] = a["final_global_state"][r]
+            else:
+                self._write_state("global_state", obs)
 
     def _write_obs(self, field: str, obs: dict, infos: dict, present: set, masks: bool) -> None:
         a, r = self.a, self.row

@@ -30,6 +30,11 @@ built from the group's :class:`~phalanx.envs.GroupSpec` (``Box``, ``Discrete``,
 ``action_space(a).sample(mask=...)`` takes: an ``int8`` array ``(n,)`` for ``Discrete``, a
 tuple of ``int8`` arrays (one per choice) for ``MultiDiscrete`` — PettingZoo's convention
 for masks outside the observation. ``state()`` is the env's global state.
+
+**Randomness.** ``reset(seed=s)`` sets the key stream to ``PRNGKey(s)`` (the constructor's
+``seed`` starts it); every reset and step then draws its key as
+``stream, key = jax.random.split(stream)``, so an episode is reproducible from its seed and
+equals stepping the Phalanx env with those keys.
 """
 
 from __future__ import annotations
