@@ -106,3 +106,44 @@ def test_chunked_gradient_equals_whole_minibatch_gradient(env_name, settings, ex
     for k in ("policy_loss", "value_loss", "entropy"):
         for g, value in getattr(m_whole, k).items():
             np.testing.assert_allclose(getattr(m_chunk, k)[g], value, rtol=1e-4, atol=1e-6)
+
+
+def _pure_actor(actor: dict, action: int, num_actions: int) -> dict:
+    """Actor params that play ``action`` (almost) surely: zero output weights, a large bias."""
+    out = dict(actor["params"]["Dense_0"])
+    out = {"kernel": out["kernel"] * 0.0, "bias": 20.0 * jax.nn.one_hot(action, num_actions)}
+    return {"params": {**actor["params"], "Dense_0": out}}
+
+
+@pytest.mark.parametrize(("weights", "best"), [((1.0, 0.0), 1), ((0.0, 1.0), 0), ((0.2, 0.8), 0)])
+def test_best_response_against_a_fixed_opponent_mixture(weights, best):
+    """player_0 learns; player_1 is drawn per episode from {rock, scissors} with the given weights."""
+    import jax.numpy as jnp
+
+    env = phalanx.make("rock_paper_scissors")  # actions: 0 rock, 1 paper, 2 scissors
+    config = PPOConfig(num_envs=32, num_steps=4, num_minibatches=2, total_steps=32 * 4 * 40, lr=3e-3, ent_coef=0.0)
+    trainer = make_train(config, env, learners=("player_0",))
+    base = trainer.policy.init(jax.random.PRNGKey(0))["player_1"]["actor"]
+    members = [_pure_actor(base, a, 3) for a in (0, 2)]
+    opponents = {"player_1": jax.tree.map(lambda *x: jnp.stack(x), *members)}
+    state = trainer.init(jax.random.PRNGKey(1), opponents, jnp.asarray(weights))
+    state, metrics = jax.jit(lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, length=40))(state)
+    assert set(metrics.policy_loss) == {"player_0"}  # only the learner has losses
+    # The opponent's own parameters never move; the learner's policy ends on the best response.
+    np.testing.assert_array_equal(jax.tree.leaves(state.opponents)[0], jax.tree.leaves(opponents)[0])
+    returns = _returns(metrics, "player_0")
+    expected = {1: weights[0] * 1 + weights[1] * -1, 0: weights[0] * 0 + weights[1] * 1}[best]
+    random_play = 0.0  # a uniform player_0 wins, draws and loses equally often against anything
+    assert returns[-5:].mean() > random_play + 0.5 * expected  # far above random, close to the best response
+
+
+def test_learners_must_be_groups_of_the_env():
+    from phalanx.errors import PhalanxError
+
+    env = phalanx.make("rock_paper_scissors")
+    with pytest.raises(PhalanxError, match=r"learners=\['player_2'\]: expected a non-empty subset"):
+        make_train(PPOConfig(num_envs=4, num_steps=4, total_steps=16, num_minibatches=2), env, learners=("player_2",))
+    trainer = make_train(PPOConfig(num_envs=4, num_steps=4, total_steps=16, num_minibatches=2), env,
+                         learners=("player_0",))
+    with pytest.raises(PhalanxError, match="needs opponents"):
+        trainer.init(jax.random.PRNGKey(0))

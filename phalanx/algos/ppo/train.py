@@ -25,6 +25,7 @@ from phalanx.algos.ppo.policy import MultiAgentPolicy
 from phalanx.envs.environment import Environment
 from phalanx.envs.types import TimeStep
 from phalanx.envs.wrappers import VecEnv, wrap_for_training
+from phalanx.errors import PhalanxError
 from phalanx.networks import distributions as dist
 
 
@@ -44,6 +45,10 @@ class TrainState:
     key: jax.Array
     update_step: jax.Array  # () int32 updates done
     env_steps: jax.Array  # () int32 env steps done
+    # Fixed opponents for the groups that do not learn (None when every group learns):
+    opponents: dict | None = None  # {group: actor params with a leading member axis (K, ...)}
+    opponent_weights: jax.Array | None = None  # (K,) mixture the opponent of each episode is drawn from
+    opponent_index: jax.Array | None = None  # (E,) int32 member playing in each env this episode
 
 
 @struct.dataclass
@@ -91,13 +96,22 @@ class Trainer:
     env: VecEnv
     policy: MultiAgentPolicy
     optimizer: optax.GradientTransformation
+    learners: tuple[str, ...]  # groups trained; the others play fixed opponents
 
     @property
     def num_updates(self) -> int:
         return self.config.num_updates
 
-    def init(self, key: jax.Array) -> TrainState:
-        """Parameters, optimiser, envs and statistics at the start of a run."""
+    def init(
+        self, key: jax.Array, opponents: dict | None = None, opponent_weights: jax.Array | None = None
+    ) -> TrainState:
+        """Parameters, optimiser, envs and statistics at the start of a run.
+
+        When some groups do not learn, ``opponents`` gives their actors: ``{group: actor
+        params with a leading member axis (K, ...)}`` (e.g. a population's members), and
+        ``opponent_weights`` ``(K,)`` the mixture each env draws its opponent from at every
+        episode start (uniform when None). Replace both in the state later to change them.
+        """
         c, policy = self.config, self.policy
         k_params, k_env, k_run = jax.random.split(key, 3)
         params = policy.init(k_params)
@@ -112,11 +126,26 @@ class Trainer:
         if c.normalize_values:
             value_stats = {n: RunningStats.create(()) for n in policy.groups}
         hidden = policy.initial_hidden(c.num_envs)
+        opponent_index = None
+        fixed = [n for n in policy.groups if n not in self.learners]
+        if fixed:
+            if opponents is None or set(opponents) != set(fixed):
+                raise PhalanxError(
+                    f"groups {fixed} do not learn, so init needs opponents={{group: stacked actor params}} for "
+                    f"exactly those groups; got {sorted(opponents or {})}."
+                )
+            num = jax.tree.leaves(opponents)[0].shape[0]
+            if opponent_weights is None:
+                opponent_weights = jnp.full((num,), 1.0 / num)
+            opponent_index = jnp.zeros((c.num_envs,), jnp.int32)
+        else:
+            opponents = opponent_weights = None
         return TrainState(
             params=params, opt_state=self.optimizer.init(params), obs_stats=obs_stats,
             state_stats=state_stats, value_stats=value_stats, env_state=env_state, timestep=ts,
             actor_hidden=hidden, critic_hidden=hidden, key=k_run,
             update_step=jnp.int32(0), env_steps=jnp.int32(0),
+            opponents=opponents, opponent_weights=opponent_weights, opponent_index=opponent_index,
         )
 
     # ------------------------------------------------------------------ rollout
@@ -135,14 +164,24 @@ class Trainer:
             if state_stats is not None:
                 state_stats = state_stats.update(ts.global_state)
         actor_in, critic_in = policy.inputs(ts, obs_stats, state_stats)
+        k_act, k_opp = jax.random.split(k_act)
         keys = dict(zip(policy.groups, jax.random.split(k_act, len(policy.groups)), strict=True))
         actions, raw, logp, value_out, value = {}, {}, {}, {}, {}
-        actor_hidden, critic_hidden = {}, {}
+        actor_hidden, critic_hidden = dict(state.actor_hidden), dict(state.critic_hidden)
+        opponent_index = state.opponent_index
+        if opponent_index is not None:  # each env draws its opponent when an episode starts
+            drawn = jax.random.categorical(k_opp, jnp.log(state.opponent_weights), shape=resets.shape)
+            opponent_index = jnp.where(resets, drawn, opponent_index)
         for name, g in policy.groups.items():
+            mask = ts.action_mask.get(name) if g.masked else None
+            if name not in self.learners:
+                h, out = self._opponent_outputs(state, name, opponent_index, actor_in[name], resets)
+                actions[name], _, _ = dist.sample(keys[name], g.space, out, mask, c.squash)
+                actor_hidden[name] = h
+                continue
             h, out = policy.actor_outputs(state.params, name, state.actor_hidden[name], actor_in[name][None],
                                           resets[None])
             out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
-            mask = ts.action_mask.get(name) if g.masked else None
             actions[name], raw[name], logp[name] = dist.sample(keys[name], g.space, out, mask, c.squash)
             actor_hidden[name] = h
             if c.recurrent_size:  # feed-forward critics run once over the whole rollout instead
@@ -153,12 +192,12 @@ class Trainer:
                 critic_hidden[name], value_out[name] = state.critic_hidden[name], jnp.zeros(ts.reward[name].shape)
             value[name] = self._real_value(state, name, value_out[name])
         # Agents tagged out earlier in the episode do not act; everyone acts after a reset.
-        active = {n: ~ts.terminated[n] | resets[:, None] for n in policy.groups}
+        active = {n: ~ts.terminated[n] | resets[:, None] for n in self.learners}
         env_state, next_ts = self.env.step(k_env, state.env_state, actions)
         # Bootstrap from the state each transition reached: the final observation on episode ends.
         _, final_critic = policy.inputs(next_ts, obs_stats, state_stats, final=True)
         next_value = {}
-        for name in policy.groups:
+        for name in self.learners:
             if c.recurrent_size:
                 _, v = policy.values(state.params, name, critic_hidden[name], final_critic[name][None],
                                      jnp.zeros_like(resets)[None])
@@ -166,25 +205,40 @@ class Trainer:
             else:
                 next_value[name] = value[name]
         ep = next_ts.episode
+        learn = self.learners
         transition = Transition(
-            actor_in=actor_in, critic_in=critic_in, final_critic_in={} if c.recurrent_size else final_critic,
-            mask={n: ts.action_mask[n] for n, g in policy.groups.items() if g.masked},
+            actor_in={n: actor_in[n] for n in learn}, critic_in={n: critic_in[n] for n in learn},
+            final_critic_in={} if c.recurrent_size else {n: final_critic[n] for n in learn},
+            mask={n: ts.action_mask[n] for n in learn if policy.groups[n].masked},
             raw_action=raw, log_prob=logp, value_out=value_out, value=value, next_value=next_value,
-            reward=next_ts.reward, terminated=next_ts.terminated, episode_end=next_ts.done, active=active,
+            reward={n: next_ts.reward[n] for n in learn}, terminated={n: next_ts.terminated[n] for n in learn},
+            episode_end=next_ts.done, active=active,
             resets=resets, episode_returns={n: r.mean(-1) for n, r in ep.returns.items()},
             episode_length=ep.length,
         )
         new_state = state.replace(
             env_state=env_state, timestep=next_ts, actor_hidden=actor_hidden, critic_hidden=critic_hidden,
             obs_stats=obs_stats, state_stats=state_stats, env_steps=state.env_steps + c.num_envs,
+            opponent_index=opponent_index,
         )
         return new_state, transition
+
+    def _opponent_outputs(self, state: TrainState, name: str, index: jax.Array, actor_in: jax.Array,
+                          resets: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Group ``name``'s actor outputs in every env, each env with its own opponent member."""
+        params = jax.tree.map(lambda p: p[index], state.opponents[name])  # (E, ...)
+
+        def one_env(p, h, x, r):
+            h, out = self.policy.actor_outputs({name: {"actor": p}}, name, h[None], x[None, None], r[None, None])
+            return h[0], jax.tree.map(lambda y: y[0, 0] if y.ndim > 1 else y, out)
+
+        return jax.vmap(one_env)(params, state.actor_hidden[name], actor_in, resets)
 
     def _batched_values(self, state: TrainState, traj: Transition) -> Transition:
         """Feed-forward critics: ``V(s_t)`` and ``V(s_{t+1})`` for the whole rollout in two
         large batched calls (same numbers as per step, far fewer small matmuls)."""
         value_out, value, next_value = {}, {}, {}
-        for name in self.policy.groups:
+        for name in self.learners:
             empty = jnp.zeros((*traj.reward[name].shape[1:], 0))
             _, out = self.policy.values(state.params, name, empty, traj.critic_in[name], traj.resets)
             _, nxt = self.policy.values(state.params, name, empty, traj.final_critic_in[name], traj.resets)
@@ -209,7 +263,7 @@ class Trainer:
         ``start_hidden`` is ``{"actor": ..., "critic": ...}``, the recurrent states at the
         rollout's first step. Rollouts collected elsewhere (host envs) learn through this too.
         """
-        c, policy = self.config, self.policy
+        c = self.config
         k_epochs = key
         start_actor_hidden, start_critic_hidden = start_hidden["actor"], start_hidden["critic"]
         if not c.recurrent_size:
@@ -217,7 +271,7 @@ class Trainer:
 
         advantages, targets = {}, {}
         value_stats = state.value_stats
-        for name in policy.groups:
+        for name in self.learners:
             ends = jnp.broadcast_to(traj.episode_end[..., None], traj.terminated[name].shape)
             terminal = traj.terminated[name] if c.bootstrap_truncation else traj.terminated[name] | ends
             adv, ret = compute_gae(traj.reward[name], traj.value[name], traj.next_value[name],
@@ -301,7 +355,7 @@ class Trainer:
         if chunks == 1:
             return grad(params, seq, start)
         stats = {}
-        for name in self.policy.groups:
+        for name in self.learners:
             active = seq["active"][name]
             count = jnp.maximum(jnp.sum(active.astype(jnp.float32)), 1.0)
             adv = seq["adv"][name]
@@ -332,7 +386,8 @@ class Trainer:
         total = 0.0
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
         info: dict[str, dict] = {k: {} for k in names}
-        for name, g in policy.groups.items():
+        for name in self.learners:
+            g = policy.groups[name]
             active = seq["active"][name]
             count = None if stats is None else stats[name]["count"]
             _, out = policy.actor_outputs(params, name, start["actor"][name], seq["actor_in"][name], seq["resets"])
@@ -361,12 +416,23 @@ class Trainer:
         return jax.lax.scan(lambda s, _: self.update(s), state, None, length=self.num_updates)
 
 
-def make_train(config: PPOConfig, env: Environment) -> Trainer:
-    """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here)."""
+def make_train(config: PPOConfig, env: Environment, learners: tuple[str, ...] | None = None) -> Trainer:
+    """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here).
+
+    ``learners`` names the groups that learn (default: all). The others act with fixed
+    opponents given to :meth:`Trainer.init` — a best response against a population.
+    """
     config.validate()
+    groups = tuple(env.spec.groups)
+    learners = groups if learners is None else tuple(learners)
+    unknown = [g for g in learners if g not in groups]
+    if unknown or not learners:
+        raise PhalanxError(
+            f"learners={list(learners)}: expected a non-empty subset of the env's groups {list(groups)}."
+        )
     venv = wrap_for_training(env, config.num_envs)
     policy = MultiAgentPolicy(env.spec, config)
     total = config.num_updates * config.update_epochs * config.num_minibatches
     lr = optax.linear_schedule(config.lr, 0.0, total) if config.anneal_lr else config.lr
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
-    return Trainer(config, venv, policy, optimizer)
+    return Trainer(config, venv, policy, optimizer, learners)
