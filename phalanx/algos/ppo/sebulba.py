@@ -203,10 +203,15 @@ class HostTrainer:
             carries.append(ActorCarry(timestep=split_ts, actor_hidden=hidden, critic_hidden=hidden))
         return state, carries
 
-    def update(
+    def rollout(
         self, state: TrainState, carries: list[ActorCarry]
-    ) -> tuple[TrainState, list[ActorCarry], UpdateMetrics]:
-        """One rollout of ``num_steps`` on the host envs, then one ``Trainer.learn``."""
+    ) -> tuple[TrainState, list[ActorCarry], Transition, dict, jax.Array]:
+        """``num_steps`` steps of every host env under the current policy.
+
+        Returns the state (key, statistics, counters advanced), the carries, the rollout
+        ``(T, E, ...)`` in ``Trainer``'s :class:`Transition` layout, the recurrent states at its
+        start and the key for :meth:`Trainer.learn`.
+        """
         c, venv = self.config, self.venv
         S, T = venv.num_splits, c.num_steps
         key, k_roll, k_learn = jax.random.split(state.key, 3)
@@ -216,6 +221,7 @@ class HostTrainer:
         params, value_stats = state.params, state.value_stats
         obs_stats, state_stats = state.obs_stats, state.state_stats
         first = bool(state.env_steps == 0)  # the run's very first step starts every episode
+        carries = list(carries)
         transitions: list[list[Transition]] = [[] for _ in range(S)]
         acting: list[Any] = [None] * S
 
@@ -241,6 +247,13 @@ class HostTrainer:
             actor_hidden=_concat([cr.actor_hidden for cr in carries]),
             critic_hidden=_concat([cr.critic_hidden for cr in carries]),
         )
+        return state, carries, traj, start_hidden, k_learn
+
+    def update(
+        self, state: TrainState, carries: list[ActorCarry]
+    ) -> tuple[TrainState, list[ActorCarry], UpdateMetrics]:
+        """One rollout on the host envs, then one ``Trainer.learn`` on it."""
+        state, carries, traj, start_hidden, k_learn = self.rollout(state, carries)
         state, metrics = self._learn(state, traj, start_hidden, k_learn)
         return state, carries, metrics
 
