@@ -111,6 +111,16 @@ class ActorCarry:
     critic_hidden: dict  # {group: (E_split, A, H)}
 
 
+@struct.dataclass
+class Learner:
+    """The part of the :class:`TrainState` acting reads (and, for the statistics, updates)."""
+
+    params: dict
+    obs_stats: dict | None
+    state_stats: Any
+    value_stats: dict | None
+
+
 @dataclasses.dataclass
 class HostTrainer:
     """PPO whose envs run on the host (see the module docstring). Build with :func:`make_host_trainer`."""
@@ -121,9 +131,11 @@ class HostTrainer:
 
     def __post_init__(self):
         self._act = jax.jit(self._act_impl)
-        self._finish = jax.jit(self._finish_impl)
+        # The rollout buffer is donated: each step writes its row in place.
+        self._step = jax.jit(self._step_impl, static_argnames="act_next", donate_argnames="buf")
         self._learn = jax.jit(self.trainer.learn)
-        self._stack = jax.jit(_stack_rollout)
+        self._join = jax.jit(_join_splits)
+        self._zeros: Any = None
 
     @property
     def num_updates(self) -> int:
@@ -133,9 +145,14 @@ class HostTrainer:
     def _real_value(self, value_stats: dict | None, name: str, out: jax.Array) -> jax.Array:
         return value_stats[name].denormalize(out) if value_stats is not None else out
 
-    def _act_impl(self, params, obs_stats, state_stats, value_stats, carry: ActorCarry, first, key):
-        """Actions for one split (same math as ``Trainer._env_step``'s acting half)."""
+    def _act_impl(self, learner: Learner, carry: ActorCarry, first: jax.Array, key: jax.Array, index: jax.Array):
+        """Actions for one split (same math as ``Trainer._env_step``'s acting half).
+
+        Returns ``(learner, carry, acting, actions)``; the step's key is ``fold_in(key, index)``.
+        """
         c, policy = self.config, self.trainer.policy
+        params, value_stats = learner.params, learner.value_stats
+        obs_stats, state_stats = learner.obs_stats, learner.state_stats
         ts = carry.timestep
         resets = ts.episode.completed | first
         if obs_stats is not None:
@@ -143,6 +160,7 @@ class HostTrainer:
             if state_stats is not None:
                 state_stats = state_stats.update(ts.global_state)
         actor_in, critic_in = policy.inputs(ts, obs_stats, state_stats)
+        key = jax.random.fold_in(key, index)
         keys = dict(zip(policy.groups, jax.random.split(key, len(policy.groups)), strict=True))
         actions, raw, logp, value_out, value, actor_hidden, critic_hidden = {}, {}, {}, {}, {}, {}, {}
         for name, g in policy.groups.items():
@@ -163,20 +181,21 @@ class HostTrainer:
             raw_action=raw, log_prob=logp, value_out=value_out, value=value,
             active={n: ~ts.terminated[n] | resets[:, None] for n in policy.groups}, resets=resets,
         )
+        learner = learner.replace(obs_stats=obs_stats, state_stats=state_stats)
         carry = carry.replace(actor_hidden=actor_hidden, critic_hidden=critic_hidden)
-        return acting, actions, obs_stats, state_stats, carry
+        return learner, carry, acting, actions
 
-    def _finish_impl(self, params, obs_stats, state_stats, value_stats, carry: ActorCarry, acting: Acting,
+    def _finish_impl(self, learner: Learner, carry: ActorCarry, acting: Acting,
                      next_ts: TimeStep) -> tuple[Transition, ActorCarry]:
         """The transition of the step that produced ``next_ts`` (its bootstrap inputs included)."""
         c, policy = self.config, self.trainer.policy
-        _, final_critic = policy.inputs(next_ts, obs_stats, state_stats, final=True)
+        _, final_critic = policy.inputs(next_ts, learner.obs_stats, learner.state_stats, final=True)
         next_value = {}
         for name in policy.groups:
             if c.recurrent_size:
-                _, v = policy.values(params, name, carry.critic_hidden[name], final_critic[name][None],
+                _, v = policy.values(learner.params, name, carry.critic_hidden[name], final_critic[name][None],
                                      jnp.zeros_like(acting.resets)[None])
-                next_value[name] = self._real_value(value_stats, name, v[0])
+                next_value[name] = self._real_value(learner.value_stats, name, v[0])
             else:
                 next_value[name] = acting.value[name]
         ep = next_ts.episode
@@ -189,6 +208,17 @@ class HostTrainer:
             episode_returns={n: r.mean(-1) for n, r in ep.returns.items()}, episode_length=ep.length,
         )
         return transition, carry.replace(timestep=next_ts)
+
+    def _step_impl(self, learner: Learner, carry: ActorCarry, acting: Acting, buf: Transition, next_ts: TimeStep,
+                   t: jax.Array, key: jax.Array, index: jax.Array, act_next: bool):
+        """One env step of one split on the device: finish its transition into row ``t`` of
+        ``buf`` and (``act_next``) choose the next actions — one call per step."""
+        transition, carry = self._finish_impl(learner, carry, acting, next_ts)
+        buf = jax.tree.map(lambda b, x: b.at[t].set(x), buf, transition)
+        actions = None
+        if act_next:
+            learner, carry, acting, actions = self._act_impl(learner, carry, jnp.bool_(False), key, index)
+        return learner, carry, acting, buf, actions
 
     # ------------------------------------------------------------------ host loop
     def init(self, key: jax.Array, seed: int = 0) -> tuple[TrainState, list[ActorCarry]]:
@@ -203,47 +233,51 @@ class HostTrainer:
             carries.append(ActorCarry(timestep=split_ts, actor_hidden=hidden, critic_hidden=hidden))
         return state, carries
 
+    def _buffer(self, learner: Learner, carry: ActorCarry, acting: Acting) -> Transition:
+        """A zero rollout buffer ``(T, E_split, ...)`` for one split."""
+        if self._zeros is None:
+            row = jax.eval_shape(lambda *a: self._finish_impl(*a)[0], learner, carry, acting, carry.timestep)
+            T = self.config.num_steps
+            self._zeros = jax.jit(lambda: jax.tree.map(lambda x: jnp.zeros((T, *x.shape), x.dtype), row))
+        return self._zeros()
+
     def rollout(
         self, state: TrainState, carries: list[ActorCarry]
     ) -> tuple[TrainState, list[ActorCarry], Transition, dict, jax.Array]:
         """``num_steps`` steps of every host env under the current policy.
 
-        Returns the state (key, statistics, counters advanced), the carries, the rollout
-        ``(T, E, ...)`` in ``Trainer``'s :class:`Transition` layout, the recurrent states at its
-        start and the key for :meth:`Trainer.learn`.
+        Per env step and split: one host→device transfer (the timestep, as a jitted call's
+        argument), one jitted call, one device→host transfer (the actions). Returns the state
+        (key, statistics, counters advanced), the carries, the rollout ``(T, E, ...)`` in
+        ``Trainer``'s :class:`Transition` layout, the recurrent states at its start and the key
+        for :meth:`Trainer.learn`.
         """
         c, venv = self.config, self.venv
         S, T = venv.num_splits, c.num_steps
         key, k_roll, k_learn = jax.random.split(state.key, 3)
-        step_keys = jax.random.split(k_roll, T * S).reshape(T, S, -1)
         start_hidden = {"actor": _concat([cr.actor_hidden for cr in carries]),
                         "critic": _concat([cr.critic_hidden for cr in carries])}
-        params, value_stats = state.params, state.value_stats
-        obs_stats, state_stats = state.obs_stats, state.state_stats
+        learner = Learner(state.params, state.obs_stats, state.state_stats, state.value_stats)
         first = bool(state.env_steps == 0)  # the run's very first step starts every episode
         carries = list(carries)
-        transitions: list[list[Transition]] = [[] for _ in range(S)]
         acting: list[Any] = [None] * S
-
-        def act(s: int, t: int) -> None:
-            nonlocal obs_stats, state_stats
-            acting[s], actions, obs_stats, state_stats, carries[s] = self._act(
-                params, obs_stats, state_stats, value_stats, carries[s], first and t == 0, step_keys[t, s])
-            venv.step_async(jax.device_get(actions), s)
-
+        bufs: list[Any] = [None] * S
         for s in range(S):
-            act(s, 0)
+            learner, carries[s], acting[s], actions = self._act(learner, carries[s], first, k_roll, s)
+            venv.step_async(jax.device_get(actions), s)
+            bufs[s] = self._buffer(learner, carries[s], acting[s])
         for t in range(T):
             for s in range(S):  # while split s is handled here, the other splits' workers step
-                next_ts = jax.device_put(venv.step_wait(s))
-                transition, carries[s] = self._finish(params, obs_stats, state_stats, value_stats, carries[s],
-                                                      acting[s], next_ts)
-                transitions[s].append(transition)
-                if t + 1 < T:
-                    act(s, t + 1)
-        traj = self._stack(transitions)
+                next_ts = venv.step_wait(s)
+                act_next = t + 1 < T
+                learner, carries[s], acting[s], bufs[s], actions = self._step(
+                    learner, carries[s], acting[s], bufs[s], next_ts, t, k_roll, (t + 1) * S + s, act_next=act_next)
+                if act_next:
+                    venv.step_async(jax.device_get(actions), s)
+        traj = self._join(bufs)
         state = state.replace(
-            key=key, obs_stats=obs_stats, state_stats=state_stats, env_steps=state.env_steps + T * venv.num_envs,
+            key=key, obs_stats=learner.obs_stats, state_stats=learner.state_stats,
+            env_steps=state.env_steps + T * venv.num_envs,
             actor_hidden=_concat([cr.actor_hidden for cr in carries]),
             critic_hidden=_concat([cr.critic_hidden for cr in carries]),
         )
@@ -262,10 +296,9 @@ def _concat(trees: list[Any]) -> Any:
     return trees[0] if len(trees) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *trees)
 
 
-def _stack_rollout(transitions: list[list[Transition]]) -> Transition:
-    """``transitions[split][t]`` (leaves ``(E_split, ...)``) → one ``Transition`` ``(T, E, ...)``."""
-    per_split = [jax.tree.map(lambda *xs: jnp.stack(xs), *steps) for steps in transitions]
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *per_split)
+def _join_splits(bufs: list[Transition]) -> Transition:
+    """Per-split rollouts ``(T, E_split, ...)`` → one ``(T, E, ...)``."""
+    return bufs[0] if len(bufs) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *bufs)
 
 
 def make_host_trainer(config: PPOConfig, venv: PettingZooVecEnv) -> HostTrainer:
