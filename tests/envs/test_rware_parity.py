@@ -23,7 +23,7 @@ from jumanji.environments.routing.robot_warehouse.types import Agent, Position, 
 from jumanji.environments.routing.robot_warehouse.types import State as JumanjiState
 
 import phalanx
-import phalanx.envs.rware  # noqa: F401  (registers "rware")
+import phalanx.envs.rware
 from phalanx.envs.rware import Rware, RwareState
 
 FORWARD, TOGGLE = 1, 4
@@ -135,7 +135,8 @@ def assert_match(what: str, mine: np.ndarray, theirs: np.ndarray, compared: np.n
     differs = (np.asarray(mine) != np.asarray(theirs)).reshape(B, T, -1).any(axis=-1) & compared
     if differs.any():
         b, t = np.argwhere(differs)[0]
-        raise AssertionError(f"{what} differs first at env {b}, step {t}:\nours    {mine[b, t]}\nJumanji {theirs[b, t]}")
+        raise AssertionError(f"{what} differs first at env {b}, step {t}:\n"
+                             f"ours    {mine[b, t]}\nJumanji {theirs[b, t]}")
 
 
 def compare_episodes(scenario, time_limit, num_steps, starts, seed, masked=True, forced=None):
