@@ -14,8 +14,8 @@ from pettingzoo import ParallelEnv
 
 import phalanx
 from phalanx.algos.ppo.config import PPOConfig
-from phalanx.algos.ppo.sebulba import make_host_trainer, random_returns, train_host
-from phalanx.algos.ppo.train import make_train
+from phalanx.algos.ppo.sebulba import make_host_trainer, metrics_line, random_returns, train_host
+from phalanx.algos.ppo.train import UpdateMetrics, make_train
 from phalanx.envs import EnvSpec
 from phalanx.envs.pettingzoo_in import from_pettingzoo
 from phalanx.errors import PhalanxError
@@ -140,3 +140,19 @@ def test_mismatched_pool_size_is_a_clear_error():
         make_host_trainer(PPOConfig(num_envs=8, num_steps=4, total_steps=32, num_minibatches=1), venv)
     with pytest.raises(PhalanxError, match="factory or an open venv"):
         train_host(PPOConfig())
+
+
+def test_metrics_lines_pool_episodes_over_a_chunk():
+    def m(steps, ret_sum, count, length_sum, loss):
+        g = {"player": np.float32(loss)}
+        return UpdateMetrics(env_steps=np.int32(steps), episode_return_sum={"player": np.float32(ret_sum)},
+                             episode_length_sum=np.float32(length_sum), episode_count=np.float32(count),
+                             policy_loss=g, value_loss=g, entropy=g, approx_kl=g, clip_fraction=g)
+
+    line = metrics_line(2, 6, [m(100, 6.0, 3, 12.0, 1.0), m(200, 4.0, 1, 4.0, 3.0)], 5.0, 40.0)
+    # 4 episodes with returns summing to 10: mean 2.5 (not the mean of per-update means, 2.0 and 4.0).
+    assert line["episode_return"] == {"player": 2.5} and line["episode_length"] == 4.0
+    assert line["episodes"] == 4 and line["env_steps"] == 200 and line["chunk"] == 2 and line["update"] == 6
+    assert line["policy_loss"] == {"player": 2.0}
+    empty = metrics_line(0, 1, [m(100, 0.0, 0, 0.0, 1.0)], 1.0, 1.0)
+    assert empty["episode_return"] == {"player": None} and empty["episode_length"] is None

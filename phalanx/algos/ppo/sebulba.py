@@ -17,7 +17,7 @@ program. Envs that are not JAX — any PettingZoo env through
   idle while the learner runs; Sebulba's actor/learner overlap would make PPO off-policy).
 
 ``train_host(config, factory)`` runs a whole training and returns the final
-:class:`TrainState` and one metrics dict per update (the keys of a ``metrics.jsonl`` line).
+:class:`TrainState` and one metrics dict per ``log_every`` updates (a ``metrics.jsonl`` line).
 """
 
 from __future__ import annotations
@@ -309,18 +309,21 @@ def make_host_trainer(config: PPOConfig, venv: PettingZooVecEnv) -> HostTrainer:
     return HostTrainer(config, venv, make_train(config, SpecEnv(venv.spec)))
 
 
-def metrics_line(update: int, metrics: UpdateMetrics, wall_time: float, steps_per_s: float) -> dict[str, Any]:
-    """One update's metrics as a ``metrics.jsonl``-style dict (episode stats as means, ``None`` if none)."""
-    m = jax.device_get(metrics)
-    count = float(m.episode_count)
+def metrics_line(chunk: int, update: int, metrics: list[UpdateMetrics], wall_time: float,
+                 steps_per_s: float) -> dict[str, Any]:
+    """A ``metrics.jsonl`` line for the updates ``metrics`` (one chunk): episode statistics
+    pooled over its episodes (``None`` if none ended), losses averaged over its updates."""
+    ms = jax.device_get(metrics)
+    count = float(sum(m.episode_count for m in ms))
     line: dict[str, Any] = {
-        "chunk": update - 1, "update": update, "env_steps": int(m.env_steps), "wall_time": round(wall_time, 4),
+        "chunk": chunk, "update": update, "env_steps": int(ms[-1].env_steps), "wall_time": round(wall_time, 4),
         "steps_per_s": round(steps_per_s, 1), "episodes": int(count),
-        "episode_return": {g: float(x) / count if count else None for g, x in m.episode_return_sum.items()},
-        "episode_length": float(m.episode_length_sum) / count if count else None,
+        "episode_return": {g: float(sum(m.episode_return_sum[g] for m in ms)) / count if count else None
+                           for g in ms[0].episode_return_sum},
+        "episode_length": float(sum(m.episode_length_sum for m in ms)) / count if count else None,
     }
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
-        line[key] = {g: float(x) for g, x in getattr(m, key).items()}
+        line[key] = {g: float(np.mean([getattr(m, key)[g] for m in ms])) for g in getattr(ms[0], key)}
     return line
 
 
@@ -338,6 +341,7 @@ def train_host(
     num_splits: int | None = None,
     start_method: str | None = None,
     venv: PettingZooVecEnv | None = None,
+    log_every: int = 1,
     callback: Callable[[TrainState, dict[str, Any]], None] | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]]]:
     """Train IPPO/MAPPO (``config.critic``) on a PettingZoo env factory, envs on the host.
@@ -350,15 +354,18 @@ def train_host(
         num_workers, num_splits, start_method: see :func:`~phalanx.envs.pettingzoo_in.from_pettingzoo`
             (``num_splits`` defaults to 2 when the sizes allow).
         venv: an already open pool to train on (left open); otherwise one is opened and closed here.
-        callback: called after every update with the state and that update's metrics dict.
+        log_every: updates per metrics line (the last line may cover fewer).
+        callback: called after every line with the state and the line (e.g. to log, checkpoint).
 
     Returns:
-        The final :class:`TrainState` and one metrics dict per update (``update``, ``env_steps``,
-        ``wall_time``, ``steps_per_s``, ``episodes``, ``episode_return`` per group, ``episode_length``,
-        per-group losses).
+        The final :class:`TrainState` and one metrics dict per ``log_every`` updates, with the keys
+        of a ``metrics.jsonl`` line: ``chunk``, ``update``, ``env_steps``, ``wall_time``,
+        ``steps_per_s``, ``episodes``, ``episode_return`` per group, ``episode_length``, per-group losses.
     """
     if venv is None and factory is None:
         raise PhalanxError("train_host: give a PettingZoo env factory or an open venv.")
+    if not isinstance(log_every, int) or log_every < 1:
+        raise PhalanxError(f"train_host: log_every={log_every!r}; expected an integer >= 1.")
     own = venv is None
     if own:
         splits = num_splits or default_splits(config.num_envs, num_workers)
@@ -366,17 +373,21 @@ def train_host(
     try:
         host = make_host_trainer(config, venv)
         state, carries = host.init(jax.random.PRNGKey(seed), seed)
-        lines = []
-        wall0 = time.perf_counter()
+        lines: list[dict[str, Any]] = []
+        chunk: list[UpdateMetrics] = []
+        wall0 = t0 = time.perf_counter()
         for u in range(host.num_updates):
-            t0 = time.perf_counter()
             state, carries, metrics = host.update(state, carries)
-            jax.block_until_ready(metrics)
-            dt = time.perf_counter() - t0
-            line = metrics_line(u + 1, metrics, time.perf_counter() - wall0, config.steps_per_update / dt)
-            lines.append(line)
-            if callback is not None:
-                callback(state, line)
+            chunk.append(metrics)
+            if len(chunk) == log_every or u + 1 == host.num_updates:
+                jax.block_until_ready(metrics)
+                now = time.perf_counter()
+                line = metrics_line(len(lines), u + 1, chunk, now - wall0,
+                                    len(chunk) * config.steps_per_update / (now - t0))
+                lines.append(line)
+                chunk, t0 = [], now
+                if callback is not None:
+                    callback(state, line)
         return state, lines
     finally:
         if own:
