@@ -30,7 +30,6 @@ import numpy as np
 
 from phalanx.envs.environment import Environment
 from phalanx.errors import PhalanxError
-from phalanx.networks import distributions as dist
 
 CI_METHOD = "95% CI, Student's t over episodes (Welch's t for the difference)"
 
@@ -162,24 +161,10 @@ def random_actor(env: Environment):
 
 
 def policy_actor(trainer: Any, state: Any, greedy: bool = False):
-    """``act`` for :func:`make_rollout` from a trained ``TrainState``; the carry is the hidden state."""
-    policy, c = trainer.policy, trainer.config
+    """``act`` for :func:`make_rollout` from a trained state; the carry is the hidden state."""
 
     def act(hidden, key, ts, first):
-        actor_in, _ = policy.inputs(ts, state.obs_stats, state.state_stats)
-        resets = jnp.broadcast_to(first, ts.truncated.shape)
-        keys = dict(zip(policy.groups, jax.random.split(key, len(policy.groups)), strict=True))
-        actions, new_hidden = {}, {}
-        for name, g in policy.groups.items():
-            h, out = policy.actor_outputs(state.params, name, hidden[name], actor_in[name][None], resets[None])
-            out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
-            mask = ts.action_mask.get(name) if g.masked else None
-            if greedy:
-                actions[name] = dist.greedy(g.space, out, mask, c.squash)
-            else:
-                actions[name] = dist.sample(keys[name], g.space, out, mask, c.squash)[0]
-            new_hidden[name] = h
-        return new_hidden, actions
+        return trainer.act(state, hidden, key, ts, first, greedy)
 
     return act
 
@@ -191,7 +176,7 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
     ``state`` is the ``TrainState`` of seed ``member`` (multi-seed runs store a stacked one).
     """
     import phalanx
-    from phalanx.algos.ppo.train import make_train
+    from phalanx.algos.registry import get_algorithm
     from phalanx.runtime import run_dir as rd
     from phalanx.runtime.checkpoint import Checkpoints
     from phalanx.runtime.loop import init_state
@@ -208,7 +193,7 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
     if not (path / "checkpoints").is_dir():
         raise PhalanxError(f"run_dir={run_dir}: no checkpoint yet (no checkpoints/ directory).")
     env = phalanx.make(config.env, **config.env_settings)
-    trainer = make_train(config.train, env)
+    trainer = get_algorithm(config.algo).make_train(config.train, env)
     ckpt = Checkpoints(path / "checkpoints")
     try:
         step = ckpt.latest_step()
@@ -253,7 +238,7 @@ def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, s
     key = jax.random.PRNGKey(seed)
     trained_run = make_rollout(env, episodes, steps, policy_actor(trainer, state, greedy))
     random_run = make_rollout(env, episodes, steps, random_actor(env))
-    hidden = trainer.policy.initial_hidden(episodes)
+    hidden = trainer.initial_hidden(episodes)
     # The same key for both: the same starting states (common random numbers), different actions.
     ret_t, *_ = trained_run(key, hidden)
     ret_r, *_ = random_run(key, None)
@@ -266,7 +251,7 @@ def policy_episode_states(env: Environment, trainer: Any, state: Any, seed: int 
     """The env states of one episode of the trained policy (reset state first, through the end)."""
     steps = max_steps or horizon(env)
     run = make_rollout(env, 1, steps, policy_actor(trainer, state, greedy), keep_states=True)
-    _, length, _, states = run(jax.random.PRNGKey(seed), trainer.policy.initial_hidden(1))
+    _, length, _, states = run(jax.random.PRNGKey(seed), trainer.initial_hidden(1))
     return unstack(states, int(length[0]) + 1)
 
 

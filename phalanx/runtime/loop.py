@@ -88,7 +88,7 @@ def _fmt_return(line: dict[str, Any]) -> str:
 def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Console | None = None) -> Path:
     """Train (or, with ``config.resume``, continue) a run; return its directory."""
     import phalanx
-    from phalanx.algos.ppo.train import make_train
+    from phalanx.algos.registry import get_algorithm
 
     console = console or Console()
     resuming = config.resume is not None
@@ -99,7 +99,7 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     console.print(f"[bold]phalanx train[/bold] run dir: {run_dir.path}")
 
     env = phalanx.make(config.env, **config.env_settings)
-    trainer = make_train(config.train, env)
+    trainer = get_algorithm(config.algo).make_train(config.train, env)
     sizes = chunk_sizes(trainer.num_updates, config.log_every)
     ckpt = Checkpoints(run_dir.checkpoints)
     if resuming and (step := ckpt.latest_step()) is not None and ckpt.progress(step)["chunks_done"] >= len(sizes):
@@ -162,10 +162,10 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
 def restore_final(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """``(state, progress)`` from a run directory's newest checkpoint (for tests and analysis)."""
     import phalanx
-    from phalanx.algos.ppo.train import make_train
+    from phalanx.algos.registry import get_algorithm
 
     config = rd.load_config(path)
-    trainer = make_train(config.train, phalanx.make(config.env, **config.env_settings))
+    trainer = get_algorithm(config.algo).make_train(config.train, phalanx.make(config.env, **config.env_settings))
     ckpt = Checkpoints(Path(path) / "checkpoints")
     step = ckpt.latest_step()
     if step is None:

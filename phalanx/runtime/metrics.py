@@ -23,7 +23,20 @@ from typing import Any
 
 import numpy as np
 
-PER_GROUP = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+#: Entries of a learner's metrics that are not losses/diagnostics (those are logged as they come).
+EPISODE_KEYS = ("env_steps", "episode_return_sum", "episode_length_sum", "episode_count")
+
+
+def extra_keys(m: dict[str, Any]) -> list[str]:
+    """The learner-specific entries of an update's metrics (PPO: policy_loss, value_loss, ...)."""
+    return [k for k in m if k not in EPISODE_KEYS]
+
+
+def _reduce(x: Any, pick: Any) -> Any:
+    """``{group: mean}`` for a per-group entry, a plain mean for a scalar one."""
+    if isinstance(x, dict):
+        return {g: float(np.mean(pick(v))) for g, v in x.items()}
+    return float(np.mean(pick(x)))
 
 
 def _ratio(total: float, count: float) -> float | None:
@@ -47,8 +60,8 @@ def seed_entries(m: dict[str, Any], num_seeds: int) -> list[dict[str, Any]]:
             "episode_return": {g: _ratio(float(pick(x).sum()), count) for g, x in m["episode_return_sum"].items()},
             "episode_length": _ratio(float(pick(m["episode_length_sum"]).sum()), count),
         }
-        for key in PER_GROUP:
-            entry[key] = {g: float(pick(x).mean()) for g, x in m[key].items()}
+        for key in extra_keys(m):
+            entry[key] = _reduce(m[key], pick)
         entries.append(entry)
     return entries
 
@@ -63,8 +76,12 @@ def make_line(chunk: int, update: int, env_steps: int, wall_time: float, steps_p
     line["episodes"] = int(sum(s["episodes"] for s in seeds))
     line["episode_return"] = {g: _mean([s["episode_return"][g] for s in seeds]) for g in seeds[0]["episode_return"]}
     line["episode_length"] = _mean([s["episode_length"] for s in seeds])
-    for key in PER_GROUP:
-        line[key] = {g: _mean([s[key][g] for s in seeds]) for g in seeds[0][key]}
+    base = {"episodes", "episode_return", "episode_length"}
+    for key in (k for k in seeds[0] if k not in base):
+        if isinstance(seeds[0][key], dict):
+            line[key] = {g: _mean([s[key][g] for s in seeds]) for g in seeds[0][key]}
+        else:
+            line[key] = _mean([s[key] for s in seeds])
     line["seeds"] = seeds
     return line
 
@@ -111,9 +128,13 @@ class TensorBoard:
         for g, v in line["episode_return"].items():
             if v is not None:
                 w.add_scalar(f"episode/return/{g}", v, step)
-        for key in PER_GROUP:
-            for g, v in line[key].items():
-                w.add_scalar(f"loss/{key}/{g}", v, step)
+        skip = {"chunk", "update", "env_steps", "wall_time", "steps_per_s", "episodes", "episode_return",
+                "episode_length", "seeds"}
+        for key in (k for k in line if k not in skip):
+            values = line[key] if isinstance(line[key], dict) else {"all": line[key]}
+            for g, v in values.items():
+                if isinstance(v, int | float):
+                    w.add_scalar(f"loss/{key}/{g}", v, step)
         for k, seed in enumerate(line.get("seeds", [])):
             for g, v in seed["episode_return"].items():
                 if v is not None:

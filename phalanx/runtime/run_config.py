@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.registry import get_algorithm
 from phalanx.config import build, parse_overrides
 from phalanx.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """``phalanx train``: one PPO run (several seeds in one program when ``num_seeds > 1``).
+    """``phalanx train``: one run (several seeds in one program when ``num_seeds > 1``).
 
     Attributes:
         env: registered environment name; env_settings: its settings (``env.KEY=VALUE``).
-        algo: ``ippo`` or ``mappo`` (sets ``train.critic``).
+        algo: a registered learner (:func:`phalanx.algos.registry.algorithms`): ``ippo`` or
+            ``mappo`` (PPO; sets ``train.critic``), and the others registered there.
         seed: base seed; seed ``k`` of ``num_seeds`` uses ``split(PRNGKey(seed), num_seeds)[k]``
             (with ``num_seeds == 1``, ``PRNGKey(seed)`` itself).
         run_dir: where outputs go (default ``runs/<env>-<algo>-<YYYYmmdd-HHMMSS>``).
         resume: a run directory to continue from its last checkpoint.
         log_every: updates per compiled chunk (one metrics line per chunk).
         checkpoint_every: chunks between checkpoints (the last chunk is always checkpointed).
-        train: PPO hyperparameters.
+        train: the learner's hyperparameters (its own dataclass; PPO's for ippo/mappo).
     """
 
     env: str = "simple_spread"
-    algo: Literal["ippo", "mappo"] = "ippo"
+    algo: str = "ippo"
     seed: int = 0
     num_seeds: int = 1
     run_dir: str | None = None
@@ -35,15 +37,20 @@ class RunConfig:
     log_every: int = 10
     checkpoint_every: int = 10
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
-    train: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    train: Any = dataclasses.field(default_factory=PPOConfig)
 
     def validate(self) -> RunConfig:
         """Raise :class:`ConfigError` naming the first invalid key; return self."""
         for key in ("num_seeds", "log_every", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)}: expected an integer >= 1.")
-        if self.train.critic != self.algo:
-            raise ConfigError(f"train.critic={self.train.critic!r} conflicts with algo={self.algo!r}; set algo only.")
+        algorithm = get_algorithm(self.algo)
+        if not isinstance(self.train, algorithm.config_cls):
+            raise ConfigError(f"algo={self.algo!r} needs train settings of type {algorithm.config_cls.__name__}.")
+        for key, value in algorithm.defaults.items():
+            if getattr(self.train, key) != value:
+                raise ConfigError(f"train.{key}={getattr(self.train, key)!r} conflicts with algo={self.algo!r}; "
+                                  "set algo only.")
         self.train.validate()
         return self
 
@@ -64,16 +71,19 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
     """Build and validate a :class:`RunConfig` from nested override values."""
     values = dict(values)
     algo = values.get("algo", RunConfig.algo)
-    env_defaults = ENV_TRAIN_DEFAULTS.get(values.get("env", RunConfig.env), {})
-    if env_defaults:
-        user_train = values.get("train", {})
-        values["train"] = {**env_defaults, **user_train} if isinstance(user_train, dict) else user_train
-    train = values.get("train", {})
-    if isinstance(train, dict) and "critic" not in train and algo in ("ippo", "mappo"):
-        values["train"] = {**train, "critic": algo}
+    if not isinstance(algo, str):
+        raise ConfigError(f"algo={algo!r}: expected an algorithm name.")
+    algorithm = get_algorithm(algo)
+    train = values.pop("train", {})
+    if not isinstance(train, dict):
+        raise ConfigError(f"train={train!r}: expected a group of keys (train.KEY=VALUE).")
+    names = {f.name for f in dataclasses.fields(algorithm.config_cls)}
+    env_defaults = {k: v for k, v in ENV_TRAIN_DEFAULTS.get(values.get("env", RunConfig.env), {}).items() if k in names}
+    train = {**env_defaults, **{k: v for k, v in algorithm.defaults.items() if k not in train}, **train}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
-    return build(RunConfig, values).validate()
+    config = build(RunConfig, values)
+    return dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train.")).validate()
 
 
 def resolve(args: list[str]) -> RunConfig:

@@ -16,7 +16,7 @@ from phalanx.cli import main
         (["train.num_envs=abc"], "train.num_envs='abc': expected an integer"),
         (["train.total_steps=-5"], "train.total_steps=-5: expected an integer >= 1"),
         (["train.num_envs=3", "train.num_steps=5", "train.num_minibatches=4"], "does not divide into 4 minibatches"),
-        (["algo=ppo"], "algo='ppo': expected one of ippo, mappo"),
+        (["algo=ppo"], "algo='ppo': unknown algorithm. Did you mean 'ippo'? Valid: "),
         (["algo=ippo", "train.critic=mappo"], "conflicts with algo='ippo'"),
         (["num_seeds=0"], "num_seeds=0: expected an integer >= 1"),
         (["log_every=-1"], "log_every=-1: expected an integer >= 1"),

@@ -410,6 +410,37 @@ class Trainer:
                 info[k][name] = v
         return total, info
 
+    # ------------------------------------------------------------------ acting (evaluation)
+    def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
+        """Zero recurrent state of the actors for ``batch`` envs: ``{group: (batch, A, H)}``."""
+        return self.policy.initial_hidden(batch)
+
+    def act(self, state: TrainState, hidden: dict, key: jax.Array, ts: TimeStep, first: jax.Array,
+            greedy: bool = False) -> tuple[dict, dict]:
+        """Actions of every group for a batch of envs ``ts`` (``(E, ...)``) from ``state``'s actors.
+
+        ``first`` (``(E,)`` or ``()``) marks episode starts (recurrent state reset). Groups
+        that do not learn act with their opponent member 0.
+        """
+        policy, c = self.policy, self.config
+        params = dict(state.params)
+        for name in state.opponents or {}:
+            params[name] = {**params[name], "actor": jax.tree.map(lambda p: p[0], state.opponents[name])}
+        actor_in, _ = policy.inputs(ts, state.obs_stats, state.state_stats)
+        resets = jnp.broadcast_to(first, ts.truncated.shape)
+        keys = dict(zip(policy.groups, jax.random.split(key, len(policy.groups)), strict=True))
+        actions, new_hidden = {}, {}
+        for name, g in policy.groups.items():
+            h, out = policy.actor_outputs(params, name, hidden[name], actor_in[name][None], resets[None])
+            out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
+            mask = ts.action_mask.get(name) if g.masked else None
+            if greedy:
+                actions[name] = dist.greedy(g.space, out, mask, c.squash)
+            else:
+                actions[name] = dist.sample(keys[name], g.space, out, mask, c.squash)[0]
+            new_hidden[name] = h
+        return new_hidden, actions
+
     def train(self, key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
         """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
         state = self.init(key)
