@@ -68,7 +68,7 @@ TAG_CASES = [
 def bench_tag(repeats: int) -> list[dict]:
     rows = []
     for label, settings, j_envs, j_steps, n_envs, n_steps in TAG_CASES:
-        env = phalanx.make("tag", **settings)
+        env = phalanx.make("tag", observe_self=False, **settings)  # WarpDrive's observation, as the reference
         ours = env_throughput(env, j_envs, j_steps, repeats)
         base = numpy_tag_rate(env, n_envs, n_steps, repeats)
         rows.append({

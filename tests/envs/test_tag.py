@@ -131,7 +131,7 @@ def _parity_episode(env: Tag, seed: int) -> tuple[int, int]:
     ],
 )
 def test_parity_with_numpy_reference(seed, kwargs):
-    env = Tag(**kwargs)
+    env = Tag(observe_self=False, **kwargs)  # WarpDrive's observation layout, as the reference has
     steps, _ = _parity_episode(env, seed)
     assert 1 <= steps <= env.default_params.episode_length
     if kwargs["num_runners"] == 10:  # the default board: the episode runs to the time limit
@@ -140,7 +140,8 @@ def test_parity_with_numpy_reference(seed, kwargs):
 
 def test_parity_covers_simultaneous_tags():
     """On a crowded board one tagger tags several runners in one step, and both sides agree."""
-    env = Tag(num_taggers=2, num_runners=40, grid_length=1.0, tagging_distance=0.15, episode_length=20)
+    env = Tag(num_taggers=2, num_runners=40, grid_length=1.0, tagging_distance=0.15, episode_length=20,
+              observe_self=False)
     multi = sum(_parity_episode(env, seed)[1] for seed in range(3))
     assert multi >= 1
 
@@ -192,3 +193,29 @@ def test_bad_action_shape_and_dtype():
     bad_dtype = {"taggers": jnp.zeros((1, 2)), "runners": jnp.zeros((2, 2))}
     with pytest.raises(PhalanxError, match="expected an integer dtype"):
         jax.jit(env.step)(jax.random.PRNGKey(0), state, bad_dtype)
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_observe_self_appends_own_heading_and_position(full):
+    """With observe_self the last 6 entries are the observer's own x/L, y/L, speed, acc, cos, sin of heading;
+    the rest is exactly WarpDrive's relative observation."""
+    kwargs = {"num_taggers": 2, "num_runners": 5, "use_full_observation": full, "num_other_agents_observed": 3}
+    with_self, without = Tag(**kwargs), Tag(observe_self=False, **kwargs)
+    assert with_self.obs_dim == without.obs_dim + 6
+    key = jax.random.PRNGKey(4)
+    state, ts = jax.jit(with_self.reset)(key)
+    _, ts_plain = jax.jit(without.reset)(key)
+    acts = {g: jnp.ones((s.num_agents, 2), jnp.int32) * 3 for g, s in with_self.spec.groups.items()}
+    state, ts = jax.jit(with_self.step)(key, state, acts)
+    _, ts_plain = jax.jit(without.step)(key, jax.jit(without.reset)(key)[0], acts)
+    L = with_self.default_params.grid_length
+    for group, ids in (("taggers", state.tagger_ids), ("runners", state.runner_ids)):
+        obs = np.asarray(ts.obs[group])
+        np.testing.assert_array_equal(obs[:, :-6], np.asarray(ts_plain.obs[group]))
+        ids = np.asarray(ids)
+        alive = np.asarray(state.alive)[ids][:, None]
+        d = np.asarray(state.direction)[ids]
+        expected = np.stack([np.asarray(state.pos)[ids, 0] / L, np.asarray(state.pos)[ids, 1] / L,
+                             np.asarray(state.speed)[ids], np.asarray(state.acceleration)[ids],
+                             np.cos(d), np.sin(d)], -1) * alive
+        np.testing.assert_allclose(obs[:, -6:], expected, atol=1e-6)

@@ -27,6 +27,7 @@ from phalanx.envs.spaces import Box, MultiDiscrete
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
 
 NUM_FEATURES = 7  # Δx, Δy, Δspeed, Δacc, Δdir, type, alive — per observed agent
+NUM_SELF_FEATURES = 6  # x, y, speed, acceleration, cos(direction), sin(direction) of the observer
 
 
 @struct.dataclass
@@ -73,6 +74,10 @@ class Tag(Environment[TagState, TagParams]):
         runner_exits_game_after_tagged: tagged runners leave the game.
         obs_chunk_size: observers processed together when finding nearest neighbours;
             bounds memory at O(chunk × N) per env instead of O(N²).
+        observe_self: append the observer's own state — ``x/L, y/L, speed/v_max,
+            acceleration/v_max, cos(direction), sin(direction)`` — after ``t/T``. WarpDrive's
+            observation has only features *relative* to the observer, so an agent cannot tell
+            its own heading and cannot steer toward a target; ``False`` gives WarpDrive's layout.
         min_acceleration, max_acceleration, min_turn, max_turn: action ranges.
         Other keywords set :class:`TagParams` defaults.
     """
@@ -89,6 +94,7 @@ class Tag(Environment[TagState, TagParams]):
         num_turn_levels: int = 10,
         runner_exits_game_after_tagged: bool = True,
         obs_chunk_size: int = 256,
+        observe_self: bool = True,
         grid_length: float = 10.0,
         episode_length: int = 100,
         max_speed: float = 1.0,
@@ -133,6 +139,7 @@ class Tag(Environment[TagState, TagParams]):
         self.num_turn_levels = num_turn_levels
         self.runner_exits_game_after_tagged = runner_exits_game_after_tagged
         self.obs_chunk_size = obs_chunk_size
+        self.observe_self = observe_self
         # Action tables are static: they define what each action index means.
         self.acceleration_actions = action_table(min_acceleration, max_acceleration, num_acceleration_levels)
         self.turn_actions = action_table(min_turn, max_turn, num_turn_levels)
@@ -153,6 +160,10 @@ class Tag(Environment[TagState, TagParams]):
 
     @property
     def obs_dim(self) -> int:
+        return self._relative_dim + (NUM_SELF_FEATURES if self.observe_self else 0)
+
+    @property
+    def _relative_dim(self) -> int:
         k = self.num_agents - 1 if self.use_full_observation else self.num_other_agents_observed
         return NUM_FEATURES * k + 1
 
@@ -295,8 +306,25 @@ class Tag(Environment[TagState, TagParams]):
         time = (state.t / params.episode_length).astype(jnp.float32)
         groups = {"taggers": state.tagger_ids, "runners": state.runner_ids}
         if self.use_full_observation:
-            return {g: self._full_observations(ids, f, types, alive, time) for g, ids in groups.items()}
-        return {g: self._nearest_observations(ids, f, state.pos, types, state.alive, time) for g, ids in groups.items()}
+            obs = {g: self._full_observations(ids, f, types, alive, time) for g, ids in groups.items()}
+        else:
+            obs = {g: self._nearest_observations(ids, f, state.pos, types, state.alive, time)
+                   for g, ids in groups.items()}
+        if self.observe_self:
+            own = self._self_features(state, params)
+            obs = {g: jnp.concatenate([o, own[groups[g]]], -1) for g, o in obs.items()}
+        return obs
+
+    def _self_features(self, state: TagState, params: TagParams) -> jax.Array:
+        """``(N, 6)`` each agent's own absolute state (zeros once out of the game)."""
+        f32 = jnp.float32
+        vmax = f32(params.max_speed) + f32(1e-10)
+        length = f32(params.grid_length)
+        own = jnp.stack(
+            [state.pos[:, 0] / length, state.pos[:, 1] / length, state.speed / vmax, state.acceleration / vmax,
+             jnp.cos(state.direction), jnp.sin(state.direction)], axis=-1,
+        )
+        return own * state.alive[:, None].astype(f32)
 
     def _full_observations(self, observers, f, types, alive, time) -> jax.Array:
         """All other agents, as one fused gather: entry ``k`` of observer ``i``'s row is
@@ -307,7 +335,7 @@ class Tag(Environment[TagState, TagParams]):
         """
         n = self.num_agents
         ext = jnp.concatenate([f, types[:, None], alive[:, None]], axis=1)  # (N, 7)
-        k = jnp.arange(self.obs_dim)[None, :]  # (1, D)
+        k = jnp.arange(self._relative_dim)[None, :]  # (1, D)
         i = observers[:, None]  # (A, 1)
         feat = jnp.minimum(k // (n - 1), NUM_FEATURES - 1)
         other = k % (n - 1)
@@ -316,7 +344,7 @@ class Tag(Environment[TagState, TagParams]):
         value = ext[other, feat] - jnp.where(is_delta, ext[i, feat], 0.0)
         seen = alive[i]  # (A, 1): an observer out of the game sees zeros
         value = value * jnp.where(is_delta, seen, 1.0)
-        return jnp.where(k == self.obs_dim - 1, time * seen, value)
+        return jnp.where(k == self._relative_dim - 1, time * seen, value)
 
     def _nearest_observations(self, observers, f, pos, types, alive_b, time) -> jax.Array:
         """k nearest alive others per observer, computed a chunk of observers at a time."""
