@@ -197,8 +197,8 @@ def test_bad_action_shape_and_dtype():
 
 @pytest.mark.parametrize("full", [True, False])
 def test_observe_self_appends_own_heading_and_position(full):
-    """With observe_self the last 6 entries are the observer's own x/L, y/L, speed, acc, cos, sin of heading;
-    the rest is exactly WarpDrive's relative observation."""
+    """With observe_self the 6 entries before t/T are the observer's own x/L, y/L, speed, acc, cos, sin of
+    heading; the rest is exactly WarpDrive's relative observation."""
     kwargs = {"num_taggers": 2, "num_runners": 5, "use_full_observation": full, "num_other_agents_observed": 3}
     with_self, without = Tag(**kwargs), Tag(observe_self=False, **kwargs)
     assert with_self.obs_dim == without.obs_dim + 6
@@ -211,11 +211,13 @@ def test_observe_self_appends_own_heading_and_position(full):
     L = with_self.default_params.grid_length
     for group, ids in (("taggers", state.tagger_ids), ("runners", state.runner_ids)):
         obs = np.asarray(ts.obs[group])
-        np.testing.assert_array_equal(obs[:, :-6], np.asarray(ts_plain.obs[group]))
+        plain = np.asarray(ts_plain.obs[group])
+        np.testing.assert_array_equal(obs[:, :-7], plain[:, :-1])
+        np.testing.assert_array_equal(obs[:, -1], plain[:, -1])
         ids = np.asarray(ids)
         alive = np.asarray(state.alive)[ids][:, None]
         d = np.asarray(state.direction)[ids]
         expected = np.stack([np.asarray(state.pos)[ids, 0] / L, np.asarray(state.pos)[ids, 1] / L,
                              np.asarray(state.speed)[ids], np.asarray(state.acceleration)[ids],
                              np.cos(d), np.sin(d)], -1) * alive
-        np.testing.assert_allclose(obs[:, -6:], expected, atol=1e-6)
+        np.testing.assert_allclose(obs[:, -7:-1], expected, atol=1e-6)

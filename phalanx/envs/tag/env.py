@@ -74,8 +74,8 @@ class Tag(Environment[TagState, TagParams]):
         runner_exits_game_after_tagged: tagged runners leave the game.
         obs_chunk_size: observers processed together when finding nearest neighbours;
             bounds memory at O(chunk × N) per env instead of O(N²).
-        observe_self: append the observer's own state — ``x/L, y/L, speed/v_max,
-            acceleration/v_max, cos(direction), sin(direction)`` — after ``t/T``. WarpDrive's
+        observe_self: add the observer's own state — ``x/L, y/L, speed/v_max,
+            acceleration/v_max, cos(direction), sin(direction)`` — just before ``t/T``. WarpDrive's
             observation has only features *relative* to the observer, so an agent cannot tell
             its own heading and cannot steer toward a target; ``False`` gives WarpDrive's layout.
         min_acceleration, max_acceleration, min_turn, max_turn: action ranges.
@@ -312,7 +312,8 @@ class Tag(Environment[TagState, TagParams]):
                    for g, ids in groups.items()}
         if self.observe_self:
             own = self._self_features(state, params)
-            obs = {g: jnp.concatenate([o, own[groups[g]]], -1) for g, o in obs.items()}
+            # Before t/T, which stays the last entry.
+            obs = {g: jnp.concatenate([o[:, :-1], own[groups[g]], o[:, -1:]], -1) for g, o in obs.items()}
         return obs
 
     def _self_features(self, state: TagState, params: TagParams) -> jax.Array:
