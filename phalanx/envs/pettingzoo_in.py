@@ -53,12 +53,19 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 from phalanx.envs.spaces import Box, Discrete, MultiDiscrete, Space
 from phalanx.envs.types import EnvSpec, EpisodeStats, GroupSpec, TimeStep
 from phalanx.errors import PhalanxError, did_you_mean
+
+try:
+    import gymnasium
+    import pettingzoo  # noqa: F401 - checked here so that a missing install fails early and clearly
+except ModuleNotFoundError as _err:
+    raise PhalanxError(
+        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: pip install pettingzoo gymnasium"
+    ) from None
 
 PREFIX = "pettingzoo:"
 _ALIGN = 64  # bytes; every shared array starts on a cache line

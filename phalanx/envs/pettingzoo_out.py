@@ -43,15 +43,21 @@ import re
 import weakref
 from typing import Any
 
-import gymnasium
 import jax
 import numpy as np
-from pettingzoo import ParallelEnv
 
 from phalanx.envs.environment import Environment
 from phalanx.envs.spaces import Discrete, MultiDiscrete, Space
 from phalanx.envs.types import EnvSpec, TimeStep
 from phalanx.errors import PhalanxError
+
+try:
+    import gymnasium
+    from pettingzoo import ParallelEnv
+except ModuleNotFoundError as _err:  # optional dependencies: one clear line instead of a traceback
+    raise PhalanxError(
+        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: pip install pettingzoo gymnasium"
+    ) from None
 
 RENDER_MODES = ("rgb_array",)
 

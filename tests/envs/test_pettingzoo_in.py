@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 
 import gymnasium
 import mpe2.simple_adversary_v3
@@ -326,3 +328,12 @@ def test_factories_and_their_errors():
 
     with pytest.raises(PhalanxError, match="observation space Text"):
         from_pettingzoo(Text, num_workers=0)
+
+
+def test_missing_pettingzoo_is_one_clear_error():
+    code = ("import sys; sys.modules['pettingzoo'] = None\n"
+            "from phalanx.errors import PhalanxError\n"
+            "try:\n    import phalanx.envs.pettingzoo_in\nexcept PhalanxError as e:\n    print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ERR PettingZoo interop needs pettingzoo and gymnasium" in out.stdout
