@@ -148,6 +148,35 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
+def _run_population(args: list[str], selfplay: bool) -> int:
+    """``phalanx psro`` / ``phalanx selfplay``: resolve, then run or resume (see runtime.population_run)."""
+    from phalanx.runtime import population_config as pc
+    from phalanx.runtime.population_run import run
+
+    values, env_settings = pc.split_args(args)
+    if values.get("resume") is not None:
+        # A resumed run uses its stored config; only iterations= may change.
+        overrides = {k: v for k, v in values.items() if k not in ("resume", "mode")}
+        if env_settings:
+            overrides["env_settings"] = env_settings
+        run(pc.PopulationConfig(resume=str(values["resume"])), overrides, console)
+        return 0
+    config = pc.resolve(args, selfplay=selfplay)
+    label = {"last": "sp", "uniform": "fsp"}[config.meta_solver] if selfplay else "psro"
+    run(config, console=console, label=label)
+    return 0
+
+
+def cmd_psro(args: list[str]) -> int:
+    """PSRO: ``phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20``."""
+    return _run_population(args, selfplay=False)
+
+
+def cmd_selfplay(args: list[str]) -> int:
+    """Self-play / fictitious self-play: ``phalanx selfplay game=rock_paper_scissors mode=sp|fsp``."""
+    return _run_population(args, selfplay=True)
+
+
 def _fmt(mean: float, ci: float) -> str:
     return f"{mean:.3f}" if not np.isfinite(ci) else f"{mean:.3f} ± {ci:.3f}"
 
@@ -233,6 +262,12 @@ def _resolve_train(args: list[str]) -> Any:
     return resolve(args)
 
 
+def _resolve_population(args: list[str], selfplay: bool) -> Any:
+    from phalanx.runtime.population_config import resolve
+
+    return resolve(args, selfplay=selfplay)
+
+
 def cmd_config(args: list[str]) -> int:
     """Print the resolved config of a command: ``phalanx config bench num_envs=10``."""
     if not args or args[0] not in SCHEMAS:
@@ -243,12 +278,13 @@ def cmd_config(args: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "eval": cmd_eval, "render": cmd_render,
-    "config": cmd_config,
+    "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay,
 }
 # Command → function resolving its key=value args to the typed config it runs.
 SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
     "render": lambda args: _resolve_render(args)[0],
+    "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
 }
 
 USAGE = """usage: phalanx <command> [key=value ...]
@@ -259,6 +295,8 @@ commands:
   train env=NAME [...]      train IPPO/MAPPO (algo=, seed=, num_seeds=, train.KEY=, env.KEY=, resume=DIR)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=)
+  psro game=NAME [...]      PSRO (oracle=exact|ppo, meta_solver=, iterations=, ppo.KEY=, env.KEY=, resume=DIR)
+  selfplay game=NAME [...]  self-play (mode=sp) or fictitious self-play (mode=fsp); same keys as psro
   config COMMAND [...]      print a command's resolved config
 
 examples:
@@ -269,6 +307,9 @@ examples:
   phalanx train resume=runs/simple_spread-ippo-20250101-120000
   phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
   phalanx render env=tag policy=random out=tag.gif
+  phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20
+  phalanx psro game=leduc_poker oracle=ppo iterations=30
+  phalanx selfplay game=rock_paper_scissors mode=fsp iterations=50
 """
 
 
