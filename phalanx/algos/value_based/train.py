@@ -1,0 +1,397 @@
+"""IQL, VDN and QMIX compiled end to end (the Anakin shape, with a replay buffer in the state).
+
+One :meth:`Trainer.update` is a pure function: a ``lax.scan`` of ``num_steps`` ε-greedy steps
+of ``vmap``-ped envs appended to the replay buffer, then ``gradient_steps`` gradient steps on
+sampled windows (once ``learning_starts`` env steps are stored), each followed by the target
+network's update when due. Parameters, target parameters, optimiser, buffer, envs, RNG key and
+counters all live in :class:`TrainState`, so the runtime's chunks, seeds-as-``vmap`` and
+bit-exact resume apply unchanged.
+
+**Targets.** A stored step keeps the observation it reached (``final_obs``: the pre-reset one on
+an episode's last step), so a time-limit cut bootstraps from the state the episode really
+reached while a terminal state does not bootstrap; n-step returns stop at either. The next
+state's legal actions are those of the following step inside an episode; on an episode's last
+step the env has already reset (``TimeStep`` keeps no final mask), so all actions count as legal
+there — this only matters after truncation, the one case that bootstraps from such a state.
+
+**Mixing.** IQL learns each agent's Q on its own reward and termination. VDN/QMIX learn
+``Q_tot`` of a set of agents on the set's team reward (``team_reward``: mean or sum of its
+agents' rewards), which terminates when all its agents have; agents already out of the game
+contribute ``Q_i = 0``. ``mixing="group"`` mixes each group's agents (one mixer per group; groups
+stay independent, as in competitive envs); ``mixing="all"`` mixes every agent of every group
+(for cooperative envs whose groups share a reward, e.g. ``simple_speaker_listener``).
+
+**Recurrent variants** (``recurrent_size > 0``) sample windows of ``burn_in + seq_len (+ n_step
+− 1)`` consecutive steps of one env. The GRU starts from the state stored when the window's
+first step was acted on (R2D2's "stored state"), is zeroed at episode starts inside the window,
+reads the ``burn_in`` steps without gradient, and is trained on the next ``seq_len``; a window
+may span episode boundaries (each step carries its own flags and next observation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from phalanx.algos.replay import ReplayBuffer, ReplayState
+from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
+from phalanx.algos.value_based.networks import QMixer, QNetwork, vdn_mix
+from phalanx.algos.value_based.targets import bootstrap_values, epsilon_greedy, linear_epsilon, n_step_targets
+from phalanx.envs.environment import Environment
+from phalanx.envs.spaces import Discrete
+from phalanx.envs.types import TimeStep
+from phalanx.envs.wrappers import VecEnv, wrap_for_training
+from phalanx.errors import ConfigError
+
+
+@struct.dataclass
+class Step:
+    """One env step of every env, as stored in the replay buffer; leaves ``(E, ...)``."""
+
+    obs: dict  # {group: (E, A, d)} flattened observation acted on
+    action: dict  # {group: (E, A)} int32
+    reward: dict  # {group: (E, A)} reward of this transition
+    terminated: dict  # {group: (E, A)} bool: the agent reached a terminal state on this step
+    active: dict  # {group: (E, A)} bool: the agent was in the game and acted
+    next_obs: dict  # {group: (E, A, d)} observation reached (pre-reset on an episode's last step)
+    next_mask: dict  # {group: (E, A, n)} bool legal actions there (all legal on episode ends)
+    episode_end: jax.Array  # (E,) bool: the episode ended on this step (terminal or truncated)
+    resets: jax.Array  # (E,) bool: this step begins an episode
+    hidden: dict  # {group: (E, A, H)} GRU state before this step (H = 0 feed-forward)
+    state: jax.Array  # (E, S) global state (QMIX only; (E, 0) otherwise)
+    next_state: jax.Array  # (E, S) global state reached (pre-reset), likewise
+
+
+@struct.dataclass
+class EpisodeSums:
+    """Episodes that ended on one step, summed over envs."""
+
+    return_sum: dict  # {group: ()} sum of ended episodes' returns (each the mean over the group's agents)
+    length_sum: jax.Array  # ()
+    count: jax.Array  # ()
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a run needs to continue exactly: checkpoint this and resume bit for bit."""
+
+    params: dict  # {"agents": {group: Q-network}, "mixers": {mixing set: QMixer}}
+    target_params: dict  # same structure
+    opt_state: Any
+    buffer: ReplayState  # leaves (capacity, E, ...) of Step
+    env_state: Any  # batched env state, (E, ...)
+    timestep: TimeStep  # the last timestep, (E, ...)
+    hidden: dict  # {group: (E, A, H)} acting GRU state
+    key: jax.Array
+    update_step: jax.Array  # () int32 updates done
+    grad_steps: jax.Array  # () int32 gradient steps done (target updates count these)
+    env_steps: jax.Array  # () int32 env steps done
+
+
+@struct.dataclass
+class UpdateMetrics:
+    """Per-update numbers; episode statistics as sums and a count (divided on the host)."""
+
+    env_steps: jax.Array
+    episode_return_sum: dict  # {group: ()}
+    episode_length_sum: jax.Array
+    episode_count: jax.Array
+    loss: dict  # {group: ()} TD loss of the group (IQL) or of the mixer it belongs to; 0 before learning starts
+    q_taken: dict  # {group: ()} mean Q of the actions taken in sampled steps
+    epsilon: jax.Array  # () exploration rate of this update's rollout
+    learning: jax.Array  # () 1 when this update took gradient steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """The compiled pieces of an IQL/VDN/QMIX run (all pure functions of their inputs)."""
+
+    config: QLearningConfig
+    env: VecEnv
+    networks: dict[str, QNetwork]  # per group (shared by its agents)
+    mix_sets: dict[str, tuple[str, ...]]  # mixer name -> the groups it joins (empty for IQL)
+    optimizer: optax.GradientTransformation
+    buffer: ReplayBuffer
+
+    @property
+    def num_updates(self) -> int:
+        return self.config.num_updates
+
+    @property
+    def groups(self) -> dict:
+        return self.env.spec.groups
+
+    # ------------------------------------------------------------------ setup
+    def _mixer(self, name: str) -> QMixer:
+        agents = sum(self.groups[g].num_agents for g in self.mix_sets[name])
+        return QMixer(agents, self.config.mixer_embed, self.config.hypernet_embed)
+
+    def _in_dim(self, group: str) -> int:
+        spec = self.groups[group]
+        return int(np.prod(spec.observation.shape)) + (spec.num_agents if self.config.agent_id else 0)
+
+    def init_params(self, key: jax.Array) -> dict:
+        """``{"agents": {group: params}, "mixers": {set: params}}`` (no mixer params for IQL/VDN)."""
+        keys = jax.random.split(key, len(self.groups) + len(self.mix_sets))
+        agents, mixers = {}, {}
+        for k, (name, spec) in zip(keys, self.groups.items(), strict=False):
+            x = jnp.zeros((1, 1, spec.num_agents, self._in_dim(name)))
+            h = jnp.zeros((1, spec.num_agents, self.config.recurrent_size))
+            resets = jnp.zeros((1, 1, spec.num_agents), bool)
+            agents[name] = self.networks[name].init(k, h, x, x, resets, method=QNetwork.with_next)
+        if self.config.mixer == "qmix":
+            state_dim = self.env.spec.global_state.shape[0]
+            for k, name in zip(keys[len(self.groups):], self.mix_sets, strict=True):
+                mixer = self._mixer(name)
+                mixers[name] = mixer.init(k, jnp.zeros((1, mixer.num_agents)), jnp.zeros((1, state_dim)))
+        return {"agents": agents, "mixers": mixers}
+
+    def _example_step(self, ts: TimeStep) -> Step:
+        """A zero :class:`Step` with the shapes of the batched timestep ``ts`` (to size the buffer)."""
+        e = self.config.num_envs
+        obs = self._flat(ts.obs)
+        zeros = lambda x, dtype=None: jnp.zeros(x.shape, dtype or x.dtype)  # noqa: E731
+        states = ts.global_state if self.config.mixer == "qmix" else jnp.zeros((e, 0))
+        return Step(
+            obs=jax.tree.map(zeros, obs), action={g: zeros(r, jnp.int32) for g, r in ts.reward.items()},
+            reward=jax.tree.map(zeros, ts.reward), terminated=jax.tree.map(zeros, ts.terminated),
+            active=jax.tree.map(zeros, ts.terminated), next_obs=jax.tree.map(zeros, obs),
+            next_mask={g: zeros(ts.action_mask[g]) for g in self.groups}, episode_end=jnp.zeros(e, bool),
+            resets=jnp.zeros(e, bool), hidden=self.initial_hidden(e), state=zeros(states),
+            next_state=zeros(states),
+        )
+
+    def init(self, key: jax.Array) -> TrainState:
+        """Parameters (target = online), optimiser, an empty buffer and envs at the start of a run."""
+        k_params, k_env, k_run = jax.random.split(key, 3)
+        params = self.init_params(k_params)
+        env_state, ts = self.env.reset(k_env)
+        return TrainState(
+            params=params, target_params=params, opt_state=self.optimizer.init(params),
+            buffer=self.buffer.init(self._example_step(ts)), env_state=env_state, timestep=ts,
+            hidden=self.initial_hidden(self.config.num_envs), key=k_run, update_step=jnp.int32(0),
+            grad_steps=jnp.int32(0), env_steps=jnp.int32(0),
+        )
+
+    def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
+        """Zero GRU state ``{group: (batch, A, H)}`` (H = 0 feed-forward)."""
+        return {n: jnp.zeros((batch, g.num_agents, self.config.recurrent_size)) for n, g in self.groups.items()}
+
+    # ------------------------------------------------------------------ inputs and acting
+    def _flat(self, obs: dict) -> dict:
+        """``{group: (..., A, *obs_shape)} -> {group: (..., A, d)}``."""
+        out = {}
+        for name, spec in self.groups.items():
+            x = obs[name]
+            out[name] = x.reshape(*x.shape[: x.ndim - len(spec.observation.shape)], -1).astype(jnp.float32)
+        return out
+
+    def _with_ids(self, obs: dict) -> dict:
+        """Append each agent's one-hot index within its group when ``agent_id``: ``(..., A, d + A)``."""
+        if not self.config.agent_id:
+            return obs
+        out = {}
+        for name, x in obs.items():
+            a = x.shape[-2]
+            out[name] = jnp.concatenate([x, jnp.broadcast_to(jnp.eye(a), (*x.shape[:-1], a))], -1)
+        return out
+
+    def _act(self, params: dict, hidden: dict, key: jax.Array, ts: TimeStep, resets: jax.Array,
+             epsilon: jax.Array) -> tuple[dict, dict]:
+        """ε-greedy actions ``{group: (E, A)}`` and the new GRU states for the batched timestep ``ts``."""
+        inputs = self._with_ids(self._flat(ts.obs))
+        keys = dict(zip(self.groups, jax.random.split(key, len(self.groups)), strict=True))
+        actions, new_hidden = {}, {}
+        for name, spec in self.groups.items():
+            r = jnp.broadcast_to(resets[:, None], (resets.shape[0], spec.num_agents))
+            h, q = self.networks[name].apply(params["agents"][name], hidden[name], inputs[name][None], r[None])
+            actions[name] = epsilon_greedy(keys[name], q[0], ts.action_mask[name], epsilon)
+            new_hidden[name] = h
+        return actions, new_hidden
+
+    def act(self, state: TrainState, hidden: dict, key: jax.Array, ts: TimeStep, first: jax.Array,
+            greedy: bool = False) -> tuple[dict, dict]:
+        """Actions of every group for a batch of envs ``ts`` (``(E, ...)``): greedy, or ε-greedy
+        with ``eval_epsilon``. ``first`` (``(E,)`` or ``()``) marks episode starts."""
+        resets = jnp.broadcast_to(first, ts.truncated.shape)
+        epsilon = 0.0 if greedy else self.config.eval_epsilon
+        actions, hidden = self._act(state.params, hidden, key, ts, resets, epsilon)
+        return hidden, actions
+
+    # ------------------------------------------------------------------ rollout
+    def _env_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, tuple[Step, EpisodeSums]]:
+        c = self.config
+        k_act, k_env = jax.random.split(key)
+        ts = state.timestep
+        # A new episode starts where the last step ended one (and at the very first step).
+        resets = ts.done | (state.env_steps == 0)
+        epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
+        actions, hidden = self._act(state.params, state.hidden, k_act, ts, resets, epsilon)
+        env_state, nts = self.env.step(k_env, state.env_state, actions)
+        end = nts.done
+        qmix = c.mixer == "qmix"
+        step = Step(
+            obs=self._flat(ts.obs), action=actions, reward=nts.reward, terminated=nts.terminated,
+            # Agents out of the game earlier in the episode do not act; everyone acts after a reset.
+            active={g: ~ts.terminated[g] | resets[:, None] for g in self.groups},
+            next_obs=self._flat(nts.final_obs),
+            next_mask={g: nts.action_mask[g] | end[:, None, None] for g in self.groups},
+            episode_end=end, resets=resets, hidden=state.hidden,
+            state=ts.global_state if qmix else jnp.zeros((c.num_envs, 0)),
+            next_state=nts.final_global_state if qmix else jnp.zeros((c.num_envs, 0)),
+        )
+        ep = nts.episode
+        sums = EpisodeSums(
+            return_sum={g: jnp.sum(jnp.where(end, r.mean(-1), 0.0)) for g, r in ep.returns.items()},
+            length_sum=jnp.sum(jnp.where(end, ep.length, 0)).astype(jnp.float32),
+            count=jnp.sum(end).astype(jnp.float32),
+        )
+        new_state = state.replace(env_state=env_state, timestep=nts, hidden=hidden,
+                                  env_steps=state.env_steps + c.num_envs)
+        return new_state, (step, sums)
+
+    # ------------------------------------------------------------------ learning
+    def _loss(self, params: dict, target_params: dict, batch: Step) -> tuple[jax.Array, dict]:
+        """TD loss summed over groups (IQL) or mixers, on windows of leaves ``(W, B, ...)``."""
+        c = self.config
+        burn = c.burn_in if c.recurrent_size else 0
+        inputs, next_inputs = self._with_ids(batch.obs), self._with_ids(batch.next_obs)
+        tail = jax.tree.map(lambda x: x[burn:], batch)  # the steps after burn-in
+        q_taken, boot = {}, {}
+        for name in self.groups:
+            net = self.networks[name]
+            resets = jnp.broadcast_to(batch.resets[..., None], batch.action[name].shape)
+            h_online = h_target = batch.hidden[name][0]
+            if burn:  # warm the GRU states up on the first steps, without gradient through them
+                h_online, _ = net.apply(params["agents"][name], h_online, inputs[name][:burn], resets[:burn])
+                h_target, _ = net.apply(target_params["agents"][name], h_target, inputs[name][:burn],
+                                        resets[:burn])
+                h_online = jax.lax.stop_gradient(h_online)
+            x, nx, r = inputs[name][burn:], next_inputs[name][burn:], resets[burn:]
+            q, q_next = net.apply(params["agents"][name], h_online, x, nx, r, method=QNetwork.with_next)
+            _, tq_next = net.apply(target_params["agents"][name], h_target, x, nx, r, method=QNetwork.with_next)
+            q_taken[name] = jnp.take_along_axis(q, tail.action[name][..., None], -1)[..., 0]
+            boot[name] = bootstrap_values(jax.lax.stop_gradient(q_next), tq_next, tail.next_mask[name], c.double_q)
+
+        def td_loss(q, target, mask):
+            mask = mask.astype(jnp.float32)
+            err = q[: target.shape[0]] - jax.lax.stop_gradient(target)
+            return jnp.sum(mask * err**2) / jnp.maximum(jnp.sum(mask), 1.0)
+
+        seq = tail.episode_end.shape[0] - c.n_step + 1
+        end = tail.episode_end
+        losses, total = {}, 0.0
+        if c.mixer == "none":
+            for name in self.groups:
+                term = tail.terminated[name]
+                y = n_step_targets(tail.reward[name], term, end[..., None] | term, boot[name], c.gamma, c.n_step)
+                losses[name] = td_loss(q_taken[name], y, tail.active[name][:seq])
+                total = total + losses[name]
+        else:
+            for mix_name, names in self.mix_sets.items():
+                join = lambda xs: jnp.concatenate(xs, axis=-1)  # noqa: E731
+                qs = join([jnp.where(tail.active[g], q_taken[g], 0.0) for g in names])  # (T, B, N)
+                next_qs = join([jnp.where(tail.terminated[g], 0.0, boot[g]) for g in names])
+                rewards = join([tail.reward[g] for g in names])
+                reward = rewards.mean(-1) if c.team_reward == "mean" else rewards.sum(-1)
+                term = join([tail.terminated[g] for g in names]).all(-1)
+                active = join([tail.active[g] for g in names]).any(-1)
+                if c.mixer == "qmix":
+                    mixer = self._mixer(mix_name)
+                    q_tot = mixer.apply(params["mixers"][mix_name], qs, tail.state)
+                    next_tot = mixer.apply(target_params["mixers"][mix_name], next_qs, tail.next_state)
+                else:
+                    q_tot, next_tot = vdn_mix(qs), vdn_mix(next_qs)
+                y = n_step_targets(reward, term, end | term, next_tot, c.gamma, c.n_step)
+                loss = td_loss(q_tot, y, active[:seq])
+                losses.update({g: loss for g in names})
+                total = total + loss
+        q_mean = {g: jnp.sum(jnp.where(tail.active[g], q_taken[g], 0.0)) / jnp.maximum(tail.active[g].sum(), 1)
+                  for g in self.groups}
+        return total, {"loss": losses, "q_taken": q_mean}
+
+    def _gradient_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+        c = self.config
+        batch = self.buffer.sample(state.buffer, key, c.batch_size, c.window)
+        grads, info = jax.grad(self._loss, has_aux=True)(state.params, state.target_params, batch)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        grad_steps = state.grad_steps + 1
+        due = grad_steps % c.target_update_every == 0
+        if c.tau == 1.0:
+            target = jax.tree.map(lambda t, p: jnp.where(due, p, t), state.target_params, params)
+        else:
+            target = jax.tree.map(lambda t, p: jnp.where(due, c.tau * p + (1.0 - c.tau) * t, t),
+                                  state.target_params, params)
+        return state.replace(params=params, target_params=target, opt_state=opt_state, grad_steps=grad_steps), info
+
+    def _learn(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+        """``gradient_steps`` gradient steps; metrics are their means."""
+        state, info = jax.lax.scan(self._gradient_step, state, jax.random.split(key, self.config.gradient_steps))
+        return state, jax.tree.map(jnp.mean, info)
+
+    def _min_slots(self) -> int:
+        """Stored steps per env before learning: one window, and ``learning_starts`` env steps."""
+        c = self.config
+        return max(c.window, -(-c.learning_starts // c.num_envs))
+
+    def update(self, state: TrainState) -> tuple[TrainState, UpdateMetrics]:
+        """One update: ``num_steps`` ε-greedy env steps into the buffer, then ``gradient_steps`` gradient steps."""
+        c = self.config
+        key, k_roll, k_learn = jax.random.split(state.key, 3)
+        epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
+        state, (steps, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
+        state = state.replace(buffer=self.buffer.add(state.buffer, steps), key=key)
+        ready = state.buffer.size >= self._min_slots()
+        zero = {g: jnp.float32(0.0) for g in self.groups}
+        skipped = {"loss": zero, "q_taken": zero}
+        state, info = jax.lax.cond(ready, self._learn, lambda s, _: (s, skipped), state, k_learn)
+        metrics = UpdateMetrics(
+            env_steps=state.env_steps,
+            episode_return_sum=jax.tree.map(jnp.sum, sums.return_sum),
+            episode_length_sum=jnp.sum(sums.length_sum), episode_count=jnp.sum(sums.count),
+            loss=info["loss"], q_taken=info["q_taken"], epsilon=epsilon, learning=ready.astype(jnp.float32),
+        )
+        return state.replace(update_step=state.update_step + 1), metrics
+
+    def train(self, key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
+        """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
+        state = self.init(key)
+        return jax.lax.scan(lambda s, _: self.update(s), state, None, length=self.num_updates)
+
+
+def make_train(config: QLearningConfig, env: Environment) -> Trainer:
+    """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here).
+
+    Raises:
+        ConfigError: invalid settings, or a group without ``Discrete`` actions.
+    """
+    config.validate()
+    algo = ALGO_OF_MIXER[config.mixer]
+    for name, spec in env.spec.groups.items():
+        if not isinstance(spec.action, Discrete):
+            raise ConfigError(
+                f"algo={algo}: group {name!r} of {env.name} has {spec.action} actions, but value-based learners "
+                "(iql/vdn/qmix) need Discrete ones; use algo=ippo or mappo (or a continuous-action learner such as "
+                "maddpg/isac where registered)."
+            )
+    groups = tuple(env.spec.groups)
+    if config.mixer == "none":
+        mix_sets: dict[str, tuple[str, ...]] = {}
+    elif config.mixing == "all":
+        mix_sets = {"all": groups}
+    else:
+        mix_sets = {g: (g,) for g in groups}
+    networks = {
+        name: QNetwork(spec.action.n, config.hidden, config.activation, config.recurrent_size)
+        for name, spec in env.spec.groups.items()
+    }
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr))
+    return Trainer(config, wrap_for_training(env, config.num_envs), networks, mix_sets, optimizer,
+                   ReplayBuffer(config.capacity))

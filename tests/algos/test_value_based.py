@@ -1,0 +1,242 @@
+"""IQL/VDN/QMIX: targets on hand-computed numbers, the QMIX mixer against its formula, learning on a
+cooperative matrix game, stored transitions (truncation, masks), and ``phalanx train algo=qmix``
+end to end with bit-exact resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import phalanx
+import phalanx.algos.value_based as vb  # registers iql, vdn, qmix
+from phalanx.errors import ConfigError
+
+# A shared-reward coordination game: both players get M[i, j]. Uniform random play earns
+# (1 + 2 + 3) / 9 = 0.667; the equilibria (1, 1) and (2, 2) pay 2 and 3.
+PAYOFFS = np.diag([1.0, 2.0, 3.0])
+RANDOM_RETURN = PAYOFFS.sum() / PAYOFFS.size
+MARGIN = 1.0
+
+
+def coordination_game():
+    return phalanx.make("matrix_game", row_payoffs=PAYOFFS.tolist(), column_payoffs=PAYOFFS.tolist())
+
+
+def _returns(metrics, group: str) -> np.ndarray:
+    return np.asarray(metrics.episode_return_sum[group]) / np.maximum(np.asarray(metrics.episode_count), 1)
+
+
+# ---------------------------------------------------------------------------------- targets
+def test_double_q_and_masks_on_hand_computed_numbers():
+    q_online = jnp.array([[1.0, 5.0, 3.0], [1.0, 5.0, 3.0], [0.0, 4.0, 9.0]])
+    q_target = jnp.array([[10.0, 2.0, 7.0], [10.0, 2.0, 7.0], [6.0, 1.0, 8.0]])
+    mask = jnp.array([[True, False, True], [True, True, True], [False, False, False]])
+    # Row 0: action 1 is illegal, so the online net picks 2 (3 > 1) and the target values it at 7;
+    # plain max over legal target values is 10. Row 1: online picks 1 -> 2; max is 10.
+    # Row 2: no legal action means no constraint: online picks 2 -> 8; max is 8.
+    np.testing.assert_array_equal(vb.bootstrap_values(q_online, q_target, mask, double_q=True), [7.0, 2.0, 8.0])
+    np.testing.assert_array_equal(vb.bootstrap_values(q_online, q_target, mask, double_q=False), [10.0, 10.0, 8.0])
+    np.testing.assert_array_equal(vb.masked_argmax(q_target, mask), [0, 0, 2])
+
+
+def test_n_step_targets_stop_at_termination_and_bootstrap_on_truncation():
+    reward = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    boot = jnp.array([10.0, 20.0, 30.0, 40.0, 50.0])  # value of the state each step reached
+    no = jnp.zeros(5, bool)
+    g = 0.5
+    # One step: y_t = r_t + γ V(s_{t+1}).
+    np.testing.assert_allclose(vb.n_step_targets(reward, no, no, boot, g, 1), reward + g * boot)
+    # Two steps, no episode end: y_t = r_t + γ r_{t+1} + γ² V(s_{t+2}).
+    np.testing.assert_allclose(vb.n_step_targets(reward, no, no, boot, g, 2),
+                               [1 + 0.5 * 2 + 0.25 * 20, 2 + 0.5 * 3 + 0.25 * 30, 3 + 2 + 10, 4 + 2.5 + 12.5])
+    # Step 1 is terminal: y_0 = 1 + γ·2 (no bootstrap), y_1 = 2; later windows are unaffected.
+    term = no.at[1].set(True)
+    np.testing.assert_allclose(vb.n_step_targets(reward, term, term, boot, g, 2)[:3], [1 + 1.0, 2.0, 3 + 2 + 10])
+    # Step 1 is a time-limit cut: the return stops there but bootstraps from the final observation.
+    cut = no.at[1].set(True)
+    np.testing.assert_allclose(vb.n_step_targets(reward, no, cut, boot, g, 2)[:3],
+                               [1 + 0.5 * 2 + 0.25 * 20, 2 + 0.5 * 20, 3 + 2 + 10])
+    # Three steps over per-agent columns (an agent axis after time) with one agent terminating at step 0.
+    r2, b2 = jnp.stack([reward, reward], -1), jnp.stack([boot, boot], -1)
+    t2 = jnp.zeros((5, 2), bool).at[0, 1].set(True)
+    y = vb.n_step_targets(r2, t2, t2, b2, g, 3)
+    np.testing.assert_allclose(y[0], [1 + 1 + 0.75 + 0.125 * 30, 1.0])
+
+
+def test_epsilon_greedy_respects_masks_and_schedule():
+    q = jnp.tile(jnp.array([5.0, 1.0, 3.0, 4.0]), (4000, 1))
+    mask = jnp.tile(jnp.array([False, True, True, False]), (4000, 1))
+    greedy = vb.epsilon_greedy(jax.random.PRNGKey(0), q, mask, 0.0)
+    assert set(np.unique(greedy)) == {2}  # best legal action, though 0 has the higher Q
+    random = np.asarray(vb.epsilon_greedy(jax.random.PRNGKey(1), q, mask, 1.0))
+    assert set(np.unique(random)) == {1, 2} and abs((random == 1).mean() - 0.5) < 0.05
+    mixed = np.asarray(vb.epsilon_greedy(jax.random.PRNGKey(2), q, mask, 0.3))
+    assert abs((mixed == 1).mean() - 0.15) < 0.03  # ε/2 of the draws pick the other legal action
+    eps = [float(vb.linear_epsilon(jnp.int32(s), 1.0, 0.05, 1000)) for s in (0, 500, 1000, 5000)]
+    np.testing.assert_allclose(eps, [1.0, 0.525, 0.05, 0.05], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- mixers
+def _qmix_by_hand(p: dict, qs: np.ndarray, s: np.ndarray, n: int, e: int) -> np.ndarray:
+    """QMIX's formula (Rashid et al. 2018, eq. and Fig. 2) in NumPy from the module's parameters."""
+    def dense(name, x):
+        return x @ np.asarray(p[name]["kernel"]) + np.asarray(p[name]["bias"])
+
+    relu = lambda x: np.maximum(x, 0)  # noqa: E731
+    w1 = np.abs(dense("hyper_w1_1", relu(dense("hyper_w1_0", s)))).reshape(-1, n, e)
+    hidden = np.einsum("bn,bne->be", qs, w1) + dense("hyper_b1", s)
+    hidden = np.where(hidden > 0, hidden, np.expm1(np.minimum(hidden, 0)))  # elu
+    w2 = np.abs(dense("hyper_w2_1", relu(dense("hyper_w2_0", s))))
+    v = dense("V_1", relu(dense("V_0", s)))[:, 0]
+    return (hidden * w2).sum(-1) + v
+
+
+def test_qmix_mixer_matches_its_formula_and_is_monotonic():
+    n, e, state_dim = 4, 8, 6
+    mixer = vb.QMixer(n, e, 16)
+    for seed in range(3):
+        k_init, k_q, k_s = jax.random.split(jax.random.PRNGKey(seed), 3)
+        qs = jax.random.normal(k_q, (64, n)) * 3
+        states = jax.random.normal(k_s, (64, state_dim))
+        params = mixer.init(k_init, qs, states)
+        out = mixer.apply(params, qs, states)
+        np.testing.assert_allclose(out, _qmix_by_hand(params["params"], np.asarray(qs), np.asarray(states), n, e),
+                                   rtol=1e-4, atol=1e-4)
+        # ∂Q_tot/∂q_i for each sample: never negative, and not all zero (the mixer is not constant).
+        grads = jax.vmap(jax.grad(lambda q, s: mixer.apply(params, q, s)))(qs, states)
+        assert grads.shape == (64, n) and float(grads.min()) >= 0.0 and float(grads.max()) > 0.0
+    np.testing.assert_array_equal(jax.grad(lambda q: vb.vdn_mix(q))(jnp.arange(3.0)), [1.0, 1.0, 1.0])
+
+
+def test_qmix_mixer_passes_gradients_with_a_constant_zero_state():
+    # Matrix games have a constant zero global state: the hypernetworks' outputs are then their
+    # biases, which must not start at zero (|0| weights would block every gradient to the agents).
+    mixer = vb.QMixer(2, 8, 16)
+    params = mixer.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.zeros((1, 1)))
+    grads = jax.grad(lambda q: mixer.apply(params, q, jnp.zeros((1,))))(jnp.array([0.3, -0.2]))
+    assert float(grads.min()) > 0.0
+
+
+# ---------------------------------------------------------------------------------- learning
+def _matrix_config(mixer: str, **overrides) -> vb.QLearningConfig:
+    base = dict(mixer=mixer, mixing="all", total_steps=32 * 120, num_envs=32, num_steps=1, batch_size=64,
+                buffer_size=32 * 50, learning_starts=32 * 4, eps_decay_steps=32 * 50, hidden=(16,), lr=3e-3,
+                gradient_steps=1)
+    return vb.QLearningConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("mixer", ["none", "vdn"])
+def test_learns_a_coordination_game(mixer):
+    # QMIX learns the same game through the runtime in test_phalanx_train_qmix_end_to_end.
+    trainer = vb.make_train(_matrix_config(mixer), coordination_game())
+    _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 4))
+    final = _returns(metrics, "player_0")[:, -10:].mean()
+    assert final > RANDOM_RETURN + MARGIN, f"{mixer}: mean return {final:.3f} does not beat random by {MARGIN}"
+    assert np.asarray(metrics.learning)[:, :3].sum() == 0 and np.asarray(metrics.learning)[:, 5:].all()
+
+
+# ---------------------------------------------------------------------------------- stored transitions
+def test_stored_steps_bootstrap_from_final_observations_and_respect_masks():
+    # simple_spread cut by a 3-step time limit: the step that ends an episode stores the final
+    # observation it reached, not the next episode's first one; elsewhere next_obs[t] == obs[t + 1].
+    env = phalanx.make("simple_spread", N=2, max_cycles=3)
+    trainer = vb.make_train(vb.QLearningConfig(mixer="vdn", total_steps=64, num_envs=2, num_steps=8,
+                                               buffer_size=64, hidden=(8,)), env)
+    state = trainer.init(jax.random.PRNGKey(0))
+    _, (steps, _) = jax.jit(lambda s: jax.lax.scan(trainer._env_step, s, jax.random.split(s.key, 8)))(state)
+    end, resets = np.asarray(steps.episode_end), np.asarray(steps.resets)
+    np.testing.assert_array_equal(end[:, 0], [0, 0, 1, 0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(resets[:, 0], [1, 0, 0, 1, 0, 0, 1, 0])
+    assert not np.asarray(steps.terminated["agents"]).any()  # truncated, never terminal
+    obs, nxt = np.asarray(steps.obs["agents"]), np.asarray(steps.next_obs["agents"])
+    same = np.all(nxt[:-1] == obs[1:], axis=(-2, -1))
+    np.testing.assert_array_equal(same, ~end[:-1])
+    assert np.asarray(steps.next_mask["agents"])[end].all()  # after auto-reset the final mask is unknown
+
+    # Kuhn poker: a player may only check/bet on its turn; every action taken is legal.
+    poker = vb.make_train(vb.QLearningConfig(total_steps=64, num_envs=4, num_steps=16, buffer_size=64,
+                                             hidden=(8,)), phalanx.make("kuhn_poker"))
+    pstate = poker.init(jax.random.PRNGKey(1))
+    _, (psteps, _) = jax.jit(lambda s: jax.lax.scan(poker._env_step, s, jax.random.split(s.key, 16)))(pstate)
+    for g in ("player_0", "player_1"):
+        masks = np.asarray(pstate.timestep.action_mask[g])[None]
+        masks = np.concatenate([masks, np.asarray(psteps.next_mask[g])[:-1]])  # the mask each action saw
+        within = ~np.asarray(psteps.resets)[1:]  # the previous step's next_mask is this step's mask
+        acts = np.asarray(psteps.action[g])
+        legal = np.take_along_axis(masks, acts[..., None], -1)[..., 0]
+        assert legal[1:][within].all() and legal[0].all()
+        assert not masks.all()  # masks do forbid something here
+
+
+def test_continuous_actions_are_a_clear_error():
+    env = phalanx.make("simple_spread", continuous_actions=True)
+    with pytest.raises(ConfigError, match=r"algo=qmix: group 'agents'.*need Discrete.*algo=ippo"):
+        vb.make_train(vb.QLearningConfig(mixer="qmix"), env)
+    with pytest.raises(ConfigError, match=r"train.buffer_size=100: holds 6 steps per env"):
+        vb.QLearningConfig(buffer_size=100).validate()
+
+
+def test_recurrent_multi_group_variant_updates():
+    # GRU, burn-in, 2-step returns, Polyak targets, one QMIX mixer over both groups.
+    config = _matrix_config("qmix", recurrent_size=8, seq_len=3, burn_in=2, n_step=2, num_envs=4, num_steps=8,
+                            total_steps=4 * 8 * 2, buffer_size=4 * 16, learning_starts=0, batch_size=8, tau=0.5,
+                            target_update_every=1)
+    assert config.window == 6
+    trainer = vb.make_train(config, coordination_game())
+    assert trainer.mix_sets == {"all": ("player_0", "player_1")}
+    state = trainer.init(jax.random.PRNGKey(0))
+    new, metrics = jax.jit(trainer.update)(state)
+    assert float(metrics.learning) == 1.0 and np.isfinite(float(metrics.loss["player_0"]))
+    assert metrics.loss["player_0"] == metrics.loss["player_1"]  # one mixer, one loss
+    for old, p, t in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params),
+                         jax.tree.leaves(new.target_params), strict=True):
+        np.testing.assert_allclose(t, 0.5 * p + 0.5 * old, rtol=1e-5, atol=1e-6)  # one Polyak step
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params),
+                                                        strict=True))
+    hidden = np.asarray(new.buffer.data.hidden["player_0"])[:8]
+    assert hidden.shape == (8, 4, 1, 8) and np.abs(hidden[1:]).sum() > 0  # acting GRU states are stored
+
+
+# ---------------------------------------------------------------------------------- the CLI and resume
+def test_phalanx_train_qmix_end_to_end(tmp_path, capsys):
+    from phalanx.cli import main
+    from phalanx.runtime.loop import restore_final
+
+    run = tmp_path / "run"
+    # 2 seeds × 120 updates of 32 one-step games, in 12 chunks; QMIX over both players' Qs.
+    args = ["env=matrix_game", f"env.row_payoffs={PAYOFFS.tolist()}", f"env.column_payoffs={PAYOFFS.tolist()}",
+            "algo=qmix", "train.mixing=all", "train.total_steps=3840", "train.num_envs=32", "train.num_steps=1",
+            "train.batch_size=64", "train.buffer_size=1600", "train.learning_starts=128", "train.eps_decay_steps=1600",
+            "train.hidden=[16]", "train.lr=0.003", "train.gradient_steps=1", "num_seeds=2", "log_every=10",
+            "checkpoint_every=1", f"run_dir={run}"]
+    assert main(["train", *args]) == 0
+    lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["env_steps"] for line in lines] == [320 * (i + 1) for i in range(12)]
+    assert {"loss", "q_taken", "epsilon", "learning"} <= set(lines[0]) and len(lines[0]["seeds"]) == 2
+    assert lines[0]["epsilon"] > 0.5 and lines[-1]["epsilon"] == pytest.approx(0.05)
+    final = np.mean([line["episode_return"]["player_0"] for line in lines[-2:]])
+    assert final > RANDOM_RETURN + MARGIN, f"qmix: mean return {final:.3f} does not beat random by {MARGIN}"
+    assert (run / "marl_eval.json").exists() and (run / "learning_curve.png").exists()
+
+    # Resume: drop the newest checkpoint (as if killed after chunk 11's) and run the last chunk again.
+    resumed = tmp_path / "resumed"
+    shutil.copytree(run, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "12")
+    capsys.readouterr()
+    assert main(["train", f"resume={resumed}"]) == 0
+    assert "resumed from checkpoint 11" in capsys.readouterr().out
+    (a, pa), (b, pb) = restore_final(run), restore_final(resumed)
+    assert pa["env_steps"] == pb["env_steps"] == 3840
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b, strict=True):  # params, targets, optimiser, buffer, envs, key
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    resumed_lines = [json.loads(s) for s in (resumed / "metrics.jsonl").read_text().splitlines()]
+    timing = ("wall_time", "steps_per_s")
+    assert [{k: v for k, v in x.items() if k not in timing} for x in resumed_lines] == \
+           [{k: v for k, v in x.items() if k not in timing} for x in lines]
