@@ -433,3 +433,19 @@ def test_every_preset_builds_and_resets():
         env = phalanx.make("rware", scenario=name)
         assert isinstance(env, Rware) and env.scenario == name
         assert env.num_agents * env.obs_dim == env.spec.global_state.shape[0]
+
+
+@pytest.mark.parametrize("n, k", [(30, 1), (110, 4)])
+def test_sort_free_draws_equal_jax_choice(n, k):
+    """The sort-free draws are bit-identical to ``jax.random.choice(replace=False)``, as Jumanji calls it."""
+    from phalanx.envs.rware.sampling import choose_unset, permutation_prefix
+
+    keys = jax.random.split(jax.random.PRNGKey(n), 64)
+    ours = jax.vmap(lambda key: permutation_prefix(key, n, k))(keys)
+    theirs = jax.vmap(lambda key: jax.random.choice(key, jnp.arange(n), shape=(k,), replace=False))(keys)
+    np.testing.assert_array_equal(ours, theirs)
+    flags = jnp.asarray(np.random.default_rng(n).permutation(n + 5) < 5)  # 5 set among n + 5
+    ours = jax.vmap(lambda key: choose_unset(key, flags, n))(keys)
+    theirs = jax.vmap(lambda key: jax.random.choice(key, jnp.nonzero(~flags, size=n)[0], replace=False))(keys)
+    np.testing.assert_array_equal(ours, theirs)
+    assert len(set(np.asarray(ours).tolist())) > 16  # and they do vary with the key

@@ -69,7 +69,7 @@ import numpy as np
 from flax import struct
 
 from phalanx.envs.environment import Environment, check_settings
-from phalanx.envs.rware import moves
+from phalanx.envs.rware import moves, sampling
 from phalanx.envs.rware.layout import (
     PRESET_COLUMN_HEIGHT,
     PRESET_SENSOR_RANGE,
@@ -224,13 +224,14 @@ class Rware(Environment[RwareState, RwareParams]):
     def _reset(self, key: jax.Array, params: RwareParams) -> tuple[RwareState, TimeStep]:
         del params
         H, W, S, N = self.layout.height, self.layout.width, self.layout.num_shelves, self.num_agents
-        # Jumanji's generator, draw for draw: cells, directions, then the request queue.
+        # Jumanji's generator, draw for draw: cells, directions, then the request queue (its
+        # choice(replace=False) calls, computed without sorting: see sampling.py).
         key, k_pos = jax.random.split(key)
-        cells = jax.random.choice(k_pos, jnp.arange(H * W), shape=(N,), replace=False)
+        cells = sampling.permutation_prefix(k_pos, H * W, N)
         key, k_dir = jax.random.split(key)
         dirs = jax.random.choice(k_dir, jnp.arange(4), shape=(N,))
         key, k_queue = jax.random.split(key)
-        queue = jax.random.choice(k_queue, jnp.arange(S), shape=(self.request_queue_size,), replace=False)
+        queue = sampling.permutation_prefix(k_queue, S, self.request_queue_size)
         agent_grid = jnp.zeros(H * W, jnp.int32).at[cells].set(jnp.arange(1, N + 1, dtype=jnp.int32))
         state = RwareState(
             agent_pos=jnp.stack([cells // W, cells % W], axis=-1).astype(jnp.int32),
@@ -410,8 +411,7 @@ class Rware(Environment[RwareState, RwareParams]):
             hit = (shelf >= 0) & requested[jnp.maximum(shelf, 0)]
             next_key, draw_key = jax.random.split(key)
             # Jumanji's draw: uniform over the unrequested shelves, listed in increasing id.
-            candidates = jnp.nonzero(~requested, size=S - self.request_queue_size)[0]
-            new_request = jax.random.choice(draw_key, candidates, replace=False)
+            new_request = sampling.choose_unset(draw_key, requested, S - self.request_queue_size)
             swapped = requested.at[jnp.maximum(shelf, 0)].set(False).at[new_request].set(True)
             requested = jnp.where(hit, swapped, requested)
             key = jnp.where(hit, next_key, key)
