@@ -4,9 +4,10 @@ The Anakin trainer (:mod:`phalanx.algos.ppo.train`) compiles env and learner int
 program. Envs that are not JAX — any PettingZoo env through
 :func:`~phalanx.envs.pettingzoo_in.from_pettingzoo` — run on the host instead:
 
-* each env step, the host's batched :class:`~phalanx.envs.TimeStep` goes to the device in
-  one ``device_put``; one jitted call finishes the previous step's :class:`Transition` and
-  samples the next actions, which come back in one ``device_get``;
+* each env step (per split), the host's batched :class:`~phalanx.envs.TimeStep` goes to the
+  device once, as the argument of one jitted call that writes the finished step's
+  :class:`Transition` into a rollout buffer on the device (donated, so in place) and samples
+  the next actions, which come back in one ``device_get``;
 * the envs are cut into ``num_splits`` splits stepped by disjoint workers, so while the
   workers step one split the policy acts on another (with 2 splits, the env step of one
   half hides the policy's latency for the other);
