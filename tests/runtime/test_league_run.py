@@ -1,0 +1,144 @@
+"""``phalanx league`` end to end on a tiny Tag: run directory, outputs, exact resume, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import jax
+import numpy as np
+import pytest
+from rich.console import Console
+
+from phalanx.errors import PhalanxError
+from phalanx.population.league import match_scores
+from phalanx.runtime import league_run
+from phalanx.runtime.league_config import LeagueConfig, resolve
+
+# 1 tagger vs 1 runner on a 3 × 3 board (tags happen), 4 envs × 8 steps, one epoch, 8-unit networks; three
+# learners × 2 tasks of 64 env steps, a snapshot of every learner after every task.
+TINY = ["env=tag", "env.num_runners=1", "env.grid_length=3.0", "env.episode_length=10", "env.tagging_distance=0.3",
+        "env.num_acceleration_levels=2", "env.num_turn_levels=2", "train.num_envs=4", "train.num_steps=8",
+        "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]", "updates_per_task=1",
+        "total_steps=384", "eval_games=2", "final_games=4", "eval_chunk=4", "checkpoint_every=3",
+        "league.min_snapshot_steps=0", "league.snapshot_budget_steps=64"]
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("league") / "run"
+    league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet())
+    return path
+
+
+def metrics(path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_dir_outputs(full_run):
+    config = resolve(TINY)
+    assert (config.learners, config.tasks_per_learner, config.steps_per_task, config.capacity) == (3, 2, 64, 10)
+    for name in ("config.yaml", "metrics.jsonl", "elo.png", "payoffs.png", "league_table.md", "league_table.csv",
+                 "win_rates.csv", "league_final.json"):
+        assert (full_run / name).is_file(), name
+    assert list((full_run / "checkpoints").iterdir())
+    lines = metrics(full_run)
+    assert [line["player"] for line in lines] == ["main_0", "main_exploiter_0", "league_exploiter_0"] * 2
+    first = lines[0]
+    assert first["role"] == "main" and first["cycle"] == 1 and first["env_steps"] == 3 * 64
+    assert set(first) >= {"task", "opponents", "win_rates", "win_rate", "elo", "train", "snapshot", "reset",
+                          "wall_time", "player_steps"}
+    assert first["opponents"] == {"main_0": 0.5, "main_0@0": 0.5}  # fresh league: self-play or the initial snapshot
+    assert first["snapshot"] == "main_0@1"  # the 64-step budget: a snapshot after every task
+    assert lines[1]["reset"] is True  # the main exploiter always restarts after a snapshot
+    final = json.loads((full_run / "league_final.json").read_text())
+    n = len(final["names"])
+    assert n == 3 + 1 + 6  # learners, the initial snapshot, one snapshot per learner and task
+    assert final["names"][-1] == "league_exploiter_0@1" and final["players"][-1]["parent"] == 2
+    win = np.asarray(final["win_rates"])
+    np.testing.assert_allclose(win + win.T, 1.0)  # scores of A against B and B against A are complementary
+    assert np.all(np.isin(win * 2 * final["games_per_pair"], np.arange(2 * final["games_per_pair"] + 1)))
+    assert np.mean(final["elo_fit"]) == pytest.approx(1000.0)
+    # The reset main exploiter's and its initial-parameter snapshot's scores: identical policies draw.
+    names = final["names"]
+    assert win[names.index("main_0@0"), names.index("main_exploiter_0")] == 0.5
+    table = (full_run / "league_table.md").read_text().splitlines()
+    assert table[0].startswith("| player | role | learner | env_steps | elo_online | elo_fit | mean_win_rate |")
+    assert len(table) == 2 + n
+
+
+def test_online_elo_follows_the_recorded_matches(full_run):
+    lines = metrics(full_run)
+    # The first line's Elo: 1000 for everyone, then one update per match with the match's mean score (k = 16).
+    ratings = dict.fromkeys(lines[0]["elo"], 1000.0)
+    me = lines[0]["player"]
+    for other, score in lines[0]["win_rates"].items():
+        e = 1.0 / (1.0 + 10 ** ((ratings[other] - ratings[me]) / 400.0))
+        ratings[me] += 16 * (score - e)
+        ratings[other] -= 16 * (score - e)
+    ratings["main_0@1"] = ratings["main_0"]  # the snapshot taken after these matches starts at main_0's rating
+    assert lines[0]["elo"] == pytest.approx(ratings, abs=1e-3)
+
+
+def test_resume_after_a_stop_gives_the_same_league(full_run, tmp_path):
+    path = tmp_path / "run"
+    league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet(), stop_after=5)  # checkpoint at 3
+    assert len(metrics(path)) == 2  # cycles finished by task 5 (lines are written after evaluations)
+    league_run.run(LeagueConfig(resume=str(path)), console=quiet())
+    drop = lambda line: {k: v for k, v in line.items() if k != "wall_time"}  # noqa: E731
+    assert [drop(x) for x in metrics(path)] == [drop(x) for x in metrics(full_run)]
+    a, b = (json.loads((p / "league_final.json").read_text()) for p in (full_run, path))
+    assert {k: v for k, v in a.items() if k != "wall_time"} == {k: v for k, v in b.items() if k != "wall_time"}
+    config = league_run.load_config(path)
+    ra = league_run.LeagueRun.restore(config, full_run, league_run.LocalBackend())
+    rb = league_run.LeagueRun.restore(config, path, league_run.LocalBackend())
+    for i in ra.learners:
+        for x, y in zip(jax.tree.leaves(ra.learners[i]), jax.tree.leaves(rb.learners[i]), strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert ra.league.to_dict() == rb.league.to_dict()
+    assert rb.progress["stage"] == "done"
+    out = io.StringIO()
+    league_run.run(LeagueConfig(resume=str(path)), console=Console(file=out))
+    assert "already complete" in out.getvalue()
+
+
+def test_final_scores_match_the_definition(full_run):
+    # The table's cells are mean scores of paired games: recompute one cell from a fresh evaluation task.
+    config = league_run.load_config(full_run)
+    run = league_run.LeagueRun.restore(config, full_run, league_run.LocalBackend())
+    spec = league_run.TaskSpec.of(config)
+    a = league_run._stack([run.actors(0)])
+    b = league_run._stack([run.actors(1)])
+    key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + 0))
+    tags, steps = league_run.evaluate_matches_task(spec, a, b, key, repeats=2)
+    final = json.loads((full_run / "league_final.json").read_text())
+    assert final["win_rates"][0][1] == pytest.approx(match_scores(tags, steps).mean())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["env=simple_spread"], "env='simple_spread': phalanx league plays Tag matches"),
+    (["train.total_steps=1e6"], "train.total_steps does not apply to a league"),
+    (["final_games=10"], "final_games=10: expected a multiple of eval_games=16"),
+    (["leauge.pfsp=0.5"], "unknown key 'leauge'. Did you mean 'league'?"),
+    (["league.pfsp=0.6"], "must sum to 1"),
+    (["train.anneal_lr=true"], "train.anneal_lr=true"),
+    (["env.num_runers=3"], "num_runers"),
+    (["main_agents=0"], "main_agents=0: expected an integer >= 1"),
+])
+def test_bad_input_one_line_errors(args, message):
+    with pytest.raises(PhalanxError) as err:  # ConfigError, or the env's own PhalanxError
+        league_run.main(args, quiet())
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resume_errors(full_run, tmp_path):
+    with pytest.raises(PhalanxError, match=r"no config\.yaml there"):
+        league_run.main([f"resume={tmp_path}"], quiet())
+    with pytest.raises(PhalanxError, match="cannot change a resumed run's config"):
+        league_run.main([f"resume={full_run}", "seed=3"], quiet())
+    with pytest.raises(PhalanxError, match="already holds a run"):
+        league_run.main([*TINY, f"run_dir={full_run}"], quiet())
