@@ -14,11 +14,17 @@ tests copy Jumanji's initial states instead):
    summed levels of the (up to) three lowest-level agents with ``force_coop``, otherwise
    uniform in ``[1, that sum]``.
 
-Speed: with :class:`~phalanx.envs.AutoReset` a reset is computed on every step, so one
-``random.bits`` call supplies every number. Sequential uniform choice among allowed cells is
+Speed: with :class:`~phalanx.envs.AutoReset` a reset is computed on every step (for every
+env, whether it ended or not), and drawing the ``2 G² + N + F`` random words with
+``jax.random.bits`` (threefry) took about 60% of it on CPU. So the reset key only *seeds*
+them: its two key words go through a counter-based integer hash (:func:`hash_words`, two
+rounds of the ``lowbias32`` mixer), several times cheaper. The key itself comes from
+``jax.random`` (split per env by the wrappers), so every env still gets its own stream.
+Sequential uniform choice among allowed cells is
 the same as ranking all cells once by random priority and taking, ``num_food`` times, the
 highest-priority cell still allowed (the cells passed over stay disallowed), so step 1 is
-``num_food`` masked ``argmax`` calls over one priority vector; step 2 is one ``top_k``.
+``num_food`` masked ``argmax`` calls over one priority vector; step 2 is ``num_agents`` more
+(or one ``top_k`` for more than 8 agents) over a second one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+def _mix(x: jax.Array) -> jax.Array:
+    """``lowbias32`` (Wellons' hash prospector): a bijective uint32 mixer with low avalanche bias."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hash_words(key: jax.Array, num: int) -> jax.Array:
+    """``(num,)`` uint32 pseudo-random words seeded by ``key``'s two words (counter-based)."""
+    data = jax.random.key_data(key).reshape(-1)
+    counter = jnp.arange(num, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9)
+    return _mix(_mix(counter ^ data[0]) ^ data[1])
 
 
 def _unit_float(bits: jax.Array) -> jax.Array:
@@ -38,6 +60,13 @@ def _uniform_level(bits: jax.Array, high: jax.Array) -> jax.Array:
     high = jnp.asarray(high, jnp.int32)
     level = 1 + jnp.floor(_unit_float(bits) * high.astype(jnp.float32)).astype(jnp.int32)
     return jnp.minimum(level, high)
+
+
+def _first_max(x: jax.Array) -> jax.Array:
+    """``argmax`` of a vector as two plain reductions (max, then the lowest index holding it):
+    about twice as fast as XLA's variadic argmax reduction on CPU under ``vmap``."""
+    iota = jnp.arange(x.shape[0], dtype=jnp.int32)
+    return jnp.min(jnp.where(x == jnp.max(x), iota, x.shape[0]))
 
 
 def sample_start(
@@ -62,9 +91,9 @@ def sample_start(
     """
     g, n, f = grid_size, num_agents, num_food
     cells = g * g
-    bits = jax.random.bits(key, (2 * cells + n + f,), jnp.uint32)
-    # `| 1` keeps every allowed cell's priority above the 0 given to disallowed ones.
-    food_prio, agent_prio = bits[:cells] | 1, bits[cells : 2 * cells] | 1
+    bits = hash_words(key, 2 * cells + n + f)
+    # Priorities in [0, 1) (float32: XLA's CPU top_k is far slower on integers); disallowed cells get -1.
+    food_prio, agent_prio = _unit_float(bits[:cells]), _unit_float(bits[cells : 2 * cells])
     level_bits, food_level_bits = bits[2 * cells : 2 * cells + n], bits[2 * cells + n :]
 
     rows, cols = np.divmod(np.arange(cells), g)
@@ -74,7 +103,7 @@ def sample_start(
     allowed = jnp.asarray(interior)
     picks = []
     for _ in range(f):  # F is static and small: unrolled at trace time
-        idx = jnp.argmax(jnp.where(allowed, food_prio, 0)).astype(jnp.int32)
+        idx = _first_max(jnp.where(allowed, food_prio, -1.0))
         fr, fc = idx // g, idx % g
         allowed &= (jnp.abs(rows - fr) + jnp.abs(cols - fc)) > 1
         picks.append(jnp.stack([fr, fc]))
@@ -83,12 +112,25 @@ def sample_start(
     # 2. Agents: distinct cells in rows that are no food coordinate (Jumanji's row mask).
     barred_rows = jnp.any(jnp.arange(g)[:, None] == food_pos.reshape(1, -1), axis=1)  # (G,)
     agent_ok = ~barred_rows[rows]
-    _, agent_idx = jax.lax.top_k(jnp.where(agent_ok, agent_prio, 0), n)
-    agent_idx = agent_idx.astype(jnp.int32)
+    prio = jnp.where(agent_ok, agent_prio, -1.0)
+    if n <= 8:  # a few max passes beat top_k for small teams
+        picks = []
+        for _ in range(n):
+            picks.append(_first_max(prio))
+            prio = jnp.where(np.arange(cells) == picks[-1], -2.0, prio)
+        agent_idx = jnp.stack(picks)
+    else:
+        agent_idx = jax.lax.top_k(prio, n)[1].astype(jnp.int32)
     agent_pos = jnp.stack([agent_idx // g, agent_idx % g], axis=1)
 
     # 3. Levels.
     agent_level = _uniform_level(level_bits, max_agent_level)
-    coop_level = jnp.sum(jnp.sort(agent_level)[:3])
+    # Summed level of the three lowest agents, by pairwise ranks (an XLA sort costs more than all the rest).
+    ids = np.arange(n)
+    below = (agent_level[None, :] < agent_level[:, None]) | (
+        (agent_level[None, :] == agent_level[:, None]) & (ids[None, :] < ids[:, None])
+    )
+    rank = jnp.sum(below, axis=1)  # (N,) distinct ranks 0..N-1
+    coop_level = jnp.sum(jnp.where(rank < 3, agent_level, 0))
     food_level = jnp.where(force_coop, coop_level, _uniform_level(food_level_bits, coop_level))
     return agent_pos, agent_level, food_pos, food_level.astype(jnp.int32)
