@@ -279,6 +279,7 @@ class LeagueRun:
         self.league, self.initial, self.learners, self.snapshots = league, initial, learners, snapshots
         self.progress, self.pending = progress, pending
         self.log = MetricsLog(path / "metrics.jsonl")
+        self._wall0 = time.perf_counter() - progress["wall_time"]  # wall time counts from here (and before a resume)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -371,7 +372,6 @@ class LeagueRun:
         """Run the learners' loops until every learner has done its tasks; False if stopped by ``stop_after``
         (processed tasks, for tests of resuming). Checkpoints every ``checkpoint_every`` tasks and at the end."""
         order = self.league.learners()
-        wall0 = time.perf_counter() - self.progress["wall_time"]
         while self.pending:
             i = order[self.progress["turn"] % len(order)]
             self.progress["turn"] += 1
@@ -379,7 +379,7 @@ class LeagueRun:
                 continue
             task = self.pending.pop(i)
             result = task.wait(self.backend)
-            self.progress["wall_time"] = time.perf_counter() - wall0
+            self.progress["wall_time"] = time.perf_counter() - self._wall0
             line = self._after_train(i, result, task.meta) if task.kind == "train" else \
                 self._after_eval(i, result, task.meta)
             self.progress["tasks_done"] += 1
@@ -392,7 +392,7 @@ class LeagueRun:
         return True
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self) -> None:
+    def save(self, plot: bool = True) -> None:
         """Checkpoint the league; tasks in flight are waited for and their results stored with it."""
         for task in self.pending.values():
             task.wait(self.backend)
@@ -404,7 +404,8 @@ class LeagueRun:
                                           **({"metrics": t.result[1]} if t.kind == "train" else
                                              {"shape": list(t.result[0].shape)})}
                                  for i, t in self.pending.items()})
-        write_elo_plot(self.log.read(), self.path / "elo.png")  # before the checkpoint: a killed run has it
+        if plot:  # before the checkpoint: a killed run has it
+            write_elo_plot(self.log.read(), self.path / "elo.png")
         ckpt = Checkpoints(self.path / "checkpoints")
         try:
             ckpt.save(self.progress["tasks_done"], arrays, progress)
@@ -636,7 +637,7 @@ def run(config: LeagueConfig, overrides: dict[str, Any] | None = None, console: 
     console.print(write_final(path, final))
     league.progress["stage"] = "done"
     league.progress["tasks_done"] += 1  # a checkpoint step of its own, after the last training one
-    league.save()
+    league.save(plot=False)  # keep write_final's two-panel elo.png
     console.print(f"done: {league.progress['env_steps']:,} env steps in {league.progress['wall_time']:.1f}s of "
                   f"training; run dir: {path}")
     return path

@@ -1,0 +1,103 @@
+"""League on Tag: does the main agent get stronger? Run a league (or read a finished one) and report.
+
+    python benchmarks/league_tag.py RUN_DIR [key=value ...]     # runs `phalanx league env=tag run_dir=RUN_DIR ...`
+    python benchmarks/league_tag.py RUN_DIR --json              # the numbers as JSON instead of Markdown
+
+If ``RUN_DIR`` already holds a finished league (``league_final.json``) it is only analysed; an
+unfinished one is resumed. The report, from the final round robin (every pair of players,
+``final_games`` paired games):
+
+* the main agent's lineage — its snapshots in order, then its final parameters — with env steps,
+  Elo fitted to the round robin, and the final main agent's win rate against each;
+* the targets: the fitted Elo rises along the lineage (Spearman's rank correlation with time, and
+  final minus initial), and the final main agent beats every past snapshot of itself and, on average,
+  every past player (win rate > 0.5);
+* the league table (every player's role, env steps, online and fitted Elo, mean win rate).
+
+``analyse(run_dir)`` is importable (the slow test uses it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def analyse(run_dir: str | Path, main: str = "main_0") -> dict[str, Any]:
+    """The lineage of learner ``main`` and the target checks, from ``RUN_DIR/league_final.json``."""
+    from scipy.stats import spearmanr
+
+    final = json.loads((Path(run_dir) / "league_final.json").read_text())
+    names = final["names"]
+    win = np.asarray(final["win_rates"])
+    me = names.index(main)
+    lineage = [i for i, p in enumerate(final["players"]) if p["parent"] == me] + [me]  # snapshots are in order
+    past = [i for i, p in enumerate(final["players"]) if p["parent"] is not None]  # every snapshot in the league
+    fitted = np.asarray(final["elo_fit"])[lineage]
+    rho = float(spearmanr(np.arange(len(lineage)), fitted).statistic) if len(lineage) > 2 else float("nan")
+    own = [i for i in lineage if i != me]
+    return {
+        "run_dir": str(run_dir),
+        "lineage": [{"player": names[i], "env_steps": final["players"][i]["steps"],
+                     "elo_fit": round(final["elo_fit"][i], 1), "elo_online": round(final["elo_online"][i], 1),
+                     "final_main_win_rate": None if i == me else round(float(win[me, i]), 3)} for i in lineage],
+        "elo_rise": round(float(fitted[-1] - fitted[0]), 1),
+        "elo_spearman": round(rho, 3),
+        "elo_final_is_highest": bool(fitted[-1] == fitted.max()),
+        "min_win_rate_vs_own_snapshots": round(float(win[me, own].min()), 3),
+        "min_win_rate_vs_past_players": round(float(win[me, past].min()), 3),
+        "mean_win_rate_vs_past_players": round(float(win[me, past].mean()), 3),
+        "beats_every_own_snapshot": bool(win[me, own].min() > 0.5),
+        "beats_every_past_player": bool(win[me, past].min() > 0.5),
+        "players": len(names), "games_per_pair": final["games_per_pair"], "env_steps": final["env_steps"],
+        "wall_time_s": round(final["wall_time"], 1),
+    }
+
+
+def markdown(result: dict[str, Any], table: str) -> str:
+    """The report as Markdown: lineage table, target checks, league table."""
+    out = ["| main agent lineage | env steps | Elo (fitted) | Elo (online) | final main's win rate against it |",
+           "|---|---:|---:|---:|---:|"]
+    for row in result["lineage"]:
+        rate = "—" if row["final_main_win_rate"] is None else f"{row['final_main_win_rate']:.3f}"
+        out.append(f"| {row['player']} | {row['env_steps']:,} | {row['elo_fit']:.1f} | {row['elo_online']:.1f} "
+                   f"| {rate} |")
+    out += ["", f"- fitted Elo along the lineage: {result['elo_rise']:+.1f} from the initial parameters to the final "
+                f"ones, Spearman ρ with time = {result['elo_spearman']:.3f}, final highest: "
+                f"{result['elo_final_is_highest']}",
+            f"- final main agent vs its own past snapshots: min win rate {result['min_win_rate_vs_own_snapshots']:.3f} "
+            f"(beats every one: {result['beats_every_own_snapshot']})",
+            f"- vs every past player (all snapshots): min {result['min_win_rate_vs_past_players']:.3f}, "
+            f"mean {result['mean_win_rate_vs_past_players']:.3f} "
+            f"(beats every one: {result['beats_every_past_player']})",
+            f"- {result['players']} players, {result['games_per_pair']} paired games per pair; "
+            f"{result['env_steps']:,} env steps, {result['wall_time_s']:.0f} s of training", "", table]
+    return "\n".join(out)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-") or "=" in args[0]:
+        print(__doc__)
+        sys.exit(2)
+    run_dir, rest = Path(args[0]), [a for a in args[1:] if a != "--json"]
+    if not (run_dir / "league_final.json").is_file():
+        from phalanx.runtime import league_run
+
+        if (run_dir / "config.yaml").is_file():
+            league_run.main([f"resume={run_dir}"])
+        else:
+            league_run.main(["env=tag", f"run_dir={run_dir}", *rest])
+    result = analyse(run_dir)
+    if "--json" in args:
+        print(json.dumps(result, indent=1))
+    else:
+        print(markdown(result, (run_dir / "league_table.md").read_text()))
+
+
+if __name__ == "__main__":
+    main()
