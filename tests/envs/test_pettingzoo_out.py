@@ -22,13 +22,13 @@ from phalanx.envs.viewers import render_frame
 from phalanx.errors import PhalanxError
 
 # Small settings for envs whose defaults are slow to compile or step. A newly registered env
-# runs with its defaults and must finish within API_TEST_BUDGET_S, or the test fails and
-# asks for an entry here.
+# runs with its defaults and must finish within API_TEST_BUDGET_S seconds of CPU time (not wall
+# time, so a busy machine does not fail it), or the test fails and asks for an entry here.
 SMALL_SETTINGS = {
     "tag": {"num_taggers": 1, "num_runners": 3, "episode_length": 20},
     "tag_grid": {"num_taggers": 2, "grid_length": 5, "episode_length": 20},
 }
-API_TEST_BUDGET_S = 30.0
+API_TEST_BUDGET_S = 20.0
 NUM_CYCLES = 30
 
 
@@ -39,7 +39,7 @@ def _small(name: str) -> Environment:
 
 @pytest.mark.parametrize("name", phalanx.registered())
 def test_parallel_api_test_passes_for_every_registered_env(name):
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     env = to_pettingzoo(_small(name))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -47,9 +47,9 @@ def test_parallel_api_test_passes_for_every_registered_env(name):
     # The API test reports some violations only as warnings (an agent given data after it left...).
     from_api_test = [str(w.message) for w in caught if "pettingzoo" in w.filename]
     assert not from_api_test, from_api_test
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert elapsed < API_TEST_BUDGET_S, (
-        f"{name}: the PettingZoo API test took {elapsed:.1f}s with these settings; add small settings for it "
+        f"{name}: the PettingZoo API test took {elapsed:.1f}s of CPU with these settings; add small settings for it "
         "to SMALL_SETTINGS in tests/envs/test_pettingzoo_out.py"
     )
 
