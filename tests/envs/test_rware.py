@@ -324,7 +324,7 @@ def reference_resolve(pos, target, moving):
     return [i in committed for i in range(n)]
 
 
-@pytest.mark.parametrize("num_agents", [5, 9])
+@pytest.mark.parametrize("num_agents", [5, pytest.param(9, marks=pytest.mark.slow)])
 def test_resolve_moves_matches_the_plain_rule_on_random_crowds(num_agents):
     """Random crowds on a 4 x 4 floor (contention, queues, swaps, rotations) against the plain rule."""
     side, cases = 4, 300
@@ -435,7 +435,7 @@ def test_every_preset_builds_and_resets():
         assert env.num_agents * env.obs_dim == env.spec.global_state.shape[0]
 
 
-@pytest.mark.parametrize("n, k", [(30, 1), (110, 4)])
+@pytest.mark.parametrize("n, k", [(30, 1), pytest.param(110, 4, marks=pytest.mark.slow)])
 def test_sort_free_draws_equal_jax_choice(n, k):
     """The sort-free draws are bit-identical to ``jax.random.choice(replace=False)``, as Jumanji calls it."""
     from phalanx.envs.rware.sampling import choose_unset, permutation_prefix
