@@ -22,7 +22,21 @@ from phalanx.envs.wrappers import (
 register("tag", Tag)
 
 # Each family registers its own names on import.
-from phalanx.envs import matrix, mpe, poker, tag_grid  # noqa: E402, F401
+from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401
+
+
+def __getattr__(name: str):
+    # PettingZoo interop imports pettingzoo/gymnasium (optional dependencies): loaded on first use.
+    if name == "to_pettingzoo":
+        from phalanx.envs.pettingzoo_out import to_pettingzoo
+
+        return to_pettingzoo
+    if name == "from_pettingzoo":
+        from phalanx.envs.pettingzoo_in import from_pettingzoo
+
+        return from_pettingzoo
+    raise AttributeError(f"module 'phalanx.envs' has no attribute {name!r}")
+
 
 __all__ = [
     "AutoReset",
@@ -44,10 +58,12 @@ __all__ = [
     "Wrapper",
     "check_actions",
     "env_settings",
+    "from_pettingzoo",
     "full_mask",
     "make",
     "make_timestep",
     "register",
     "registered",
+    "to_pettingzoo",
     "wrap_for_training",
 ]

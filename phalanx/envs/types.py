@@ -87,8 +87,9 @@ class TimeStep:
 
     @property
     def done(self) -> jax.Array:
-        """``()`` bool: the episode is over (every agent terminated, or truncated)."""
-        all_terminated = jnp.stack([t.all() for t in jax.tree.leaves(self.terminated)]).all()
+        """Whether the episode is over (every agent terminated, or truncated): ``()`` for one env,
+        ``(E,)`` for a batch (agents are reduced along their own axis only, never across envs)."""
+        all_terminated = jnp.stack([t.all(-1) for t in jax.tree.leaves(self.terminated)]).all(0)
         return all_terminated | self.truncated
 
 

@@ -91,6 +91,8 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     from phalanx.algos.registry import get_algorithm
 
     console = console or Console()
+    if config.env.startswith("pettingzoo:"):
+        return run_host(config, console)
     resuming = config.resume is not None
     if resuming:
         run_dir, config = rd.open_for_resume(config.resume, overrides or {})
@@ -156,6 +158,53 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     write_summaries(run_dir, config, env, log)
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "
                   f"run dir: {run_dir.path}")
+    return run_dir.path
+
+
+def run_host(config: RunConfig, console: Console) -> Path:
+    """``phalanx train env=pettingzoo:<module>``: PPO with the env in worker processes (Sebulba shape).
+
+    Same outputs as :func:`run` (config, metrics.jsonl, TensorBoard, plot, marl-eval file) and a
+    final checkpoint of the learner; no resume (the envs' state lives in the worker processes).
+    """
+    from phalanx.algos.ppo.sebulba import default_splits, train_host
+    from phalanx.envs.pettingzoo_in import from_pettingzoo, pettingzoo_factory
+
+    if config.resume is not None:
+        raise PhalanxError(f"resume={config.resume}: PettingZoo runs cannot resume (their envs live in worker "
+                           "processes); start a new run.")
+    factory = pettingzoo_factory(config.env, **config.env_settings)
+    c = config.train
+    splits = default_splits(c.num_envs, config.num_workers)
+    with from_pettingzoo(factory, c.num_envs, config.num_workers, splits) as venv:
+        run_dir, config = rd.create(config)
+        console.print(f"[bold]phalanx train[/bold] run dir: {run_dir.path}  ({config.num_workers} env worker(s))")
+        log, tb, ckpt = MetricsLog(run_dir.metrics), TensorBoard(run_dir.path), Checkpoints(run_dir.checkpoints)
+        log.truncate(0)
+        try:
+            with _progress(console) as bar:
+                task = bar.add_task(f"{config.env} {config.algo}", total=c.num_updates * c.steps_per_update,
+                                    completed=0, sps="-", ret="-")
+
+                def on_line(state: Any, line: dict[str, Any]) -> None:
+                    log.append(line)
+                    tb.write(line)
+                    if (line["chunk"] + 1) % config.checkpoint_every == 0:
+                        write_summaries(run_dir, config, venv, log)
+                    bar.update(task, completed=line["env_steps"], sps=f"{line['steps_per_s']:,.0f}",
+                               ret=_fmt_return(line))
+
+                state, lines = train_host(c, seed=config.seed, venv=venv, log_every=config.log_every,
+                                          callback=on_line)
+            progress = {"chunks_done": len(lines), "updates_done": lines[-1]["update"],
+                        "env_steps": lines[-1]["env_steps"], "wall_time": lines[-1]["wall_time"],
+                        "metrics_lines": len(lines)}
+            ckpt.save(len(lines), state, progress)
+        finally:
+            tb.close()
+            ckpt.close()
+        write_summaries(run_dir, config, venv, log)
+    console.print(f"done: {progress['env_steps']:,} env steps in {progress['wall_time']:.1f}s; run dir: {run_dir.path}")
     return run_dir.path
 
 

@@ -25,6 +25,8 @@ class RunConfig:
         resume: a run directory to continue from its last checkpoint.
         log_every: updates per compiled chunk (one metrics line per chunk).
         checkpoint_every: chunks between checkpoints (the last chunk is always checkpointed).
+        num_workers: worker processes stepping a PettingZoo env (``env=pettingzoo:<module>``;
+            0 = in this process); unused by Phalanx's own envs.
         train: the learner's hyperparameters (its own dataclass; PPO's for ippo/mappo).
     """
 
@@ -36,6 +38,7 @@ class RunConfig:
     resume: str | None = None
     log_every: int = 10
     checkpoint_every: int = 10
+    num_workers: int = 2
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: Any = dataclasses.field(default_factory=PPOConfig)
 
@@ -44,6 +47,13 @@ class RunConfig:
         for key in ("num_seeds", "log_every", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)}: expected an integer >= 1.")
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers={self.num_workers}: expected an integer >= 0 (0 = in this process).")
+        if self.env.startswith("pettingzoo:"):
+            if self.num_seeds != 1:
+                raise ConfigError(f"num_seeds={self.num_seeds}: one seed per PettingZoo run; use num_seeds=1.")
+            if not isinstance(self.train, PPOConfig):
+                raise ConfigError(f"algo={self.algo!r}: PettingZoo envs train with ippo or mappo.")
         algorithm = get_algorithm(self.algo)
         if not isinstance(self.train, algorithm.config_cls):
             raise ConfigError(f"algo={self.algo!r} needs train settings of type {algorithm.config_cls.__name__}.")
@@ -89,10 +99,14 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
 def resolve(args: list[str]) -> RunConfig:
     """The validated :class:`RunConfig` of ``phalanx train ARGS`` (env name and settings checked too)."""
     from phalanx.envs import make
+    from phalanx.envs.pettingzoo_in import is_pettingzoo_name, pettingzoo_factory
 
     values, env_settings = split_args(args)
     config = from_values(values, env_settings)
-    make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
+    if is_pettingzoo_name(config.env):
+        pettingzoo_factory(config.env, **config.env_settings)  # unknown module → one line (settings: at start)
+    else:
+        make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
     return config
 
 

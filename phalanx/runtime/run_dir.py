@@ -50,7 +50,8 @@ class RunDir:
 
 
 def default_path(config: RunConfig) -> Path:
-    return Path("runs") / f"{config.env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+    env = config.env.replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
+    return Path("runs") / f"{env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def create(config: RunConfig) -> tuple[RunDir, RunConfig]:
