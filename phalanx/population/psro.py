@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -141,7 +142,7 @@ class PSRO:
         ]
         results = self.backend.gather(futures)
         pops = tuple(concat_members(state.populations[p], results[p][0]) for p in (0, 1))
-        table = PayoffTable.from_dict(state.table.to_dict())  # a copy: states stay immutable
+        table = copy.deepcopy(state.table)  # states stay immutable
         for p in (0, 1):
             table.add_member(p, str(iteration))
         new = PSROState((pops[0], pops[1]), table, state.meta, state.key, iteration)

@@ -1,0 +1,203 @@
+"""Meta-games: exact payoffs of poker and matrix members, tables of network members, Monte-Carlo env payoffs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import phalanx
+from phalanx.algos.ppo import PPOConfig
+from phalanx.envs.wrappers import VecEnv
+from phalanx.errors import ConfigError
+from phalanx.population import exact
+from phalanx.population.metagames import (
+    GameSpec,
+    PerEnvDone,
+    bucket,
+    game_kind,
+    make_metagame,
+    pad_members,
+    pad_weights,
+    supported_games,
+)
+
+TINY_NET = PPOConfig(num_envs=4, num_steps=4, num_minibatches=1, total_steps=16, hidden=(8,))
+
+
+def random_tables(tree, player: int, k: int, seed: int) -> np.ndarray:
+    logits = jax.random.normal(jax.random.PRNGKey(seed), (k, *tree.players[player].legal.shape))
+    return np.asarray(exact.table_from_logits(tree, player, logits))
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def test_bucket_and_padding():
+    assert [bucket(n) for n in (0, 1, 16, 17, 33, 200)] == [16, 16, 16, 32, 64, 256]
+    assert bucket(3, floor=1) == 4
+    pop = {"tables": np.arange(6.0).reshape(3, 2)}
+    padded = pad_members(pop, 5)["tables"]
+    np.testing.assert_array_equal(padded, [[0, 1], [2, 3], [4, 5], [0, 1], [0, 1]])
+    np.testing.assert_array_equal(pad_weights([0.5, 0.5], 4), [0.5, 0.5, 0, 0])
+
+
+# --------------------------------------------------------------------------- poker
+
+
+@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker"])
+def test_poker_cells_equal_the_full_payoff_matrix(game):
+    """Any subset of cells, padded to a bucket (20 pairs → 32), equals the full exact payoff matrix."""
+    mg = make_metagame(GameSpec.create(game))
+    t0, t1 = random_tables(mg.tree, 0, 3, 0), random_tables(mg.tree, 1, 7, 1)
+    full = np.asarray(exact.payoff_matrix(mg.tree, t0, t1))
+    rows, cols = np.divmod(np.arange(21), 7)
+    rows, cols = rows[:20], cols[:20]
+    values, stderr, counts = mg.evaluate_cells({"tables": t0}, {"tables": t1}, rows, cols, jax.random.PRNGKey(0))
+    assert stderr is None and counts is None and values.shape == (2, 20)
+    np.testing.assert_allclose(values, full[:, rows, cols], atol=1e-6)
+    np.testing.assert_allclose(values[0], -values[1], atol=1e-6)  # zero-sum
+    assert mg.zero_sum and mg.exact
+
+
+def test_network_tables_are_the_actors_policy_at_every_infostate():
+    """A network member's table row = the actor's masked softmax on the env observation at that infostate."""
+    spec = GameSpec.create("leduc_poker", policy=TINY_NET)
+    mg = make_metagame(spec)
+    params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
+    actors = jax.tree.map(lambda x: x[None], params)
+    table = np.asarray(mg.tables_from_actors(1, actors))[0]
+    assert table.shape == mg.legal(1).shape
+    np.testing.assert_allclose(table.sum(-1), 1.0, rtol=1e-6)
+    assert np.all(table[~mg.legal(1)] == 0.0)  # illegal actions (fold with nothing to call) get nothing
+    # Walk one Leduc game in the env; at player 1's turn its observation must index into the table.
+    env = phalanx.make("leduc_poker")
+    step = jax.jit(env.step)
+    state, ts = jax.jit(env.reset)(jax.random.PRNGKey(5))
+    actor = mg.policy.groups["player_1"].actor
+    checked = 0
+    for action in (2, 1, 1, 2, 1):  # raise, call | (round 2) call, raise, call
+        if bool(state.done):
+            break
+        if int(state.player) == 1:
+            obs = np.asarray(ts.obs["player_1"][0])
+            row = int(np.flatnonzero((mg.infostate_obs(1) == obs).all(-1))[0])
+            _, logits = actor.apply(params, jnp.zeros((1, 0)), jnp.asarray(obs)[None, None], jnp.zeros((1, 1), bool))
+            expected = jax.nn.softmax(jnp.where(ts.action_mask["player_1"][0], logits[0, 0], -jnp.inf))
+            np.testing.assert_allclose(table[row], expected, atol=1e-6)
+            checked += 1
+        state, ts = step(jax.random.PRNGKey(0), state, {"player_0": jnp.array([action]),
+                                                        "player_1": jnp.array([action])})
+    assert checked == 2
+
+
+def test_initial_member_is_uniform_random():
+    mg = make_metagame(GameSpec.create("kuhn_poker", policy=TINY_NET))
+    pop = mg.initial_population(0, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(pop["tables"][0], 0.5, atol=1e-7)  # both Kuhn actions always legal
+    assert jax.tree.leaves(pop["actors"])[0].shape[0] == 1
+    tabular = make_metagame(GameSpec.create("kuhn_poker")).initial_population(1, jax.random.PRNGKey(0))
+    assert set(tabular) == {"tables"}
+
+
+# --------------------------------------------------------------------------- matrix games
+
+
+def test_matrix_game_cells_best_responses_and_nash_conv():
+    mg = make_metagame(GameSpec.create("rock_paper_scissors"))
+    pure = np.eye(3, dtype=np.float32)[:, None, :]  # rock, paper, scissors as (1, 3) tables
+    uniform = np.full((1, 1, 3), 1 / 3, np.float32)
+    pop0 = {"tables": np.concatenate([pure, uniform])}
+    rows, cols = np.array([0, 1, 2, 3, 0]), np.array([2, 0, 1, 0, 0])
+    values, _, _ = mg.evaluate_cells(pop0, {"tables": pure}, rows, cols, None)
+    # Rock beats scissors, paper beats rock, scissors beat paper; uniform earns 0; rock ties rock.
+    np.testing.assert_allclose(values, [[1, 1, 1, 0, 0], [-1, -1, -1, 0, 0]], atol=1e-6)
+    table, value = mg.best_response(0, pure[0])  # against rock: paper, worth 1
+    np.testing.assert_array_equal(table, [[0, 1, 0]])
+    assert value == pytest.approx(1.0)
+    table, value = mg.best_response(1, uniform[0])  # all tie at 0: the first action
+    np.testing.assert_array_equal(table, [[1, 0, 0]])
+    assert mg.nash_conv(uniform[0], uniform[0]) == pytest.approx(0.0)
+    assert mg.nash_conv(pure[0], pure[0]) == pytest.approx(2.0)  # each gains 1 by switching to paper
+    np.testing.assert_allclose(mg.mixture(0, pure, [1, 1, 2]), [[0.25, 0.25, 0.5]])
+
+
+def test_general_sum_matrix_game_is_not_zero_sum():
+    assert make_metagame(GameSpec.create("rock_paper_scissors")).zero_sum
+    assert not make_metagame(GameSpec.create("prisoners_dilemma")).zero_sum
+
+
+# --------------------------------------------------------------------------- env games
+
+
+def test_per_env_done_wrapper():
+    """Batched episode ends are per env: Kuhn games of different lengths end at different steps."""
+    venv = VecEnv(PerEnvDone(phalanx.make("kuhn_poker")), 2)
+    step = jax.jit(venv.step)
+    state, ts = jax.jit(venv.reset)(jax.random.PRNGKey(0))
+    # env 0: pass, pass (ends after 2 moves); env 1: pass, bet, call (3 moves).
+    moves = [([0, 0], [0, 0]), ([0, 1], [0, 1]), ([0, 1], [0, 1])]
+    done = []
+    for a0, a1 in moves:
+        actions = {"player_0": jnp.array(a0)[:, None], "player_1": jnp.array(a1)[:, None]}
+        state, ts = step(jax.random.PRNGKey(1), state, actions)
+        done.append(np.asarray(ts.done).tolist())
+    assert done == [[False, False], [True, False], [True, True]]
+
+
+@pytest.fixture(scope="module")
+def tag_game():
+    settings = {"num_taggers": 2, "num_runners": 2, "episode_length": 12, "tagging_distance": 0.25,
+                "grid_length": 2.0}
+    return make_metagame(GameSpec.create("tag", settings, policy=TINY_NET, eval_episodes=256))
+
+
+@pytest.mark.slow
+def test_monte_carlo_payoffs_match_an_independent_random_rollout(tag_game):
+    """Uniform members' MC payoffs agree with the runtime's random-policy rollout (same rules, other code)."""
+    from phalanx.runtime.evaluate import make_rollout, random_actor
+
+    mg = tag_game
+    assert not mg.exact and mg.players == ("taggers", "runners")
+    pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
+    values, stderr, counts = mg.evaluate_cells(pops[0], pops[1], np.array([0]), np.array([0]),
+                                               jax.random.PRNGKey(7))
+    assert values.shape == stderr.shape == (2, 1) and counts.tolist() == [256]
+    env = phalanx.make("tag", **mg.spec.settings())
+    returns, _, over, _ = make_rollout(env, 2048, 12, random_actor(env))(jax.random.PRNGKey(8), None)
+    assert bool(np.all(over))
+    for p, group in enumerate(mg.players):
+        ref = np.asarray(returns[group])
+        ref_se = ref.std(ddof=1) / np.sqrt(ref.size)
+        assert abs(values[p, 0] - ref.mean()) < 4 * np.hypot(stderr[p, 0], ref_se), (group, values[p, 0], ref.mean())
+    assert values[0, 0] > 0.05  # taggers do tag someone in this small arena, so the check is not 0 == 0
+
+
+def test_monte_carlo_cells_are_one_batch_with_distinct_randomness(tag_game):
+    mg = tag_game
+    pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
+    pops = [jax.tree.map(lambda x: np.concatenate([x, x]), pop) for pop in pops]  # two identical members
+    rows, cols = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    values, stderr, counts = mg.evaluate_cells(pops[0], pops[1], rows, cols, jax.random.PRNGKey(1))
+    assert values.shape == (2, 4) and np.all(counts == 256) and np.all(stderr > 0)
+    assert len(set(values[0].tolist())) > 1  # each pair plays its own games
+    assert np.all(np.abs(values[0] - values[0].mean()) < 5 * stderr[0])  # same members: same expected payoff
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def test_game_kinds_and_errors():
+    assert game_kind("kuhn_poker") == "poker"
+    assert game_kind("matching_pennies") == "matrix"
+    assert game_kind("simple_tag") == "env"
+    games = supported_games()
+    assert {"kuhn_poker", "leduc_poker", "rock_paper_scissors", "tag", "simple_tag"} <= set(games)
+    assert "simple_spread" not in games
+    with pytest.raises(ConfigError, match=r"unknown game 'kuhn_pokr'\. Did you mean 'kuhn_poker'\?"):
+        game_kind("kuhn_pokr")
+    with pytest.raises(ConfigError, match="has 1 group"):
+        game_kind("simple_spread")
+    with pytest.raises(ConfigError, match="need network members"):
+        make_metagame(GameSpec.create("tag"))

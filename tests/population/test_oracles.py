@@ -1,0 +1,121 @@
+"""Oracles: exact best responses against OpenSpiel's, PPO best responses near the exact ones, fit errors."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pyspiel
+import pytest
+from open_spiel.python import policy as os_policy
+from open_spiel.python.algorithms import best_response as os_best_response
+from open_spiel.python.algorithms import policy_aggregator
+
+from phalanx.algos.ppo import PPOConfig
+from phalanx.errors import ConfigError
+from phalanx.population.metagames import GameSpec, make_metagame
+from phalanx.population.oracles import OracleSpec, best_response, check_oracle, check_ppo_config
+
+# The PPO oracle as `phalanx psro game=kuhn_poker oracle=ppo` runs it, compiled at XLA optimisation level 0
+# (faster to compile); shared with test_psro and test_population_run.
+
+
+FAST = (("xla_backend_optimization_level", 0),)
+KUHN_ORACLE = OracleSpec("ppo", seeds=1, compiler_options=FAST)
+
+
+def kuhn_ppo_spec() -> GameSpec:
+    """The Kuhn GameSpec that `phalanx psro game=kuhn_poker oracle=ppo` builds."""
+    from phalanx.runtime.population_config import from_values
+
+    return from_values({"game": "kuhn_poker", "oracle": "ppo"}).game_spec()
+
+
+def _to_openspiel(game, tree, tables0, tables1) -> os_policy.TabularPolicy:
+    tp = os_policy.TabularPolicy(game)
+    for p, table in enumerate((tables0, tables1)):
+        for i, key in enumerate(tree.players[p].strings):
+            tp.action_probability_array[tp.state_lookup[key]] = table[i]
+    return tp
+
+
+@pytest.mark.parametrize(("name", "player"), [("kuhn_poker", 0), ("kuhn_poker", 1), ("leduc_poker", 1)])
+def test_exact_oracle_value_equals_openspiel_best_response_to_the_mixture(name, player):
+    """Our best response to a weighted population is worth what OpenSpiel's BestResponsePolicy gets against
+    PolicyAggregator's mixture of the same members (an independent implementation of both steps)."""
+    spec = GameSpec.create(name)
+    mg = make_metagame(spec)
+    rng = np.random.default_rng(3)
+    members = []
+    for _ in range(3):
+        t = [rng.random(mg.legal(p).shape) ** 3 * mg.legal(p) + 1e-3 * mg.legal(p) for p in (0, 1)]
+        members.append([(x / x.sum(1, keepdims=True)).astype(np.float32) for x in t])
+    weights = np.array([0.5, 0.2, 0.3])
+    opponents = {"tables": np.stack([m[1 - player] for m in members])}
+    member, stats = best_response(spec, OracleSpec("exact"), player, opponents, weights, jax.random.PRNGKey(0))
+    assert member["tables"].shape == (1, *mg.legal(player).shape)
+    assert set(np.unique(member["tables"])) <= {0.0, 1.0}  # deterministic
+    game = pyspiel.load_game(name)
+    spiel = [_to_openspiel(game, mg.tree, m[0], m[1]) for m in members]
+    agg = policy_aggregator.PolicyAggregator(game).aggregate([0, 1], [spiel, spiel], [list(weights)] * 2)
+    reference = os_best_response.BestResponsePolicy(game, player, agg).value(game.new_initial_state())
+    assert stats["value"] == pytest.approx(reference, abs=1e-5)
+    # The member really earns that value against the mixture.
+    mix = mg.mixture(1 - player, opponents["tables"], weights)
+    pair = (member["tables"][0], mix) if player == 0 else (mix, member["tables"][0])
+    assert float(mg.values(*pair)[player]) == pytest.approx(reference, abs=1e-5)
+
+
+def test_exact_oracle_on_a_matrix_game():
+    spec = GameSpec.create("rock_paper_scissors")
+    pure = np.eye(3, dtype=np.float32)[:, None, :]
+    # Against 20% rock + 80% scissors: rock earns 0.8, paper -0.6, scissors -0.2.
+    member, stats = best_response(spec, OracleSpec("exact"), 0, {"tables": pure[[0, 2]]}, [0.2, 0.8], None)
+    np.testing.assert_array_equal(member["tables"], [[[1, 0, 0]]])
+    assert stats["value"] == pytest.approx(0.8)
+
+
+@pytest.mark.slow
+def test_ppo_oracle_on_a_matrix_game_trains_seeds_together_and_keeps_the_best():
+    from phalanx.runtime.population_config import from_values
+
+    spec = from_values({"game": "rock_paper_scissors", "oracle": "ppo"}).game_spec()
+    mg = make_metagame(spec)
+    # Opponents: pure rock and pure scissors actors (zero weights, a large bias), mixed 20/80.
+    base = mg.initial_population(1, jax.random.PRNGKey(0))["actors"]
+    def pure(action):
+        return jax.tree.map(np.asarray, {"params": {**base["params"], "Dense_0": {
+            "kernel": base["params"]["Dense_0"]["kernel"], "bias": 20.0 * np.eye(3, dtype=np.float32)[[action]]}}})
+    actors = jax.tree.map(lambda a, b: np.concatenate([a, b]), pure(0), pure(2))
+    opponents = {"actors": actors, "tables": np.asarray(mg.tables_from_actors(1, actors))}
+    oracle = OracleSpec("ppo", seeds=2, compiler_options=FAST)
+    member, stats = best_response(spec, oracle, 0, opponents, [0.2, 0.8], jax.random.PRNGKey(1))
+    assert len(stats["seed_values"]) == len(stats["train_returns"]) == 2
+    assert stats["value"] == max(stats["seed_values"]) and stats["best_seed"] == int(np.argmax(stats["seed_values"]))
+    assert stats["best_response_value"] == pytest.approx(0.8, abs=1e-4)
+    assert stats["value"] > 0.7  # close to the exact best response (rock), far above random play (0)
+    assert np.argmax(member["tables"][0, 0]) == 0
+    # The kept table is the kept actor's.
+    np.testing.assert_allclose(member["tables"], mg.tables_from_actors(0, member["actors"]), atol=1e-6)
+
+
+def test_ppo_oracle_on_kuhn_is_close_to_the_exact_best_response():
+    spec = kuhn_ppo_spec()
+    mg = make_metagame(spec)
+    opponents = mg.initial_population(1, jax.random.PRNGKey(0))  # uniform random
+    _member, stats = best_response(spec, KUHN_ORACLE, 0, opponents, [1.0], jax.random.PRNGKey(2))
+    assert stats["best_response_value"] == pytest.approx(0.5, abs=1e-6)  # Kuhn: 1/2 against uniform play
+    uniform_value = 0.125  # what the uniform policy gets as player 0 against uniform play
+    assert stats["value"] > uniform_value + 0.8 * (0.5 - uniform_value), stats
+    assert stats["gap"] == pytest.approx(0.5 - stats["value"], abs=1e-6)
+
+
+def test_oracle_errors():
+    check_oracle("ppo", "tag", "env")
+    with pytest.raises(ConfigError, match=r"unknown oracle 'exac'\. Did you mean 'exact'\?"):
+        check_oracle("exac", "kuhn_poker", "poker")
+    with pytest.raises(ConfigError, match=r"oracle=exact needs a game with exact best responses.*use oracle=ppo"):
+        check_oracle("exact", "tag", "env")
+    with pytest.raises(ConfigError, match=r"ppo\.recurrent_size=8: the PPO oracle trains feed-forward"):
+        check_ppo_config(PPOConfig(recurrent_size=8))
+    with pytest.raises(ConfigError, match=r"ppo\.normalize_obs=True"):
+        check_ppo_config(PPOConfig(normalize_obs=True))

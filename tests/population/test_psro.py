@@ -1,0 +1,139 @@
+"""PSRO, self-play and fictitious self-play on Kuhn poker and rock-paper-scissors."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from phalanx.errors import ConfigError
+from phalanx.population.metagames import GameSpec
+from phalanx.population.oracles import OracleSpec
+from phalanx.population.psro import PSRO
+from phalanx.runtime.backend import LocalBackend
+
+# The PPO oracle as `phalanx psro game=kuhn_poker oracle=ppo` runs it (default settings), compiled at XLA
+# optimisation level 0: ~2x faster to compile, slower to run, same numbers here. Shared with test_oracles
+# and test_population_run, so each player's program compiles once per test session.
+FAST = (("xla_backend_optimization_level", 0),)
+KUHN_ORACLE = OracleSpec("ppo", seeds=1, compiler_options=FAST)
+
+
+def kuhn_ppo_spec() -> GameSpec:
+    from phalanx.runtime.population_config import from_values
+
+    return from_values({"game": "kuhn_poker", "oracle": "ppo"}).game_spec()
+
+ROCK = {"tables": np.eye(3, dtype=np.float32)[:1][None]}  # one member: always rock, (1, 1, 3)
+KUHN_UNIFORM_EXPLOITABILITY = 0.4583333  # NashConv 11/12 of the uniform profile (OpenSpiel's number)
+
+
+class RecordingBackend(LocalBackend):
+    """A local backend that records the name of every task submitted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def submit(self, fn, *args, name: str = "", **kwargs):
+        self.names.append(name)
+        return super().submit(fn, *args, name=name, **kwargs)
+
+
+def run(game: str, solver: str, iterations: int, oracle: OracleSpec | None = None, spec: GameSpec | None = None,
+        populations=None, backend=None):
+    psro = PSRO(spec or GameSpec.create(game), oracle or OracleSpec("exact"), solver,
+                backend=backend or LocalBackend())
+    lines = []
+    state = psro.run(iterations, populations=populations, callback=lambda s, m: lines.append(m))
+    return psro, state, lines
+
+
+def test_kuhn_psro_nash_reaches_equilibrium_within_10_iterations():
+    _psro, state, lines = run("kuhn_poker", "nash", 10)
+    assert lines[0]["exploitability"] == pytest.approx(KUHN_UNIFORM_EXPLOITABILITY, abs=1e-6)
+    assert lines[-1]["exploitability"] <= 1e-3
+    assert lines[-1]["nash_conv"] == pytest.approx(2 * lines[-1]["exploitability"])
+    assert state.sizes == (11, 11) and [ln["iteration"] for ln in lines] == list(range(11))
+    # At an equilibrium player 0 gets Kuhn's game value, -1/18 (Kuhn 1950).
+    assert lines[-1]["meta_value"][0] == pytest.approx(-1 / 18, abs=1e-3)
+    assert lines[-1]["meta_nash_conv"] < 1e-9  # the meta-strategy solves the restricted game exactly
+
+
+def test_self_play_cycles_rock_paper_scissors():
+    """Each new member beats the opponent's last: rock → paper → scissors → rock → ..."""
+    _psro, state, lines = run("rock_paper_scissors", "last", 6, populations=(ROCK, ROCK))
+    for p in (0, 1):
+        actions = [int(np.argmax(t)) for t in state.populations[p]["tables"][:, 0]]
+        assert actions == [0, 1, 2, 0, 1, 2, 0]  # 0 rock, 1 paper, 2 scissors
+    assert all(ln["meta_strategy"][0][-1] == 1.0 for ln in lines)  # self-play: all mass on the newest
+    assert all(ln["exploitability"] == pytest.approx(1.0) for ln in lines)  # never leaves pure strategies
+
+
+def test_fictitious_self_play_converges_to_uniform_on_rock_paper_scissors():
+    psro, state, lines = run("rock_paper_scissors", "uniform", 100, populations=(ROCK, ROCK))
+    mix0, mix1 = psro.mixtures(state)
+    for mix in (mix0, mix1):  # fictitious play approaches the equilibrium slowly, in ever longer cycles
+        np.testing.assert_allclose(mix.reshape(-1), 1 / 3, atol=0.1)
+    assert lines[-1]["exploitability"] < 0.1
+    assert lines[-1]["exploitability"] < 0.5 * lines[25]["exploitability"]  # still shrinking
+    np.testing.assert_allclose(lines[-1]["meta_strategy"][0], 1 / 101)  # uniform over 101 members
+
+
+@pytest.mark.parametrize("solver", ["nash", "general_sum", "prd"])
+def test_psro_with_any_meta_solver_finds_the_uniform_equilibrium(solver):
+    """From rock, the oracle adds paper then scissors; the restricted game is then RPS itself."""
+    psro, state, lines = run("rock_paper_scissors", solver, 3, populations=(ROCK, ROCK))
+    actions = [int(np.argmax(t)) for t in state.populations[0]["tables"][:, 0]]
+    assert actions[:3] == [0, 1, 2]
+    mix0, _ = psro.mixtures(state)
+    tol = 1e-6 if solver in ("nash", "general_sum") else 0.02  # PRD: approximately
+    np.testing.assert_allclose(mix0.reshape(-1), 1 / 3, atol=tol)
+    assert lines[-1]["exploitability"] <= 3 * tol
+
+
+def test_one_batched_evaluation_per_iteration():
+    backend = RecordingBackend()
+    psro, state, lines = run("kuhn_poker", "nash", 4, backend=backend)
+    per_iteration = [["evaluate_cells"]] + [["best_response/player_0", "best_response/player_1", "evaluate_cells"]] * 4
+    assert backend.names == [n for it in per_iteration for n in it]
+    assert psro.evaluate_calls == 5
+    assert [ln["cells_evaluated"] for ln in lines] == [1, 3, 5, 7, 9]  # (k+1)^2 - k^2 new cells
+    assert not np.isnan(state.table.payoffs).any()
+
+
+def test_ppo_oracle_on_kuhn_beats_the_uniform_policy_and_continues_from_a_checkpoint(tmp_path):
+    from phalanx.runtime.checkpoint import Checkpoints
+    from phalanx.runtime.population_run import restore_checkpoint, save_checkpoint
+
+    states = []
+    psro = PSRO(kuhn_ppo_spec(), KUHN_ORACLE, "nash", backend=LocalBackend())
+    lines = []
+    state = psro.run(2, callback=lambda s, m: (states.append(s), lines.append(m)))
+    exploitability = [ln["exploitability"] for ln in lines]
+    assert exploitability[0] == pytest.approx(KUHN_UNIFORM_EXPLOITABILITY, abs=1e-5)
+    assert exploitability[-1] < KUHN_UNIFORM_EXPLOITABILITY - 0.2, exploitability
+    for ln in lines[1:]:
+        for stats in ln["oracle"].values():
+            assert stats["gap"] < 0.05, stats  # each PPO best response is close to the exact one
+    assert set(state.populations[0]) == {"tables", "actors"} and state.sizes == (3, 3)
+    # The state after iteration 1, through an Orbax checkpoint, steps to exactly the same iteration 2.
+    ckpt = Checkpoints(tmp_path)
+    save_checkpoint(ckpt, states[1], {"wall_time": 0.0})
+    restored, _ = restore_checkpoint(ckpt, 1)
+    ckpt.close()
+    again, metrics = psro.step(restored)
+    for p in (0, 1):
+        for a, b in zip(jax.tree.leaves(again.populations[p]), jax.tree.leaves(state.populations[p]), strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(again.meta[p], state.meta[p])
+    np.testing.assert_array_equal(again.table.payoffs, state.table.payoffs)
+    assert metrics["exploitability"] == lines[-1]["exploitability"]
+
+
+def test_exact_oracle_does_not_fit_env_games():
+    from phalanx.algos.ppo import PPOConfig
+
+    spec = GameSpec.create("tag", {"num_runners": 2}, policy=PPOConfig())
+    with pytest.raises(ConfigError, match="oracle=exact needs a game with exact best responses"):
+        PSRO(spec, OracleSpec("exact"), "prd", backend=LocalBackend())
