@@ -267,8 +267,8 @@ def _copy(tree: Any) -> Any:
 class LeagueRun:
     """The coordinator: league bookkeeping, every player's parameters, the tasks in flight, the outputs.
 
-    Build with :meth:`fresh` or :meth:`restore`; :meth:`train` runs the learners' loops, :meth:`finish`
-    the final round robin and the summary files.
+    Build with :meth:`fresh` or :meth:`restore`; :meth:`train` runs the learners' loops, :meth:`final_table`
+    the final round robin (:func:`write_final` writes its files).
     """
 
     def __init__(self, config: LeagueConfig, path: Path, backend: Backend, league: League, initial: dict,
@@ -516,11 +516,13 @@ def write_elo_plot(lines: list[dict[str, Any]], path: Path, final: dict[str, Any
         for family in dict.fromkeys(_family(n) for n in final["names"] if "@" not in n):
             members = [(p["steps"], p["name"]) for p in final["players"] if _family(p["name"]) == family]
             members.sort(key=lambda m: (m[0], "@" not in m[1]))  # final parameters after same-step snapshots
-            axes[1].plot([m[0] for m in members], [fit[m[1]] for m in members], "o-", color=colours.get(family),
+            # Exploiters restart from the initial parameters, so only main agents form a line of descent.
+            style = "o-" if family.startswith("main_") and "exploiter" not in family else "x"
+            axes[1].plot([m[0] for m in members], [fit[m[1]] for m in members], style, color=colours.get(family),
                          label=family)
         axes[1].set_xlabel("learner env steps")
         axes[1].set_ylabel("Elo (fitted to the final round robin)")
-        axes[1].set_title("snapshots in order, then the final parameters")
+        axes[1].set_title("snapshots, then final parameters (x: exploiters restart)")
         axes[1].legend(fontsize=8)
         axes[1].grid(alpha=0.3)
     tmp = path.with_name(path.stem + ".tmp.png")

@@ -144,6 +144,16 @@ def test_resume_errors(full_run, tmp_path):
         league_run.main([*TINY, f"run_dir={full_run}"], quiet())
 
 
+def test_cli_exit_status_2_with_one_line(monkeypatch, capsys):
+    from phalanx import cli
+
+    # `phalanx league` as cli.py wires it (added here too, so this runs before and after the wiring).
+    monkeypatch.setitem(cli.COMMANDS, "league", lambda args: league_run.main(args, cli.console))
+    assert cli.main(["league", "env=tag", "league.selfplay=0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("phalanx: error: league.selfplay + pfsp + verification = 0.85") and err.count("\n") == 1
+
+
 @pytest.mark.slow
 def test_league_target_main_agent_improves(tmp_path):
     """The default league on Tag (about 5 minutes on 2 cores): the main agent's fitted Elo rises along its
