@@ -9,7 +9,7 @@ and recurrent training windows are handled.
 
 from phalanx.algos.registry import Algorithm, register_algorithm
 from phalanx.algos.value_based.config import QLearningConfig
-from phalanx.algos.value_based.networks import QMixer, QNetwork, vdn_mix
+from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init, vdn_mix
 from phalanx.algos.value_based.targets import (
     bootstrap_values,
     epsilon_greedy,
@@ -27,5 +27,5 @@ register_algorithm(Algorithm("qmix", QLearningConfig, make_train, {"mixer": "qmi
                              "QMIX: monotonic mixing of the agents' Qs by hypernetworks on the global state"))
 
 __all__ = ["QLearningConfig", "QMixer", "QNetwork", "Step", "TrainState", "Trainer", "UpdateMetrics",
-           "bootstrap_values", "epsilon_greedy", "linear_epsilon", "make_train", "masked_argmax", "n_step_targets",
-           "vdn_mix"]
+           "bootstrap_values", "epsilon_greedy", "fan_in_uniform_init", "linear_epsilon", "make_train",
+           "masked_argmax", "n_step_targets", "vdn_mix"]

@@ -31,6 +31,7 @@ may span episode boundaries (each step carries its own flags and next observatio
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -41,7 +42,7 @@ from flax import struct
 
 from phalanx.algos.replay import ReplayBuffer, ReplayState
 from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
-from phalanx.algos.value_based.networks import QMixer, QNetwork, vdn_mix
+from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init, vdn_mix
 from phalanx.algos.value_based.targets import bootstrap_values, epsilon_greedy, linear_epsilon, n_step_targets
 from phalanx.envs.environment import Environment
 from phalanx.envs.spaces import Discrete
@@ -137,20 +138,22 @@ class Trainer:
         return int(np.prod(spec.observation.shape)) + (spec.num_agents if self.config.agent_id else 0)
 
     def init_params(self, key: jax.Array) -> dict:
-        """``{"agents": {group: params}, "mixers": {set: params}}`` (no mixer params for IQL/VDN)."""
-        keys = jax.random.split(key, len(self.groups) + len(self.mix_sets))
+        """``{"agents": {group: params}, "mixers": {set: params}}`` (no mixer params for IQL/VDN),
+        every layer ``U(±1/√fan_in)`` as PyTorch's (EPyMARL's) default (:func:`fan_in_uniform_init`)."""
         agents, mixers = {}, {}
-        for k, (name, spec) in zip(keys, self.groups.items(), strict=False):
+        for name, spec in self.groups.items():
             x = jnp.zeros((1, 1, spec.num_agents, self._in_dim(name)))
             h = jnp.zeros((1, spec.num_agents, self.config.recurrent_size))
             resets = jnp.zeros((1, 1, spec.num_agents), bool)
-            agents[name] = self.networks[name].init(k, h, x, x, resets, method=QNetwork.with_next)
+            init = functools.partial(self.networks[name].init, method=QNetwork.with_next)
+            agents[name] = jax.eval_shape(init, key, h, x, x, resets)  # the structure only: nothing runs
         if self.config.mixer == "qmix":
             state_dim = self.env.spec.global_state.shape[0]
-            for k, name in zip(keys[len(self.groups):], self.mix_sets, strict=True):
+            for name in self.mix_sets:
                 mixer = self._mixer(name)
-                mixers[name] = mixer.init(k, jnp.zeros((1, mixer.num_agents)), jnp.zeros((1, state_dim)))
-        return {"agents": agents, "mixers": mixers}
+                mixers[name] = jax.eval_shape(mixer.init, key, jnp.zeros((1, mixer.num_agents)),
+                                              jnp.zeros((1, state_dim)))
+        return fan_in_uniform_init(key, {"agents": agents, "mixers": mixers})
 
     def _example_step(self, ts: TimeStep) -> Step:
         """A zero :class:`Step` with the shapes of the batched timestep ``ts`` (to size the buffer)."""
@@ -267,15 +270,15 @@ class Trainer:
         for name in self.groups:
             net = self.networks[name]
             resets = jnp.broadcast_to(batch.resets[..., None], batch.action[name].shape)
-            h_online = h_target = batch.hidden[name][0]
-            if burn:  # warm the GRU states up on the first steps, without gradient through them
-                h_online, _ = net.apply(params["agents"][name], h_online, inputs[name][:burn], resets[:burn])
-                h_target, _ = net.apply(target_params["agents"][name], h_target, inputs[name][:burn],
-                                        resets[:burn])
-                h_online = jax.lax.stop_gradient(h_online)
-            x, nx, r = inputs[name][burn:], next_inputs[name][burn:], resets[burn:]
-            q, q_next = net.apply(params["agents"][name], h_online, x, nx, r, method=QNetwork.with_next)
-            _, tq_next = net.apply(target_params["agents"][name], h_target, x, nx, r, method=QNetwork.with_next)
+            start = batch.hidden[name][0]
+            # One pass over the whole window; the burn-in only warms the GRU state up: the state
+            # leaving it carries no gradient and its outputs are dropped.
+            cut = (jnp.arange(resets.shape[0]) == burn)[:, None, None]
+            q, q_next = net.apply(params["agents"][name], start, inputs[name], next_inputs[name], resets, cut,
+                                  method=QNetwork.with_next)
+            _, tq_next = net.apply(target_params["agents"][name], start, inputs[name], next_inputs[name], resets,
+                                   method=QNetwork.with_next)
+            q, q_next, tq_next = q[burn:], q_next[burn:], tq_next[burn:]
             q_taken[name] = jnp.take_along_axis(q, tail.action[name][..., None], -1)[..., 0]
             boot[name] = bootstrap_values(jax.lax.stop_gradient(q_next), tq_next, tail.next_mask[name], c.double_q)
 
@@ -392,6 +395,7 @@ def make_train(config: QLearningConfig, env: Environment) -> Trainer:
         name: QNetwork(spec.action.n, config.hidden, config.activation, config.recurrent_size)
         for name, spec in env.spec.groups.items()
     }
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr))
+    # One flat parameter vector for the optimiser: a few large operations instead of some per leaf.
+    optimizer = optax.flatten(optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr)))
     return Trainer(config, wrap_for_training(env, config.num_envs), networks, mix_sets, optimizer,
                    ReplayBuffer(config.capacity))
