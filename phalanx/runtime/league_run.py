@@ -46,7 +46,6 @@ from rich.table import Table
 
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.config import to_yaml
-from phalanx.envs.wrappers import Wrapper
 from phalanx.errors import PhalanxError
 from phalanx.population.league import League, make_match_evaluator, match_scores
 from phalanx.population.league_math import fit_elo
@@ -77,20 +76,6 @@ class TaskSpec:
                    config.eval_games, config.eval_chunk, config.greedy_eval)
 
 
-class EpisodeEndFlag(Wrapper):
-    """Marks every episode end as ``truncated`` too (agents stay ``terminated``, so nothing is bootstrapped).
-
-    Why: the PPO trainer reads ``TimeStep.done`` on the *batched* timestep, where ``terminated[g].all()``
-    reduces over all envs; an env whose episode ends by termination alone (Tag: all runners tagged) is
-    then missed unless every env ends on the same step, and its next episode would keep the old
-    opponent. ``truncated`` is per env, so this makes the batched ``done`` exact.
-    """
-
-    def _step(self, key, state, actions, params):
-        state, ts = self.env.step(key, state, actions, params)
-        return state, ts.replace(truncated=ts.truncated | ts.done)
-
-
 @dataclasses.dataclass(frozen=True)
 class Programs:
     """A worker's compiled pieces for one :class:`TaskSpec`."""
@@ -109,7 +94,7 @@ def programs(spec: TaskSpec) -> Programs:
     from phalanx.algos.ppo.train import make_train
 
     env = phalanx.make(spec.env, **dict(spec.env_settings))
-    trainers = {g: make_train(spec.train, EpisodeEndFlag(env), learners=(g,)) for g in GROUPS}
+    trainers = {g: make_train(spec.train, env, learners=(g,)) for g in GROUPS}
     policy = trainers["taggers"].policy
 
     def train(player, opponents, weights, key):
