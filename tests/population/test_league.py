@@ -281,8 +281,8 @@ def stack(trees):
 def reference_game(env, policy, actors_taggers, actors_runners, key):
     """One greedy episode stepped in a Python loop: (runners tagged, runner steps in the game)."""
     k_reset, _ = jax.random.split(key)
-    state, ts = jax.jit(env.reset)(k_reset)
-    step = jax.jit(env.step)
+    reset, step = jitted(env)
+    state, ts = reset(k_reset)
     tags = steps = 0
     for _ in range(int(env.default_params.episode_length)):
         actions = {g: greedy_action(policy, g, actor, ts.obs[g], ts.action_mask[g])
@@ -295,6 +295,11 @@ def reference_game(env, policy, actors_taggers, actors_runners, key):
         if bool(ts.done):
             break
     return tags, steps
+
+
+@functools.cache
+def jitted(env):
+    return jax.jit(env.reset), jax.jit(env.step)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
