@@ -177,6 +177,13 @@ def cmd_selfplay(args: list[str]) -> int:
     return _run_population(args, selfplay=True)
 
 
+def cmd_league(args: list[str]) -> int:
+    """AlphaStar-style league on Tag: ``phalanx league env=tag total_steps=2e6`` (see runtime.league_run)."""
+    from phalanx.runtime.league_run import main as league_main
+
+    return league_main(args, console)
+
+
 def _fmt(mean: float, ci: float) -> str:
     return f"{mean:.3f}" if not np.isfinite(ci) else f"{mean:.3f} ± {ci:.3f}"
 
@@ -268,6 +275,12 @@ def _resolve_population(args: list[str], selfplay: bool) -> Any:
     return resolve(args, selfplay=selfplay)
 
 
+def _resolve_league(args: list[str]) -> Any:
+    from phalanx.runtime.league_config import resolve
+
+    return resolve(args)
+
+
 def cmd_config(args: list[str]) -> int:
     """Print the resolved config of a command: ``phalanx config bench num_envs=10``."""
     if not args or args[0] not in SCHEMAS:
@@ -278,13 +291,14 @@ def cmd_config(args: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "eval": cmd_eval, "render": cmd_render,
-    "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay,
+    "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay, "league": cmd_league,
 }
 # Command → function resolving its key=value args to the typed config it runs.
 SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
     "render": lambda args: _resolve_render(args)[0],
     "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
+    "league": _resolve_league,
 }
 
 USAGE = """usage: phalanx <command> [key=value ...]
@@ -297,6 +311,8 @@ commands:
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=)
   psro game=NAME [...]      PSRO (oracle=exact|ppo, meta_solver=, iterations=, ppo.KEY=, env.KEY=, resume=DIR)
   selfplay game=NAME [...]  self-play (mode=sp) or fictitious self-play (mode=fsp); same keys as psro
+  league env=tag [...]      AlphaStar-style league on Tag (total_steps=, main_exploiters=, league_exploiters=,
+                            league.KEY=, train.KEY=, env.KEY=, seed=, resume=DIR)
   config COMMAND [...]      print a command's resolved config
 
 examples:
@@ -310,6 +326,7 @@ examples:
   phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20
   phalanx psro game=leduc_poker oracle=ppo iterations=30
   phalanx selfplay game=rock_paper_scissors mode=fsp iterations=50
+  phalanx league env=tag total_steps=2e6 seed=0
 """
 
 
