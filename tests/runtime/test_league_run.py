@@ -157,7 +157,7 @@ def test_cli_exit_status_2_with_one_line(monkeypatch, capsys):
 @pytest.mark.slow
 def test_league_target_main_agent_improves(tmp_path):
     """The default league on Tag (about 5 minutes on 2 cores): the main agent's fitted Elo rises along its
-    lineage and its final parameters beat every past snapshot of itself (benchmarks/results_league.md)."""
+    lineage and its final parameters beat every past snapshot of itself (benchmarks/RESULTS.md, League section)."""
     import importlib.util
     import pathlib
 
