@@ -495,7 +495,8 @@ class EnvMetaGame(MetaGame):
 
     def evaluate_cells(self, pop0, pop1, rows, cols, key):
         p = len(rows)
-        c0, c1, cp = bucket(population_size(pop0)), bucket(population_size(pop1)), bucket(p)
+        # Padded pairs play real games here, so pairs get a small floor (members only cost a gather).
+        c0, c1, cp = bucket(population_size(pop0)), bucket(population_size(pop1)), bucket(p, floor=4)
         returns = self._returns(pad_members(pop0["actors"], c0), pad_members(pop1["actors"], c1),
                                 _pad_index(rows, cp), _pad_index(cols, cp), key)
         returns = np.asarray(returns, np.float64)[:p]  # (P, M, 2)

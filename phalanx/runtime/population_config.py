@@ -71,7 +71,7 @@ _POKER = {"num_minibatches": 4, "update_epochs": 4, "hidden": [64, 64], "ent_coe
 _MATRIX = {"total_steps": 32 * 4 * 40, "num_envs": 32, "num_steps": 4, "num_minibatches": 2, "hidden": [16],
            "ent_coef": 0.0, "lr": 3e-3}
 PPO_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kuhn_poker": {**_POKER, "total_steps": 64 * 16 * 30, "num_envs": 64, "num_steps": 16},
+    "kuhn_poker": {**_POKER, "total_steps": 64 * 8 * 30, "num_envs": 64, "num_steps": 8, "hidden": [32, 32]},
     "leduc_poker": {**_POKER, "total_steps": 128 * 32 * 50, "num_envs": 128, "num_steps": 32},
     "tag": {"num_envs": 32, "total_steps": 200_000},
     "tag_grid": {"num_envs": 32, "total_steps": 200_000},

@@ -276,7 +276,7 @@ def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, conso
     tb = _tensorboard(run_dir.path, state.iteration + 1 if state is not None else None)
     wall0 = time.perf_counter() - progress["wall_time"]
     last: dict[str, Any] = {}
-    last_plot = [-np.inf]
+    last_plot = [time.perf_counter()]  # first drawn after PLOT_INTERVAL seconds, or at the end
 
     try:
         with _progress(console) as bar:

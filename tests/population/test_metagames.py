@@ -62,34 +62,33 @@ def test_poker_cells_equal_the_full_payoff_matrix(game):
 
 
 def test_network_tables_are_the_actors_policy_at_every_infostate():
-    """A network member's table row = the actor's masked softmax on the env observation at that infostate."""
-    spec = GameSpec.create("leduc_poker", policy=TINY_NET)
-    mg = make_metagame(spec)
-    params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
-    actors = jax.tree.map(lambda x: x[None], params)
-    table = np.asarray(mg.tables_from_actors(1, actors))[0]
-    assert table.shape == mg.legal(1).shape
-    np.testing.assert_allclose(table.sum(-1), 1.0, rtol=1e-6)
-    assert np.all(table[~mg.legal(1)] == 0.0)  # illegal actions (fold with nothing to call) get nothing
-    # Walk one Leduc game in the env; at player 1's turn its observation must index into the table.
-    env = phalanx.make("leduc_poker")
-    step = jax.jit(env.step)
-    state, ts = jax.jit(env.reset)(jax.random.PRNGKey(5))
+    """A network member's table row = the actor's masked softmax on the env's observation at that infostate."""
+    for game in ("kuhn_poker", "leduc_poker"):
+        mg = make_metagame(GameSpec.create(game, policy=TINY_NET))
+        params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
+        table = np.asarray(mg.tables_from_actors(1, jax.tree.map(lambda x: x[None], params)))[0]
+        assert table.shape == mg.legal(1).shape
+        np.testing.assert_allclose(table.sum(-1), 1.0, rtol=1e-6)
+        assert np.all(table[~mg.legal(1)] == 0.0)  # Leduc: no fold with nothing to call
+    # Kuhn, played in the env: at player 1's turn, its observation and legal actions index into the table.
+    env = phalanx.make("kuhn_poker")
+    mg = make_metagame(GameSpec.create("kuhn_poker", policy=TINY_NET))
     actor = mg.policy.groups["player_1"].actor
-    checked = 0
-    for action in (2, 1, 1, 2, 1):  # raise, call | (round 2) call, raise, call
-        if bool(state.done):
-            break
-        if int(state.player) == 1:
-            obs = np.asarray(ts.obs["player_1"][0])
-            row = int(np.flatnonzero((mg.infostate_obs(1) == obs).all(-1))[0])
-            _, logits = actor.apply(params, jnp.zeros((1, 0)), jnp.asarray(obs)[None, None], jnp.zeros((1, 1), bool))
-            expected = jax.nn.softmax(jnp.where(ts.action_mask["player_1"][0], logits[0, 0], -jnp.inf))
-            np.testing.assert_allclose(table[row], expected, atol=1e-6)
-            checked += 1
-        state, ts = step(jax.random.PRNGKey(0), state, {"player_0": jnp.array([action]),
-                                                        "player_1": jnp.array([action])})
-    assert checked == 2
+    params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
+    table = np.asarray(mg.tables_from_actors(1, jax.tree.map(lambda x: x[None], params)))[0]
+    reset_to_deal, step = jax.jit(env.reset_to_deal), jax.jit(env.step)
+    seen = set()
+    for deal, moves in (([0, 2], [0]), ([2, 1], [1]), ([1, 0], [0])):  # player 0 passes or bets, then player 1
+        state, ts = reset_to_deal(np.array(deal))
+        for a in moves:
+            state, ts = step(jax.random.PRNGKey(0), state, {"player_0": jnp.array([a]), "player_1": jnp.array([0])})
+        obs = np.asarray(ts.obs["player_1"][0])
+        row = int(np.flatnonzero((mg.infostate_obs(1) == obs).all(-1))[0])
+        _, logits = actor.apply(params, jnp.zeros((1, 0)), jnp.asarray(obs)[None, None], jnp.zeros((1, 1), bool))
+        expected = jax.nn.softmax(jnp.where(ts.action_mask["player_1"][0], logits[0, 0], -jnp.inf))
+        np.testing.assert_allclose(table[row], expected, atol=1e-6)
+        seen.add(row)
+    assert len(seen) == 3  # three different information states of player 1
 
 
 def test_initial_member_is_uniform_random():
@@ -150,7 +149,7 @@ def test_per_env_done_wrapper():
 def tag_game():
     settings = {"num_taggers": 2, "num_runners": 2, "episode_length": 12, "tagging_distance": 0.25,
                 "grid_length": 2.0}
-    return make_metagame(GameSpec.create("tag", settings, policy=TINY_NET, eval_episodes=256))
+    return make_metagame(GameSpec.create("tag", settings, policy=TINY_NET, eval_episodes=128))
 
 
 @pytest.mark.slow
@@ -163,7 +162,7 @@ def test_monte_carlo_payoffs_match_an_independent_random_rollout(tag_game):
     pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
     values, stderr, counts = mg.evaluate_cells(pops[0], pops[1], np.array([0]), np.array([0]),
                                                jax.random.PRNGKey(7))
-    assert values.shape == stderr.shape == (2, 1) and counts.tolist() == [256]
+    assert values.shape == stderr.shape == (2, 1) and counts.tolist() == [128]
     env = phalanx.make("tag", **mg.spec.settings())
     returns, _, over, _ = make_rollout(env, 2048, 12, random_actor(env))(jax.random.PRNGKey(8), None)
     assert bool(np.all(over))
@@ -174,15 +173,20 @@ def test_monte_carlo_payoffs_match_an_independent_random_rollout(tag_game):
     assert values[0, 0] > 0.05  # taggers do tag someone in this small arena, so the check is not 0 == 0
 
 
-def test_monte_carlo_cells_are_one_batch_with_distinct_randomness(tag_game):
-    mg = tag_game
+def test_monte_carlo_cells_are_one_batch_with_distinct_randomness():
+    """tag_grid (cheaper to compile than tag): 4 cells of identical members in one call, each its own games."""
+    spec = GameSpec.create("tag_grid", {"num_taggers": 3, "grid_length": 5, "episode_length": 12, "random_start": True},
+                           policy=TINY_NET, eval_episodes=128)
+    mg = make_metagame(spec)
+    assert mg.players == ("taggers", "runners") and mg.steps == 12
     pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
     pops = [jax.tree.map(lambda x: np.concatenate([x, x]), pop) for pop in pops]  # two identical members
     rows, cols = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     values, stderr, counts = mg.evaluate_cells(pops[0], pops[1], rows, cols, jax.random.PRNGKey(1))
-    assert values.shape == (2, 4) and np.all(counts == 256) and np.all(stderr > 0)
+    assert values.shape == (2, 4) and np.all(counts == 128) and np.all(stderr > 0)
     assert len(set(values[0].tolist())) > 1  # each pair plays its own games
-    assert np.all(np.abs(values[0] - values[0].mean()) < 5 * stderr[0])  # same members: same expected payoff
+    assert np.all(np.abs(values - values.mean(1, keepdims=True)) < 5 * stderr)  # same members: same payoffs
+    assert values[0].mean() > 0 > values[1].mean()  # random taggers do catch a random runner on a 5 x 5 grid
 
 
 # --------------------------------------------------------------------------- lookup

@@ -1,0 +1,179 @@
+"""``phalanx psro`` / ``phalanx selfplay``: run directory, OpenSpiel-readable policies, resume, errors."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import jax
+import numpy as np
+import pyspiel
+import pytest
+from open_spiel.python import policy as os_policy
+from open_spiel.python.algorithms import exploitability as os_exploitability
+from PIL import Image
+
+from phalanx.cli import main
+from phalanx.runtime.backend import LocalBackend
+from phalanx.runtime.checkpoint import Checkpoints
+from phalanx.runtime.population_config import resolve
+from phalanx.runtime.population_run import restore_final, run
+
+KUHN = ["game=kuhn_poker", "oracle=exact", "meta_solver=nash"]
+# The PPO oracle with its default Kuhn settings, compiled fast (as in tests/population/test_psro.py).
+KUHN_PPO = ["game=kuhn_poker", "oracle=ppo", "ppo_compiler_options.xla_backend_optimization_level=0"]
+
+
+def lines_of(path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def timeless(line: dict) -> dict:
+    """A metrics line without its timings (they differ between runs)."""
+    return {k: v for k, v in line.items() if not k.endswith("time")}
+
+
+def assert_same_run(a, b) -> None:
+    """Same metrics (bar timings), checkpointed populations, payoff table and meta-strategies."""
+    assert [timeless(x) for x in lines_of(a)] == [timeless(x) for x in lines_of(b)]
+    (sa, _), (sb, _) = restore_final(a), restore_final(b)
+    assert sa.iteration == sb.iteration
+    for p in (0, 1):
+        for x, y in zip(jax.tree.leaves(sa.populations[p]), jax.tree.leaves(sb.populations[p]), strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(sa.meta[p], sb.meta[p])
+    np.testing.assert_array_equal(sa.table.payoffs, sb.table.payoffs)
+    np.testing.assert_array_equal(sa.key, sb.key)
+    assert json.loads((a / "meta_strategy.json").read_text()) == json.loads((b / "meta_strategy.json").read_text())
+
+
+def test_kuhn_run_directory(tmp_path):
+    out = tmp_path / "kuhn"
+    assert main(["psro", *KUHN, "iterations=10", f"run_dir={out}"]) == 0
+    for name in ("config.yaml", "metrics.jsonl", "payoffs.png", "exploitability.png", "meta_strategy.json",
+                 "policy.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    assert Checkpoints(out / "checkpoints").all_steps() == [9, 10]  # the last 2 kept
+    for png in ("payoffs.png", "exploitability.png"):
+        with Image.open(out / png) as image:
+            assert image.size[0] > 500 and image.size[1] > 300
+    lines = lines_of(out)
+    assert [ln["iteration"] for ln in lines] == list(range(11))
+    last = lines[-1]
+    keys = {"iteration", "wall_time", "population", "meta_strategy", "meta_nash_conv", "meta_value", "exploitability",
+            "nash_conv", "cells_evaluated", "eval_time", "solve_time", "oracle_time", "oracle", "iteration_time"}
+    assert keys <= set(last)
+    assert last["population"] == [11, 11] and last["exploitability"] <= 1e-3
+    assert all(a["wall_time"] <= b["wall_time"] for a, b in itertools.pairwise(lines))
+    summary = json.loads((out / "meta_strategy.json").read_text())
+    assert summary["meta_strategy"] == last["meta_strategy"] and summary["iteration"] == 10
+    assert summary["players"] == ["player_0", "player_1"]
+    # policy.json is the meta-strategy's mixture, keyed by OpenSpiel info-state strings: OpenSpiel reads it
+    # and measures the same NashConv.
+    game = pyspiel.load_game("kuhn_poker")
+    data = json.loads((out / "policy.json").read_text())
+    tabular = os_policy.TabularPolicy(game)
+    for key, probs in data.items():
+        for action, prob in probs.items():
+            tabular.action_probability_array[tabular.state_lookup[key], int(action)] = prob
+    assert len(data) == 12
+    assert os_exploitability.nash_conv(game, tabular) == pytest.approx(last["nash_conv"], abs=1e-5)
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path):
+    full, split = tmp_path / "full", tmp_path / "split"
+    assert main(["psro", *KUHN, "iterations=4", f"run_dir={full}"]) == 0
+    assert main(["psro", *KUHN, "iterations=2", f"run_dir={split}"]) == 0
+    assert len(lines_of(split)) == 3
+    assert main(["psro", f"resume={split}", "iterations=4"]) == 0
+    assert_same_run(full, split)
+    assert "iterations: 4" in (split / "config.yaml").read_text()  # the new target is stored
+    assert main(["psro", f"resume={split}"]) == 0  # already complete: nothing changes
+    assert len(lines_of(split)) == 5
+
+
+class CrashingBackend(LocalBackend):
+    """Runs tasks locally and raises (like a killed process) when the ``crash_at``-th task starts."""
+
+    def __init__(self, crash_at: int):
+        super().__init__()
+        self.crash_at = crash_at
+
+    def submit(self, fn, *args, **kwargs):
+        if self.tasks_run + 1 == self.crash_at:
+            raise KeyboardInterrupt("killed")
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("oracle", [KUHN, pytest.param(KUHN_PPO, marks=pytest.mark.slow)], ids=["exact", "ppo"])
+def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, oracle):
+    """Killed in iteration 2's oracle step, resumed from iteration 1's checkpoint (PPO: RNG and actors too)."""
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    assert main(["psro", *oracle, "iterations=2", f"run_dir={full}"]) == 0
+    config = resolve([*oracle, "iterations=2", f"run_dir={crashed}"])
+    # Tasks: evaluate (it. 0); 2 best responses + evaluate (it. 1); the 5th is iteration 2's first best response.
+    with pytest.raises(KeyboardInterrupt):
+        run(config, backend=CrashingBackend(crash_at=5))
+    assert len(lines_of(crashed)) == 2 and restore_final(crashed)[0].iteration == 1
+    assert main(["psro", f"resume={crashed}"]) == 0
+    assert_same_run(full, crashed)
+    summary = json.loads((crashed / "meta_strategy.json").read_text())
+    assert summary["exploitability"] < 0.3  # two iterations from 0.458 (uniform)
+    assert (crashed / "policy.json").is_file()
+
+
+def test_selfplay_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["selfplay", "game=rock_paper_scissors", "mode=sp", "iterations=3"]) == 0
+    assert main(["selfplay", "game=rock_paper_scissors", "mode=fsp", "iterations=3"]) == 0
+    sp, fsp = sorted((tmp_path / "runs").glob("rock_paper_scissors-sp-*")), sorted(
+        (tmp_path / "runs").glob("rock_paper_scissors-fsp-*"))
+    assert len(sp) == len(fsp) == 1
+    assert "meta_solver: last" in (sp[0] / "config.yaml").read_text()
+    assert "meta_solver: uniform" in (fsp[0] / "config.yaml").read_text()
+    # Both start from the uniform policy; the first best response to it is rock (ties: the first action).
+    meta_sp = json.loads((sp[0] / "meta_strategy.json").read_text())
+    assert meta_sp["meta_strategy"][0] == [0.0, 0.0, 0.0, 1.0]  # self-play: the newest member only
+    np.testing.assert_allclose(json.loads((fsp[0] / "meta_strategy.json").read_text())["meta_strategy"][0], 0.25)
+    assert len(meta_sp["mixed_strategy"][0]) == 3  # a matrix game's meta-strategy as a mixed strategy
+
+
+def test_config_command_prints_the_resolved_psro_config(capsys):
+    assert main(["config", "psro", "game=leduc_poker", "oracle=ppo"]) == 0
+    out = capsys.readouterr().out
+    assert "game: leduc_poker" in out and "meta_solver: nash" in out and "gamma: 1.0" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["psro", "game=kuhn_pokr"], "unknown game 'kuhn_pokr'. Did you mean 'kuhn_poker'?"),
+        (["psro", "game=kuhn_poker", "oracle=exac"], "unknown oracle 'exac'. Did you mean 'exact'?"),
+        (["psro", "game=kuhn_poker", "meta_solver=nsh"], "unknown meta-solver 'nsh'. Did you mean 'nash'?"),
+        (["psro", "game=kuhn_poker", "iterations=0"], "iterations=0: expected an integer >= 1."),
+        (["psro", "game=tag", "oracle=exact"], "oracle=exact needs a game with exact best responses"),
+        (["psro", "game=prisoners_dilemma", "meta_solver=nash"], "meta_solver=nash needs a zero-sum game"),
+        (["psro", "game=simple_spread"], "game='simple_spread' has 1 group(s)"),
+        (["psro", "game=kuhn_poker", "oracle=ppo", "ppo.recurrent_size=8"], "ppo.recurrent_size=8"),
+        (["psro", "game=kuhn_poker", "iteration=3"], "unknown key 'iteration'. Did you mean 'iterations'?"),
+        (["psro", "game=tag", "env.num_runnerz=3"], "unknown setting 'num_runnerz'"),
+        (["selfplay", "game=rock_paper_scissors", "mode=fps"], "mode='fps': expected sp"),
+        (["selfplay", "game=rock_paper_scissors", "meta_solver=nash"], "takes mode=sp|fsp, not meta_solver="),
+        (["psro", "resume=/nonexistent/run"], "no config.yaml there"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("phalanx: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_resume_rejects_config_changes(tmp_path, capsys):
+    out = tmp_path / "rps"
+    assert main(["selfplay", "game=rock_paper_scissors", "iterations=1", f"run_dir={out}"]) == 0
+    capsys.readouterr()
+    assert main(["psro", f"resume={out}", "seed=3"]) == 2
+    assert "cannot change a resumed run's config (stored: seed=0)" in capsys.readouterr().err
+    assert main(["psro", *KUHN, "iterations=1", f"run_dir={out}"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
