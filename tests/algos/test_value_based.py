@@ -154,7 +154,7 @@ def test_learns_a_coordination_game(mixer, variant):
     assert trainer.mix_sets == ({} if mixer == "none" else {"all": ("player_0", "player_1")})
     state = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.PRNGKey(0), 4))  # 4 seeds
     update = jax.jit(jax.vmap(trainer.update))
-    returns, learning = [], []
+    returns, learning, reward_sum, count = [], [], 0.0, 0.0
     for _ in range(trainer.num_updates):
         new, metrics = update(state)
         if int(new.grad_steps[0]) == 1:  # the first gradient step: check the target update
@@ -162,11 +162,18 @@ def test_learns_a_coordination_game(mixer, variant):
         state = new
         returns.append(_returns(metrics, "player_0"))
         learning.append(np.asarray(metrics.learning))
+        reward_sum += np.asarray(metrics.episode_return_sum["player_0"])
+        count += np.asarray(metrics.episode_count)
     final = np.mean(returns[-10:])
     assert final > RANDOM_RETURN + MARGIN, f"{mixer}: mean return {final:.3f} does not beat random by {MARGIN}"
     # Learning starts once learning_starts env steps (4 updates of 32) and one window (<= 4 steps) are stored.
     assert np.all(np.asarray(learning)[:3] == 0) and np.all(np.asarray(learning)[3:] == 1)
     assert int(state.grad_steps[0]) == trainer.num_updates - 3
+    # Rewards are standardised with the statistics of every reward collected: one-step episodes,
+    # so their mean is the mean episode return (the team reward is the shared payoff for VDN).
+    stats = state.reward_stats["player_0" if mixer == "none" else "all"]
+    np.testing.assert_allclose(stats.mean, reward_sum / count, rtol=1e-4)
+    np.testing.assert_allclose(stats.count, count + 1e-4, rtol=1e-6)
     if variant:  # the GRU states acting started from are stored with the steps
         assert np.abs(state.buffer.layout.unpack(state.buffer.data).hidden["player_0"]).sum() > 0
 
@@ -258,7 +265,7 @@ def test_phalanx_train_qmix_end_to_end(tmp_path, capsys):
     assert main(["train", *args]) == 0
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["env_steps"] for line in lines] == [640 * (i + 1) for i in range(6)]
-    assert {"loss", "q_taken", "epsilon", "learning"} <= set(lines[0])
+    assert {"loss", "q_taken", "target", "epsilon", "learning"} <= set(lines[0])
     assert lines[0]["epsilon"] > 0.5 and lines[-1]["epsilon"] == pytest.approx(0.05)
     final = lines[-1]["episode_return"]["player_0"]
     assert final > RANDOM_RETURN + MARGIN, f"qmix: mean return {final:.3f} does not beat random by {MARGIN}"

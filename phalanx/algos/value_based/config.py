@@ -31,6 +31,10 @@ class QLearningConfig:
         learning_starts: env steps collected before the first gradient step.
         lr, max_grad_norm: Adam learning rate and global gradient-norm clip.
         gamma: discount; n_step: steps of real reward before bootstrapping (1 = one-step Q-learning).
+        standardize_rewards: learn on ``(r − mean) / std`` of the rewards seen so far (each
+            group's for IQL, each mixer's team reward otherwise), as EPyMARL does by default.
+            Besides the scale, it centres targets near 0: with large negative returns QMIX's
+            ELU saturates and passes almost no gradient to the agents' Qs.
         double_q: choose the bootstrap action with the online network, evaluate it with the target one.
         target_update_every, tau: every ``target_update_every`` gradient steps the target
             network becomes ``tau · online + (1 − tau) · target`` (``tau=1``: a periodic hard
@@ -59,6 +63,7 @@ class QLearningConfig:
     max_grad_norm: float = 10.0
     gamma: float = 0.99
     n_step: int = 1
+    standardize_rewards: bool = True
     double_q: bool = True
     target_update_every: int = 200
     tau: float = 1.0

@@ -40,6 +40,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from phalanx.algos.ppo.normalize import RunningStats
 from phalanx.algos.replay import ReplayBuffer, ReplayState
 from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
 from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init, vdn_mix
@@ -89,6 +90,7 @@ class TrainState:
     env_state: Any  # batched env state, (E, ...)
     timestep: TimeStep  # the last timestep, (E, ...)
     hidden: dict  # {group: (E, A, H)} acting GRU state
+    reward_stats: dict | None  # {group (IQL) or mixer: RunningStats(())} of the rewards targets use
     key: jax.Array
     update_step: jax.Array  # () int32 updates done
     grad_steps: jax.Array  # () int32 gradient steps done (target updates count these)
@@ -105,6 +107,7 @@ class UpdateMetrics:
     episode_count: jax.Array
     loss: dict  # {group: ()} TD loss of the group (IQL) or of the mixer it belongs to; 0 before learning starts
     q_taken: dict  # {group: ()} mean Q of the actions taken in sampled steps
+    target: dict  # {group: ()} mean TD target of the group's Q (IQL) or of its mixer's Q_tot
     epsilon: jax.Array  # () exploration rate of this update's rollout
     learning: jax.Array  # () 1 when this update took gradient steps
 
@@ -178,13 +181,30 @@ class Trainer:
         return TrainState(
             params=params, target_params=params, opt_state=self.optimizer.init(params),
             buffer=self.buffer.init(self._example_step(ts)), env_state=env_state, timestep=ts,
-            hidden=self.initial_hidden(self.config.num_envs), key=k_run, update_step=jnp.int32(0),
+            hidden=self.initial_hidden(self.config.num_envs),
+            reward_stats={n: RunningStats.create(()) for n in self._streams()} if self.config.standardize_rewards
+            else None,
+            key=k_run, update_step=jnp.int32(0),
             grad_steps=jnp.int32(0), env_steps=jnp.int32(0),
         )
 
     def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
         """Zero GRU state ``{group: (batch, A, H)}`` (H = 0 feed-forward)."""
         return {n: jnp.zeros((batch, g.num_agents, self.config.recurrent_size)) for n, g in self.groups.items()}
+
+    def _streams(self) -> tuple[str, ...]:
+        """What each learns a Q-target of: every group (IQL), or every mixer (VDN/QMIX)."""
+        return tuple(self.groups) if self.config.mixer == "none" else tuple(self.mix_sets)
+
+    def _rewards(self, reward: dict) -> dict:
+        """The reward of each stream: ``{group: (..., A)}`` (IQL) or ``{mixer: (...)}`` team rewards."""
+        if self.config.mixer == "none":
+            return dict(reward)
+        out = {}
+        for name, groups in self.mix_sets.items():
+            joined = jnp.concatenate([reward[g] for g in groups], axis=-1)
+            out[name] = joined.mean(-1) if self.config.team_reward == "mean" else joined.sum(-1)
+        return out
 
     # ------------------------------------------------------------------ inputs and acting
     def _flat(self, obs: dict) -> dict:
@@ -260,8 +280,10 @@ class Trainer:
         return new_state, (step, sums)
 
     # ------------------------------------------------------------------ learning
-    def _loss(self, params: dict, target_params: dict, batch: Step) -> tuple[jax.Array, dict]:
-        """TD loss summed over groups (IQL) or mixers, on windows of leaves ``(W, B, ...)``."""
+    def _loss(self, params: dict, target_params: dict, batch: Step,
+              reward_stats: dict | None = None) -> tuple[jax.Array, dict]:
+        """TD loss summed over groups (IQL) or mixers, on windows of leaves ``(W, B, ...)``; rewards
+        standardised with ``reward_stats`` (``{stream: RunningStats}``) when given."""
         c = self.config
         burn = c.burn_in if c.recurrent_size else 0
         inputs, next_inputs = self._with_ids(batch.obs), self._with_ids(batch.next_obs)
@@ -282,27 +304,29 @@ class Trainer:
             q_taken[name] = jnp.take_along_axis(q, tail.action[name][..., None], -1)[..., 0]
             boot[name] = bootstrap_values(jax.lax.stop_gradient(q_next), tq_next, tail.next_mask[name], c.double_q)
 
-        def td_loss(q, target, mask):
+        def td_loss(q, target, mask):  # -> (mean squared TD error, mean target) over the masked entries
             mask = mask.astype(jnp.float32)
-            err = q[: target.shape[0]] - jax.lax.stop_gradient(target)
-            return jnp.sum(mask * err**2) / jnp.maximum(jnp.sum(mask), 1.0)
+            count = jnp.maximum(jnp.sum(mask), 1.0)
+            target = jax.lax.stop_gradient(target)
+            return jnp.sum(mask * (q[: target.shape[0]] - target) ** 2) / count, jnp.sum(mask * target) / count
 
         seq = tail.episode_end.shape[0] - c.n_step + 1
         end = tail.episode_end
-        losses, total = {}, 0.0
+        rewards = self._rewards(tail.reward)
+        if reward_stats is not None:
+            rewards = {n: (r - reward_stats[n].mean) / jnp.sqrt(reward_stats[n].var + 1e-8) for n, r in rewards.items()}
+        losses, targets, total = {}, {}, 0.0
         if c.mixer == "none":
             for name in self.groups:
                 term = tail.terminated[name]
-                y = n_step_targets(tail.reward[name], term, end[..., None] | term, boot[name], c.gamma, c.n_step)
-                losses[name] = td_loss(q_taken[name], y, tail.active[name][:seq])
+                y = n_step_targets(rewards[name], term, end[..., None] | term, boot[name], c.gamma, c.n_step)
+                losses[name], targets[name] = td_loss(q_taken[name], y, tail.active[name][:seq])
                 total = total + losses[name]
         else:
             for mix_name, names in self.mix_sets.items():
                 join = lambda xs: jnp.concatenate(xs, axis=-1)  # noqa: E731
                 qs = join([jnp.where(tail.active[g], q_taken[g], 0.0) for g in names])  # (T, B, N)
                 next_qs = join([jnp.where(tail.terminated[g], 0.0, boot[g]) for g in names])
-                rewards = join([tail.reward[g] for g in names])
-                reward = rewards.mean(-1) if c.team_reward == "mean" else rewards.sum(-1)
                 term = join([tail.terminated[g] for g in names]).all(-1)
                 active = join([tail.active[g] for g in names]).any(-1)
                 if c.mixer == "qmix":
@@ -311,18 +335,19 @@ class Trainer:
                     next_tot = mixer.apply(target_params["mixers"][mix_name], next_qs, tail.next_state)
                 else:
                     q_tot, next_tot = vdn_mix(qs), vdn_mix(next_qs)
-                y = n_step_targets(reward, term, end | term, next_tot, c.gamma, c.n_step)
-                loss = td_loss(q_tot, y, active[:seq])
+                y = n_step_targets(rewards[mix_name], term, end | term, next_tot, c.gamma, c.n_step)
+                loss, target = td_loss(q_tot, y, active[:seq])
                 losses.update({g: loss for g in names})
+                targets.update({g: target for g in names})
                 total = total + loss
         q_mean = {g: jnp.sum(jnp.where(tail.active[g], q_taken[g], 0.0)) / jnp.maximum(tail.active[g].sum(), 1)
                   for g in self.groups}
-        return total, {"loss": losses, "q_taken": q_mean}
+        return total, {"loss": losses, "q_taken": q_mean, "target": targets}
 
     def _gradient_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
         c = self.config
         batch = self.buffer.sample(state.buffer, key, c.batch_size, c.window)
-        grads, info = jax.grad(self._loss, has_aux=True)(state.params, state.target_params, batch)
+        grads, info = jax.grad(self._loss, has_aux=True)(state.params, state.target_params, batch, state.reward_stats)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         grad_steps = state.grad_steps + 1
@@ -351,15 +376,20 @@ class Trainer:
         epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
         state, (steps, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
         state = state.replace(buffer=self.buffer.add(state.buffer, steps), key=key)
-        ready = state.buffer.size >= self._min_slots()
+        if state.reward_stats is not None:  # statistics of every reward collected so far
+            rewards = self._rewards(steps.reward)
+            state = state.replace(reward_stats={n: st.update(rewards[n].reshape(-1)) for n, st in
+                                                state.reward_stats.items()})
+        ready = self.buffer.can_sample(state.buffer, self._min_slots())
         zero = {g: jnp.float32(0.0) for g in self.groups}
-        skipped = {"loss": zero, "q_taken": zero}
+        skipped = {"loss": zero, "q_taken": zero, "target": zero}
         state, info = jax.lax.cond(ready, self._learn, lambda s, _: (s, skipped), state, k_learn)
         metrics = UpdateMetrics(
             env_steps=state.env_steps,
             episode_return_sum=jax.tree.map(jnp.sum, sums.return_sum),
             episode_length_sum=jnp.sum(sums.length_sum), episode_count=jnp.sum(sums.count),
-            loss=info["loss"], q_taken=info["q_taken"], epsilon=epsilon, learning=ready.astype(jnp.float32),
+            loss=info["loss"], q_taken=info["q_taken"], target=info["target"], epsilon=epsilon,
+            learning=ready.astype(jnp.float32),
         )
         return state.replace(update_step=state.update_step + 1), metrics
 
