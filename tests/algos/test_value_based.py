@@ -288,3 +288,24 @@ def test_phalanx_train_qmix_end_to_end(tmp_path, capsys):
     timing = ("wall_time", "steps_per_s")
     assert [{k: v for k, v in x.items() if k not in timing} for x in resumed_lines] == \
            [{k: v for k, v in x.items() if k not in timing} for x in lines]
+
+
+# ---------------------------------------------------------------------------------- learning targets (slow)
+LBF_STEPS = 600_000
+LBF_THRESHOLD = 0.8  # greedy team return (1 = all food eaten); random play 0.005, measured 0.98 at 2e6 steps
+
+
+@pytest.mark.slow
+def test_recurrent_vdn_solves_partially_observable_lbf():
+    # lbf 2s-8x8-2p-2f-coop (sight 2, forced cooperation, team reward): VDN with a GRU reached a
+    # training return of 0.99 after 6e5 env steps (about 2 minutes on 2 CPU cores).
+    import phalanx.envs.lbf  # registers "lbf" where the env package does not yet
+    from phalanx.runtime.evaluate import episode_returns
+
+    env = phalanx.make("lbf", scenario="2s-8x8-2p-2f-coop", team_reward=True)
+    config = vb.QLearningConfig(mixer="vdn", total_steps=LBF_STEPS, recurrent_size=64, hidden=(64,), batch_size=32)
+    trainer = vb.make_train(config, env)
+    state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0))
+    trained, random = episode_returns(env, trainer, state, 200, seed=1, greedy=True, max_steps=100)
+    assert random["agents"].mean() < 0.05
+    assert trained["agents"].mean() > LBF_THRESHOLD, f"greedy return {trained['agents'].mean():.3f}"

@@ -13,6 +13,8 @@ reached while a terminal state does not bootstrap; n-step returns stop at either
 state's legal actions are those of the following step inside an episode; on an episode's last
 step the env has already reset (``TimeStep`` keeps no final mask), so all actions count as legal
 there — this only matters after truncation, the one case that bootstraps from such a state.
+Rewards are standardised by default with running statistics kept in the state (EPyMARL's
+``standardise_rewards``; see :class:`QLearningConfig`).
 
 **Mixing.** IQL learns each agent's Q on its own reward and termination. VDN/QMIX learn
 ``Q_tot`` of a set of agents on the set's team reward (``team_reward``: mean or sum of its
@@ -193,7 +195,7 @@ class Trainer:
         return {n: jnp.zeros((batch, g.num_agents, self.config.recurrent_size)) for n, g in self.groups.items()}
 
     def _streams(self) -> tuple[str, ...]:
-        """What each learns a Q-target of: every group (IQL), or every mixer (VDN/QMIX)."""
+        """The learned Q-targets, one per group (IQL) or one per mixer (VDN/QMIX)."""
         return tuple(self.groups) if self.config.mixer == "none" else tuple(self.mix_sets)
 
     def _rewards(self, reward: dict) -> dict:
