@@ -108,11 +108,17 @@ def best_response(
 
 @functools.lru_cache(maxsize=32)
 def ppo_program(game: GameSpec, player: int, seeds: int, compiler_options: tuple[tuple[str, Any], ...] = ()):
-    """Jitted ``(keys (S, 2), opponents (C, ...), weights (C,)) -> (actors (S, ...), returns (S,))``.
+    """``run(keys (S, 2), opponents (C, ...), weights (C,)) -> (actors (S, ...), returns (S,))``.
 
-    One whole PPO run per key, ``vmap``-ped over keys; ``returns`` is each run's mean episode return
-    over its last quarter of updates. Cached, so PSRO iterations reuse the compiled program (opponent
-    populations are padded to :func:`~phalanx.population.metagames.bucket` sizes).
+    One whole PPO run per key: each seed's state is initialised by its own small jitted call, then
+    all seeds train in ONE compiled program (``vmap`` over seeds of a ``lax.scan`` over updates).
+    ``returns`` is each run's mean episode return over its last quarter of updates. Cached, so PSRO
+    iterations reuse the compiled programs (opponent populations are padded to
+    :func:`~phalanx.population.metagames.bucket` sizes).
+
+    Initialisation stays outside the vmapped program on purpose: a batched orthogonal initialiser
+    is a batched LAPACK QR, whose parallel batch loop can deadlock XLA:CPU's thread pool on small
+    machines (seen with jaxlib 0.10 on 2 cores, asynchronous dispatch).
     """
     from phalanx.algos.ppo.train import make_train
 
@@ -122,15 +128,24 @@ def ppo_program(game: GameSpec, player: int, seeds: int, compiler_options: tuple
     num_updates = trainer.num_updates
     tail = max(1, num_updates // 4)
 
-    def one(key, opponents, weights):
-        state = trainer.init(key, {other: opponents}, weights)
+    @jax.jit
+    def init(key, opponents, weights):
+        return trainer.init(key, {other: opponents}, weights)
+
+    def train(state):
         state, metrics = jax.lax.scan(lambda s, _: trainer.update(s), state, None, length=num_updates)
         total = jnp.sum(metrics.episode_return_sum[learner][-tail:])
         count = jnp.sum(metrics.episode_count[-tail:])
         return state.params[learner]["actor"], total / jnp.maximum(count, 1.0)
 
-    del seeds  # part of the cache key: one compiled program per number of seeds
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None)), compiler_options=dict(compiler_options) or None)
+    train_all = jax.jit(jax.vmap(train), compiler_options=dict(compiler_options) or None)
+
+    def run(keys, opponents, weights):
+        states = [init(k, opponents, weights) for k in keys]
+        return train_all(jax.tree.map(lambda *x: jnp.stack(x), *states))
+
+    del seeds  # part of the cache key: one program per number of seeds
+    return run
 
 
 def _ppo_best_response(metagame, oracle: OracleSpec, player: int, opponents: Population, weights: np.ndarray,

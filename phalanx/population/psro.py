@@ -205,8 +205,8 @@ class PSRO:
 
     def mixtures(self, state: PSROState) -> tuple[np.ndarray, np.ndarray]:
         """Tabular games: each player's meta-strategy as one table ``(n_p, A_p)`` (the reach-weighted mixture)."""
-        return tuple(np.asarray(self.metagame.mixture(p, state.populations[p]["tables"], state.meta[p]),  # type: ignore[return-value]
-                                np.float32) for p in (0, 1))
+        mix0, mix1 = (self.metagame.mixture(p, state.populations[p]["tables"], state.meta[p]) for p in (0, 1))
+        return np.asarray(mix0, np.float32), np.asarray(mix1, np.float32)
 
     def exploitability(self, state: PSROState) -> dict[str, float]:
         """Tabular games: ``{"nash_conv", "exploitability" (= nash_conv / 2)}`` of the meta-strategies' mixtures."""

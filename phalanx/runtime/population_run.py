@@ -50,17 +50,37 @@ RESUME_OVERRIDABLE = ("iterations", "run_dir", "resume")
 
 @dataclasses.dataclass(frozen=True)
 class PopulationRunDir:
-    """Paths of a population run's outputs."""
+    """Paths of a population run's outputs (see the module docstring)."""
 
     path: Path
 
-    def __getattr__(self, name: str) -> Path:
-        files = {"config": "config.yaml", "metrics": "metrics.jsonl", "checkpoints": "checkpoints",
-                 "payoffs": "payoffs.png", "exploitability": "exploitability.png",
-                 "meta_strategy": "meta_strategy.json", "policy": "policy.json"}
-        if name not in files:
-            raise AttributeError(name)
-        return self.path / files[name]
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def payoffs(self) -> Path:
+        return self.path / "payoffs.png"
+
+    @property
+    def exploitability(self) -> Path:
+        return self.path / "exploitability.png"
+
+    @property
+    def meta_strategy(self) -> Path:
+        return self.path / "meta_strategy.json"
+
+    @property
+    def policy(self) -> Path:
+        return self.path / "policy.json"
 
 
 # --------------------------------------------------------------------------- run directory

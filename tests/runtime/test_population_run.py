@@ -123,6 +123,26 @@ def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, o
     assert (crashed / "policy.json").is_file()
 
 
+@pytest.mark.slow
+def test_psro_on_tag_with_monte_carlo_payoffs(tmp_path):
+    out = tmp_path / "tag"
+    args = ["psro", "game=tag", "env.num_taggers=2", "env.num_runners=2", "env.episode_length=12",
+            "env.tagging_distance=0.25", "env.grid_length=2.0", "ppo.total_steps=3072", "ppo.num_envs=16",
+            "ppo.num_steps=12", "ppo.num_minibatches=2", "ppo.hidden=[16]", "iterations=2", "eval_episodes=32",
+            "meta_solver=general_sum", f"run_dir={out}"]
+    assert main(args) == 0
+    state, _ = restore_final(out)
+    assert state.sizes == (3, 3) and set(state.populations[0]) == {"actors"}
+    assert np.all(state.table.counts == 32) and np.all(np.isfinite(state.table.stderr))
+    low, high = state.table.confidence_interval()
+    assert np.all(low <= state.table.payoffs) and np.all(state.table.payoffs <= high) and np.any(low < high)
+    lines = lines_of(out)
+    assert "exploitability" not in lines[-1] and lines[-1]["meta_nash_conv"] < 1e-6
+    assert set(lines[-1]["oracle"]) == {"taggers", "runners"}
+    assert (out / "payoffs.png").is_file() and not (out / "policy.json").exists()
+    assert not (out / "exploitability.png").exists()
+
+
 def test_selfplay_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["selfplay", "game=rock_paper_scissors", "mode=sp", "iterations=3"]) == 0
