@@ -24,7 +24,7 @@ from typing import Any
 from phalanx.errors import ConfigError, did_you_mean
 
 #: Packages whose import registers learners (imported on first lookup, keeping ``import phalanx`` light).
-ALGORITHM_PACKAGES = ("phalanx.algos.ppo", "phalanx.algos.continuous")
+ALGORITHM_PACKAGES = ("phalanx.algos.ppo", "phalanx.algos.continuous", "phalanx.algos.value_based")
 
 
 @dataclasses.dataclass(frozen=True)
