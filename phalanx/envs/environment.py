@@ -10,6 +10,9 @@ themselves be ``vmap``-ped). ``reset`` and ``step`` are pure, so ``jit``, ``vmap
 from __future__ import annotations
 
 import abc
+import os
+import traceback
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import jax
@@ -54,8 +57,16 @@ class Environment(abc.ABC, Generic[StateT, ParamsT]):
     ) -> tuple[StateT, TimeStep]: ...
 
     def reset(self, key: jax.Array, params: ParamsT | None = None) -> tuple[StateT, TimeStep]:
-        """Start an episode. Returns ``(state, timestep)``."""
-        return self._reset(key, self.default_params if params is None else params)
+        """Start an episode. Returns ``(state, timestep)``; ``timestep.obs[group]`` is ``(A, *obs_shape)``.
+
+        Raises:
+            PhalanxError: if ``_reset`` uses Python control flow on traced values (under ``jit``)
+                or returns arrays whose shapes or dtypes differ from :attr:`spec`.
+        """
+        params = self.default_params if params is None else params
+        state, ts = _call_env_code(self, "_reset", self._reset, key, params)
+        check_timestep(self.spec, ts, f"{self.name}.reset")
+        return state, ts
 
     def step(
         self,
@@ -64,9 +75,19 @@ class Environment(abc.ABC, Generic[StateT, ParamsT]):
         actions: dict[str, jax.Array],
         params: ParamsT | None = None,
     ) -> tuple[StateT, TimeStep]:
-        """Advance one step. ``actions[group]`` has the agent axis first (see spaces)."""
+        """Advance one step. ``actions[group]`` has the agent axis first: ``(A,)`` int32 for
+        ``Discrete``, ``(A, k)`` int32 for ``MultiDiscrete``, ``(A, d)`` float32 for ``Box``.
+
+        Raises:
+            PhalanxError: for actions of the wrong groups, shape or dtype; if ``_step`` uses Python
+                control flow on traced values (under ``jit``); or if it returns arrays whose shapes
+                or dtypes differ from :attr:`spec`.
+        """
         actions = check_actions(self.spec, actions, self.name)
-        return self._step(key, state, actions, self.default_params if params is None else params)
+        params = self.default_params if params is None else params
+        state, ts = _call_env_code(self, "_step", self._step, key, state, actions, params)
+        check_timestep(self.spec, ts, f"{self.name}.step")
+        return state, ts
 
     @property
     def groups(self) -> dict[str, int]:
@@ -84,6 +105,75 @@ class Environment(abc.ABC, Generic[StateT, ParamsT]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.groups})"
+
+
+#: What JAX raises when Python needs a concrete value from a traced array (``if x > 0:``,
+#: ``int(x)``, ``np.asarray(x)``, ``x[x > 0]`` under ``jit``).
+_TRACER_ERRORS = (
+    jax.errors.ConcretizationTypeError,  # includes TracerBoolConversionError
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.NonConcreteBooleanIndexError,
+)
+_JAX_DIRS = tuple(os.path.dirname(m.__file__) + os.sep for m in (jax, np))
+
+
+def _call_env_code(env: Environment, method: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``env._reset``/``env._step``, turning JAX's tracer errors into one actionable line."""
+    try:
+        return fn(*args)
+    except _TRACER_ERRORS as e:
+        # The deepest frame outside JAX/NumPy is the env's own line that needed a concrete value.
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(_JAX_DIRS)]
+        where = f" at {frames[-1].filename}:{frames[-1].lineno} ({(frames[-1].line or '').strip()})" if frames else ""
+        raise PhalanxError(
+            f"{env.name}.{method}{where}: Python control flow on a traced value ({type(e).__name__}: "
+            f"{str(e).splitlines()[0]}). Under jit, env code sees abstract arrays: use jnp.where(cond, a, b) or "
+            "jax.lax.cond(cond, f, g, ...) instead of if/and/or/bool(), jax.lax.fori_loop/scan instead of loops "
+            "over array values, and jnp.where instead of boolean indexing."
+        ) from e
+
+
+def check_timestep(spec: EnvSpec, ts: TimeStep, where: str = "env") -> None:
+    """Check that ``ts`` has the shapes and dtypes ``spec`` declares (trace time, so free under ``jit``).
+
+    Leading batch axes are allowed (a ``VecEnv`` adds ``(E,)``): only the trailing axes are
+    compared, e.g. ``obs[group]`` must end in ``(A, *observation.shape)``, ``reward[group]`` in
+    ``(A,)``, ``global_state`` in ``global_state.shape``.
+
+    Raises:
+        PhalanxError: naming the field, the shape/dtype returned and the one the spec declares.
+    """
+    if not isinstance(ts, TimeStep):
+        raise PhalanxError(f"{where}: expected (state, TimeStep), got a {type(ts).__name__} as the timestep; "
+                           "build it with phalanx.envs.make_timestep(...).")
+    for field in ("obs", "reward", "terminated", "action_mask"):
+        value = getattr(ts, field)
+        got = set(value) if isinstance(value, dict) else None
+        if got != set(spec.groups) and not (field == "action_mask" and got is not None and got <= set(spec.groups)):
+            raise PhalanxError(f"{where}: timestep.{field} must be a dict keyed by the spec's groups "
+                               f"{list(spec.groups)}, got {sorted(got) if got is not None else type(value).__name__}.")
+    for name, g in spec.groups.items():
+        wants = [("obs", ts.obs[name], (g.num_agents, *g.observation.shape), np.dtype(g.observation.dtype)),
+                 ("reward", ts.reward[name], (g.num_agents,), np.dtype(np.float32)),
+                 ("terminated", ts.terminated[name], (g.num_agents,), np.dtype(np.bool_))]
+        for field, value, shape, dtype in wants:
+            _check_array(f"{where}: timestep.{field}[{name!r}]", value, shape, dtype,
+                         f"spec.groups[{name!r}]: {g.num_agents} agents, observation {g.observation}"
+                         if field == "obs" else f"{g.num_agents} agents in group {name!r}")
+    _check_array(f"{where}: timestep.global_state", ts.global_state, spec.global_state.shape,
+                 np.dtype(spec.global_state.dtype), f"spec.global_state {spec.global_state}")
+
+
+def _check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, because: str) -> None:
+    got_shape = tuple(np.shape(value))
+    if len(got_shape) < len(shape) or got_shape[len(got_shape) - len(shape):] != shape:
+        raise PhalanxError(f"{what} has shape {got_shape}, but the env's spec says {shape} ({because}); "
+                           "make the spec and the returned arrays agree.")
+    got_dtype = np.dtype(value.dtype) if hasattr(value, "dtype") else np.asarray(value).dtype
+    if got_dtype != dtype:
+        raise PhalanxError(f"{what} has dtype {got_dtype}, but the env's spec says {dtype}; "
+                           f"cast it with .astype(jnp.{dtype.name}).")
 
 
 def _sample_masked(key: jax.Array, space: Any, num_agents: int, mask: jax.Array | None) -> jax.Array:
