@@ -126,5 +126,24 @@ class PokerEnv(Environment[StateT, PokerParams], Generic[StateT]):
             global_state=tensors.reshape(-1),
         )
 
+    @property
+    def max_game_length(self) -> int:
+        """Most moves in one game (Kuhn 3, Leduc 8): every episode is over after this many steps."""
+        from phalanx.envs.poker.viewer import MAX_GAME_LENGTH
+
+        return MAX_GAME_LENGTH[self.name]
+
+    def render_text(self, state: StateT) -> str:
+        """One (unbatched) state as readable text: cards, pot, bets, whose turn or the result."""
+        from phalanx.envs.poker.viewer import poker_text
+
+        return poker_text(self, state)
+
+    def draw_frame(self, fig, state: StateT) -> None:
+        """Draw :meth:`render_text` on a matplotlib figure (used by ``phalanx.envs.viewers.render_frame``)."""
+        from phalanx.envs.poker.viewer import draw_poker
+
+        draw_poker(fig, self, state)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
