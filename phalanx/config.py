@@ -22,14 +22,34 @@ T = TypeVar("T")
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """``["a=1", "env.n=3"]`` → ``{"a": 1, "env": {"n": 3}}`` with YAML-typed values."""
-    for arg in args:
+    """``["a=1", "env.n=3"]`` → ``{"a": 1, "env": {"n": 3}}`` with YAML-typed values.
+
+    Raises:
+        ConfigError: naming the first argument that is not ``key=value`` (with the fix:
+            ``--seed 3`` → ``seed=3``), or whose value does not parse.
+    """
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            key, _, value = arg.lstrip("-").partition("=")
+            if not value and i + 1 < len(args) and "=" not in args[i + 1]:
+                value = args[i + 1]
+            raise ConfigError(f"argument {arg!r}: phalanx takes key=value overrides, not --flags; "
+                              f"write {key or 'KEY'}={value or 'VALUE'}.")
         if "=" not in arg or arg.startswith("="):
-            raise ConfigError(f"argument {arg!r} is not of the form key=value (e.g. env=tag).")
+            hint = f"{arg}={args[i + 1]}" if i + 1 < len(args) and "=" not in args[i + 1] else f"{arg or 'KEY'}=VALUE"
+            raise ConfigError(f"argument {arg!r} is not of the form key=value (e.g. env=tag); write {hint}.")
+    for arg in args:  # one at a time, so the error names the argument that does not parse
+        try:
+            OmegaConf.from_dotlist([arg])
+        except Exception as e:  # omegaconf's grammar errors are long; keep the first line
+            raise ConfigError(
+                f"could not parse {arg!r}: {str(e).splitlines()[0]}. Lists are written [1,2] with no spaces "
+                "(or quote the whole argument); strings with special characters need quotes: key='a b'."
+            ) from None
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(args))  # type: ignore[return-value]
-    except Exception as e:  # omegaconf's grammar errors are long; keep the first line
-        raise ConfigError(f"could not parse overrides {args}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # e.g. `env=tag env.n=3` in one dict: env is both a value and a group
+        raise ConfigError(f"could not combine overrides {args}: {str(e).splitlines()[0]}") from None
 
 
 def build(schema: type[T], values: dict[str, Any], prefix: str = "") -> T:
