@@ -4,8 +4,8 @@
 so no global figure state leaks) at a fixed size (:data:`FIGSIZE` × :data:`DPI`), and returns
 ``(H, W, 3)`` uint8. ``state`` is one unbatched env state (wrappers are looked through).
 
-* Tag: a scatter of every agent, coloured by type (taggers red, runners blue); tagged
-  runners are faded. Marker size shrinks with the number of agents (legible at 1000).
+* Tag: a scatter of every agent, coloured by type (taggers red with a dark rim, on top; runners
+  blue); tagged runners pale blue. Marker size shrinks with the number of agents (legible at 1000).
 * tag_grid: the ``{0..L}²`` grid, taggers red and the runner blue in their cells.
 * MPE: entities as circles of their true radius (agents and landmarks in mpe2's colours),
   the ``[-1, 1]²`` arena outlined.
@@ -27,6 +27,7 @@ DPI = 100  # → 400 × 400 frames
 
 TAGGER = (0.85, 0.2, 0.2)
 RUNNER = (0.2, 0.35, 0.85)
+RUNNER_TAGGED = (0.78, 0.83, 0.95)  # a runner tagged out: the runner colour, faded toward white
 
 
 def _figure():
@@ -89,24 +90,31 @@ def _title(ax, text: str) -> None:
 
 
 def _draw_tag(fig, env, s) -> None:
-    ax = fig.add_axes((0.04, 0.04, 0.92, 0.88))
+    from matplotlib.patches import Rectangle
+
+    ax = fig.add_axes((0.03, 0.03, 0.94, 0.86))
     L = float(env.default_params.grid_length)
     n = s.pos.shape[0]
-    size = float(np.clip(2000.0 / n, 3.0, 60.0))  # marker area in points²: 3 at 1000 agents
+    # Marker area in points² shrinks with the crowd: 6 at 1000 agents (~4 px across at 100 dpi), 60 at ≤ 100.
+    size = float(np.clip(6000.0 / n, 6.0, 60.0))
     tagger = s.agent_type == 1
-    colors = np.where(tagger[:, None], np.array(TAGGER), np.array(RUNNER))
-    alpha = np.where(s.alive, 1.0, 0.15)
-    rgba = np.concatenate([colors, alpha[:, None]], 1)
-    order = np.argsort(tagger, kind="stable")  # taggers drawn on top
-    ax.scatter(s.pos[order, 0], s.pos[order, 1], s=np.where(tagger, size * 2.5, size)[order], c=rgba[order],
-               linewidths=0)
-    ax.set_xlim(0, L)
-    ax.set_ylim(0, L)
+    tagged = ~s.alive & ~tagger
+    # Tagged runners: an opaque pale blue, drawn first (faded but still visible where they stopped).
+    ax.scatter(s.pos[tagged, 0], s.pos[tagged, 1], s=size, c=[RUNNER_TAGGED], linewidths=0, zorder=1)
+    running = s.alive & ~tagger
+    ax.scatter(s.pos[running, 0], s.pos[running, 1], s=size, c=[RUNNER], linewidths=0, zorder=2)
+    # Taggers on top, larger, with a dark rim so they stand out inside a crowd of runners.
+    ax.scatter(s.pos[tagger, 0], s.pos[tagger, 1], s=size * 2.5, c=[TAGGER], edgecolors="0.15",
+               linewidths=0.4 if n > 200 else 0.8, zorder=3)
+    ax.add_patch(Rectangle((0, 0), L, L, fill=False, ec="0.5", lw=0.8, zorder=0))
+    pad = 0.02 * L  # agents on the edge stay whole
+    ax.set_xlim(-pad, L + pad)
+    ax.set_ylim(-pad, L + pad)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    runners_alive = int((s.alive & ~tagger).sum())
-    _title(ax, f"tag  t={int(s.t)}  taggers {int(tagger.sum())}  runners {runners_alive}/{int((~tagger).sum())}")
+    ax.set_axis_off()
+    n_runners = int((~tagger).sum())
+    _title(ax, f"tag  t={int(s.t)}:  {int(tagger.sum())} taggers (red)\n"
+               f"{int(running.sum())}/{n_runners} runners running (blue), {int(tagged.sum())} tagged (pale)")
 
 
 def _draw_tag_grid(fig, env, s) -> None:
