@@ -29,7 +29,7 @@ def _train(args: list[str], cache: Path) -> subprocess.Popen:
 
 
 def _finished(proc: subprocess.Popen) -> None:
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=300)  # generous: compiling on a loaded 2-core machine
     assert proc.returncode == 0, out
 
 
@@ -37,15 +37,23 @@ def _finalised(checkpoints: Path) -> list[str]:
     return [p.name for p in checkpoints.iterdir() if p.name.isdigit()] if checkpoints.exists() else []
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+# A tiny QMIX run with 128 env steps per update too: the replay buffer, target network, optimiser
+# and reward statistics must all come back from a checkpoint exactly.
+TINY_QMIX = ["env=simple_spread", "env.N=2", "algo=qmix", "train.num_envs=4", "train.num_steps=32",
+             "train.buffer_size=512", "train.learning_starts=256", "train.batch_size=8", "train.gradient_steps=1",
+             "train.hidden=[16]", "train.target_update_every=4", "train.mixer_embed=8", "train.hypernet_embed=16"]
+
+
+@pytest.fixture(scope="module", params=["ippo", "qmix"])
+def runs(request, tmp_path_factory):
     from conftest import TINY
 
-    tmp = tmp_path_factory.mktemp("resume")
-    args = [*TINY, f"train.total_steps={NUM_CHUNKS * 128}", "log_every=1", "checkpoint_every=1", "seed=5"]
+    tmp = tmp_path_factory.mktemp(f"resume-{request.param}")
+    tiny = TINY if request.param == "ippo" else TINY_QMIX
+    args = [*tiny, f"train.total_steps={NUM_CHUNKS * 128}", "log_every=1", "checkpoint_every=1", "seed=5"]
     full = _train([*args, f"run_dir={tmp / 'full'}"], tmp / "cache")
     killed = _train([*args, f"run_dir={tmp / 'killed'}"], tmp / "cache")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while not _finalised(tmp / "killed" / "checkpoints"):
         assert killed.poll() is None, killed.communicate()[0]
         assert time.monotonic() < deadline
