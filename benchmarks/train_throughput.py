@@ -1,6 +1,7 @@
 """End-to-end IPPO training throughput (rollout + update) vs JaxMARL's ``ippo_ff_mpe``.
 
-    python benchmarks/train_throughput.py --jaxmarl-repo PATH --jaxmarl-python PATH
+    python benchmarks/train_throughput.py --jaxmarl-repo PATH --jaxmarl-python PATH \\
+        [--num-envs 16 1024] [--rounds 3] [--variants auto off old-reset]
 
 ``--jaxmarl-repo`` is a clone of FLAIROx/JaxMARL (its ``baselines/IPPO/ippo_ff_mpe.py`` is
 run as published, never copied here); ``--jaxmarl-python`` is an interpreter of a separate
@@ -9,65 +10,113 @@ virtual environment with ``jaxmarl``, ``distrax``, ``hydra-core`` and ``wandb`` 
 
 Both sides use JaxMARL's ``ippo_ff_mpe`` configuration on simple_spread — rollout 128
 steps, 4 epochs × 4 minibatches, 64-64 tanh actor and critic, lr 2.5e-4 annealed — at
-each ``--num-envs``; each side runs a fixed number of updates as one compiled program,
-once to compile and then ``--repeats`` timed times (median reported).
+each ``--num-envs``; each side runs a fixed number of updates as one compiled program.
+Every side is compiled first (the peer in its own process, which then waits for orders on
+stdin), then ``--rounds`` rounds each time every side once, in rotating order, so that
+the machine's load drifts over all sides alike; the table reports per-side medians, the
+median of the per-round ratios and the 1-minute load average during the rounds.
+
+Phalanx variants (``--variants``): ``auto`` (the defaults: ``grad_chunk`` auto, resets only
+on steps where an episode ended), ``off`` (``train.grad_chunk=0``: one pass per minibatch),
+``old-reset`` (auto, but the per-env ``AutoReset`` that computes a reset on every step).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import statistics
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 
-from phalanx.bench import time_median
-
 UPDATES = {16: 50, 1024: 3}
 
-# Our timing harness for the peer's script (runs in the peer's virtual environment).
+# Our timing harness for the peer's script (runs in the peer's virtual environment): compile,
+# print "ready", then time one whole run per line read from stdin.
 PEER_DRIVER = textwrap.dedent("""
-    import json, statistics, sys, time
+    import json, sys, time
     sys.path.insert(0, sys.argv[1] + "/baselines/IPPO")
     import jax, wandb
     from omegaconf import OmegaConf
     wandb.init(mode="disabled")
     import ippo_ff_mpe
     config = OmegaConf.to_container(OmegaConf.load(sys.argv[1] + "/baselines/IPPO/config/ippo_ff_mpe.yaml"))
-    num_envs, updates, repeats = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    num_envs, updates = int(sys.argv[2]), int(sys.argv[3])
     config.update(NUM_ENVS=num_envs, TOTAL_TIMESTEPS=num_envs * config["NUM_STEPS"] * updates)
     train = jax.jit(ippo_ff_mpe.make_train(dict(config)))
     key = jax.random.PRNGKey(0)
     jax.block_until_ready(train(key))
-    times = []
-    for _ in range(repeats):
+    print(json.dumps({"ready": True, "env_steps": num_envs * config["NUM_STEPS"] * updates}), flush=True)
+    for _ in sys.stdin:
         start = time.perf_counter()
         jax.block_until_ready(train(key))
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"seconds": statistics.median(times), "env_steps": num_envs * config["NUM_STEPS"] * updates}))
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 """)
 
 
-def phalanx_rate(num_envs: int, updates: int, repeats: int) -> float:
+class Peer:
+    """JaxMARL's compiled ``train`` in a child process; :meth:`time` runs it once."""
+
+    def __init__(self, repo: str, python: str, num_envs: int, updates: int):
+        self.proc = subprocess.Popen([python, "-c", PEER_DRIVER, repo, str(num_envs), str(updates)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.env_steps = self._read()["env_steps"]
+
+    def _read(self) -> dict:
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the JaxMARL process exited; run it by hand to see its error")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def time(self) -> float:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return self._read()["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def phalanx_trainer(num_envs: int, updates: int, variant: str):
+    """IPPO on simple_spread with JaxMARL's ippo_ff_mpe settings; ``variant`` as in the module doc."""
     import phalanx
     from phalanx.algos.ppo import PPOConfig, make_train
+    from phalanx.envs.wrappers import AutoReset, EpisodeStatistics, VecEnv
 
     config = PPOConfig(num_envs=num_envs, num_steps=128, update_epochs=4, num_minibatches=4, lr=2.5e-4,
-                       hidden=(64, 64), activation="tanh", total_steps=num_envs * 128 * updates)
-    return num_envs * 128 * updates / _time_run(make_train(config, phalanx.make("simple_spread")), repeats)
+                       hidden=(64, 64), activation="tanh", total_steps=num_envs * 128 * updates,
+                       grad_chunk=0 if variant == "off" else -1)
+    env = phalanx.make("simple_spread")
+    trainer = make_train(config, env)
+    if variant == "old-reset":
+        trainer = dataclasses.replace(trainer, env=VecEnv(EpisodeStatistics(AutoReset(env)), num_envs))
+    return trainer
 
 
-def _time_run(trainer, repeats: int) -> float:
-    """Median seconds of a whole compiled run (after one compiling call)."""
+def compiled_run(trainer):
+    """A zero-argument function timing one whole compiled run (compiled here, once)."""
     train = jax.jit(trainer.train)
     key = jax.random.PRNGKey(0)
     jax.block_until_ready(train(key))
-    return time_median(lambda: train(key), repeats)
+
+    def run() -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(train(key))
+        return time.perf_counter() - start
+
+    return run
 
 
-def phalanx_tag_rate(num_envs: int, updates: int, repeats: int) -> tuple[float, int]:
+def phalanx_tag_rate(num_envs: int, updates: int) -> tuple[float, int]:
     """IPPO on Tag with 1000 agents (100 taggers, 900 runners, 10 nearest observed)."""
     import phalanx
     from phalanx.algos.ppo import PPOConfig, make_train
@@ -76,14 +125,36 @@ def phalanx_tag_rate(num_envs: int, updates: int, repeats: int) -> tuple[float, 
                        num_other_agents_observed=10)
     config = PPOConfig(num_envs=num_envs, num_steps=32, update_epochs=2, num_minibatches=2,
                        total_steps=num_envs * 32 * updates)
-    return num_envs * 32 * updates / _time_run(make_train(config, env), repeats), env.spec.num_agents
+    return num_envs * 32 * updates / compiled_run(make_train(config, env))(), env.spec.num_agents
 
 
-def jaxmarl_rate(repo: str, python: str, num_envs: int, updates: int, repeats: int) -> float:
-    out = subprocess.run([python, "-c", PEER_DRIVER, repo, str(num_envs), str(updates), str(repeats)],
-                         capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["env_steps"] / result["seconds"]
+def compare(num_envs: int, variants: list[str], rounds: int, repo: str | None, python: str | None) -> dict:
+    """Rounds of every side once each (rotating order); returns per-side times, ratios and loads."""
+    updates = UPDATES.get(num_envs, max(1, 400_000 // (num_envs * 128)))
+    env_steps = num_envs * 128 * updates
+    sides = {f"phalanx-{v}": compiled_run(phalanx_trainer(num_envs, updates, v)) for v in variants}
+    peer = Peer(repo, python, num_envs, updates) if repo and python else None
+    if peer is not None:
+        assert peer.env_steps == env_steps, (peer.env_steps, env_steps)
+        sides["jaxmarl"] = peer.time
+    names = list(sides)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    loads = []
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            times[name].append(sides[name]())
+        loads.append(os.getloadavg()[0])
+        print(f"# {num_envs} envs, round {r + 1}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in times.items())
+              + f"; load {loads[-1]:.1f}", flush=True)
+    if peer is not None:
+        peer.close()
+    rates = {n: env_steps / statistics.median(t) for n, t in times.items()}
+    ratios = {}
+    for n in names:
+        if n != "jaxmarl" and "jaxmarl" in times:
+            ratios[n] = statistics.median(j / o for o, j in zip(times[n], times["jaxmarl"], strict=True))
+    return {"num_envs": num_envs, "updates": updates, "env_steps": env_steps, "times": times, "rates": rates,
+            "ratios_vs_jaxmarl": ratios, "load_1min": loads}
 
 
 def main() -> None:
@@ -91,22 +162,28 @@ def main() -> None:
     parser.add_argument("--jaxmarl-repo")
     parser.add_argument("--jaxmarl-python")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 1024])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=["auto"], choices=["auto", "off", "old-reset"])
+    parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--tag", action="store_true", help="also time IPPO on 1000-agent Tag")
     args = parser.parse_args()
     print(f"# IPPO training throughput, simple_spread — jax {jax.__version__}, {jax.devices()[0].device_kind}")
-    print("| envs | updates timed | Phalanx env steps/s | JaxMARL env steps/s | ratio |")
-    print("|---:|---:|---:|---:|---:|")
+    results = []
     for num_envs in args.num_envs:
-        updates = UPDATES.get(num_envs, max(1, 400_000 // (num_envs * 128)))
-        ours = phalanx_rate(num_envs, updates, args.repeats)
-        if args.jaxmarl_repo and args.jaxmarl_python:
-            theirs = jaxmarl_rate(args.jaxmarl_repo, args.jaxmarl_python, num_envs, updates, args.repeats)
-            print(f"| {num_envs} | {updates} | {ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.2f}×** |", flush=True)
-        else:
-            print(f"| {num_envs} | {updates} | {ours:,.0f} | (not run) | |", flush=True)
+        results.append(compare(num_envs, args.variants, args.rounds, args.jaxmarl_repo, args.jaxmarl_python))
+    names = list(results[0]["rates"])
+    print("| envs | updates timed | " + " | ".join(f"{n} env steps/s" for n in names)
+          + " | " + " | ".join(f"{n} / jaxmarl" for n in results[0]["ratios_vs_jaxmarl"]) + " | load |")
+    print("|---:" * (3 + len(names) + len(results[0]["ratios_vs_jaxmarl"])) + "|")
+    for r in results:
+        print(f"| {r['num_envs']} | {r['updates']} | " + " | ".join(f"{v:,.0f}" for v in r["rates"].values())
+              + " | " + " | ".join(f"**{v:.2f}×**" for v in r["ratios_vs_jaxmarl"].values())
+              + f" | {min(r['load_1min']):.1f}–{max(r['load_1min']):.1f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
     if args.tag:
-        rate, agents = phalanx_tag_rate(num_envs=8, updates=2, repeats=args.repeats)
+        rate, agents = phalanx_tag_rate(num_envs=8, updates=2)
         print(f"\nIPPO on Tag, 8 envs × {agents} agents (k=10 nearest), rollout 32, 2 epochs × 2 minibatches: "
               f"{rate:,.0f} env steps/s = {rate * agents:,.0f} agent steps/s")
 

@@ -140,6 +140,44 @@ class VecEnv:
         return jax.vmap(self.env.sample_actions)(keys, action_mask)
 
 
+class AutoResetVecEnv(VecEnv):
+    """``num_envs`` copies with :class:`AutoReset`'s behaviour, resetting only when some episode ended.
+
+    ``AutoReset`` under ``vmap`` computes a reset in every env on every step (a ``vmap``-ped
+    branch is a select), and for small envs that reset's random draws can cost as much as the
+    step. Here the step is ``vmap``-ped without resets and the batch's resets run under one
+    ``lax.cond`` on "any env done", so they cost nothing on the steps where no episode ends
+    (with fixed-length episodes, all but one in ``episode_length``). Keys are split exactly as
+    ``VecEnv(AutoReset(env))`` splits them, so the results are identical to it, bit for bit.
+    Under an outer ``vmap`` (several seeds) the ``cond`` becomes a select again: still correct.
+    """
+
+    def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: Any = None):
+        """Step all copies; ``actions[group]`` is ``(num_envs, A, ...)``; ended episodes restart."""
+        keys = jax.vmap(jax.random.split)(jax.random.split(key, self.num_envs))  # as AutoReset splits them
+        key_step, key_reset = keys[:, 0], keys[:, 1]
+        state, ts = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(key_step, state, actions, params)
+        done = ts.done  # (E,)
+
+        def reset(state_ts):
+            state, ts = state_ts
+            reset_state, reset_ts = jax.vmap(self.env.reset, in_axes=(0, None))(key_reset, params)
+            pick = lambda new, old: jax.tree.map(  # noqa: E731
+                lambda n, o: jnp.where(done.reshape(-1, *([1] * (o.ndim - 1))), n, o), new, old)
+            return pick(reset_state, state), ts.replace(
+                obs=pick(reset_ts.obs, ts.obs),
+                action_mask=pick(reset_ts.action_mask, ts.action_mask),
+                global_state=pick(reset_ts.global_state, ts.global_state),
+            )
+
+        return jax.lax.cond(done.any(), reset, lambda state_ts: state_ts, (state, ts))
+
+
 def wrap_for_training(env: Environment, num_envs: int) -> VecEnv:
-    """The standard stack: auto-reset, episode statistics, ``num_envs`` copies."""
-    return VecEnv(EpisodeStatistics(AutoReset(env)), num_envs)
+    """The standard stack: ``num_envs`` copies with episode statistics and auto-reset.
+
+    The same transitions as ``VecEnv(EpisodeStatistics(AutoReset(env)), num_envs)`` (resetting
+    the statistics with the env changes nothing: they are zeroed when an episode ends), but
+    resets are computed only on steps where an episode ended (:class:`AutoResetVecEnv`).
+    """
+    return AutoResetVecEnv(EpisodeStatistics(env), num_envs)

@@ -78,6 +78,10 @@ class Tag(Environment[TagState, TagParams]):
             acceleration/v_max, cos(direction), sin(direction)`` — just before ``t/T``. WarpDrive's
             observation has only features *relative* to the observer, so an agent cannot tell
             its own heading and cannot steer toward a target; ``False`` gives WarpDrive's layout.
+        egocentric: give each observed agent's ``Δx, Δy`` in the observer's own frame (along and
+            to the left of its heading) instead of the board's: where a target lies relative to
+            the way the observer faces, which is what a turn action acts on. Same layout and
+            size; ``False`` (default) keeps WarpDrive's board-frame offsets.
         min_acceleration, max_acceleration, min_turn, max_turn: action ranges.
         Other keywords set :class:`TagParams` defaults.
     """
@@ -95,6 +99,7 @@ class Tag(Environment[TagState, TagParams]):
         runner_exits_game_after_tagged: bool = True,
         obs_chunk_size: int = 256,
         observe_self: bool = True,
+        egocentric: bool = False,
         grid_length: float = 10.0,
         episode_length: int = 100,
         max_speed: float = 1.0,
@@ -140,6 +145,7 @@ class Tag(Environment[TagState, TagParams]):
         self.runner_exits_game_after_tagged = runner_exits_game_after_tagged
         self.obs_chunk_size = obs_chunk_size
         self.observe_self = observe_self
+        self.egocentric = egocentric
         # Action tables are static: they define what each action index means.
         self.acceleration_actions = action_table(min_acceleration, max_acceleration, num_acceleration_levels)
         self.turn_actions = action_table(min_turn, max_turn, num_turn_levels)
@@ -310,11 +316,20 @@ class Tag(Environment[TagState, TagParams]):
         else:
             obs = {g: self._nearest_observations(ids, f, state.pos, types, state.alive, time)
                    for g, ids in groups.items()}
+        if self.egocentric:
+            obs = {g: self._to_own_frame(o, state.direction[groups[g]]) for g, o in obs.items()}
         if self.observe_self:
             own = self._self_features(state, params)
             # Before t/T, which stays the last entry.
             obs = {g: jnp.concatenate([o[:, :-1], own[groups[g]], o[:, -1:]], -1) for g, o in obs.items()}
         return obs
+
+    def _to_own_frame(self, obs: jax.Array, direction: jax.Array) -> jax.Array:
+        """Rotate the ``Δx`` and ``Δy`` blocks of ``obs`` ``(A, D)`` by minus each observer's heading ``(A,)``."""
+        k = (self._relative_dim - 1) // NUM_FEATURES  # observed agents; rows are feature-major
+        dx, dy = obs[:, :k], obs[:, k : 2 * k]
+        c, s = jnp.cos(direction)[:, None], jnp.sin(direction)[:, None]
+        return jnp.concatenate([c * dx + s * dy, c * dy - s * dx, obs[:, 2 * k :]], -1)
 
     def _self_features(self, state: TagState, params: TagParams) -> jax.Array:
         """``(N, 6)`` each agent's own absolute state (zeros once out of the game)."""
