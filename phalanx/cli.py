@@ -263,8 +263,20 @@ def _resolve_render(args: list[str]) -> tuple[RenderConfig, dict[str, Any]]:
 
 
 def _resolve_bench(args: list[str]) -> Any:
-    values, _ = _parse_env_args(args)
-    return build(BenchConfig, values)
+    from phalanx.envs import make
+
+    values, env_settings = _parse_env_args(args)
+    config = build(BenchConfig, values)
+    make(config.env, **env_settings)  # unknown env or setting: one line, for `phalanx config bench` too
+    return config
+
+
+def _render_schema(args: list[str]) -> RenderConfig:
+    from phalanx.envs import make
+
+    config, env_settings = _resolve_render(args)
+    make(config.env, **env_settings)  # as _resolve_bench
+    return config
 
 
 def _resolve_train(args: list[str]) -> Any:
@@ -300,7 +312,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 # Command → function resolving its key=value args to the typed config it runs.
 SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
-    "render": lambda args: _resolve_render(args)[0],
+    "render": _render_schema,
     "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
     "league": _resolve_league,
 }
