@@ -238,6 +238,13 @@ def cmd_render(args: list[str]) -> int:
     return 0
 
 
+def cmd_plot(args: list[str]) -> int:
+    """Figures from run directories: ``phalanx plot run_dir=A [run_dir=B ...] [out=PATH] [pool=true]``."""
+    from phalanx.runtime.plot_runs import main as plot_main
+
+    return plot_main(args, console)
+
+
 def _resolve_eval(args: list[str]) -> EvalConfig:
     config = build(EvalConfig, parse_overrides(args))
     if config.run_dir is None:
@@ -297,6 +304,12 @@ def _resolve_league(args: list[str]) -> Any:
     return resolve(args)
 
 
+def _resolve_plot(args: list[str]) -> Any:
+    from phalanx.runtime.plot_runs import resolve
+
+    return resolve(args)
+
+
 def cmd_config(args: list[str]) -> int:
     """Print the resolved config of a command: ``phalanx config bench num_envs=10``."""
     if not args or args[0] not in SCHEMAS:
@@ -307,14 +320,14 @@ def cmd_config(args: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "eval": cmd_eval, "render": cmd_render,
-    "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay, "league": cmd_league,
+    "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay, "league": cmd_league, "plot": cmd_plot,
 }
 # Command → function resolving its key=value args to the typed config it runs.
 SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
     "render": _render_schema,
     "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
-    "league": _resolve_league,
+    "league": _resolve_league, "plot": _resolve_plot,
 }
 
 USAGE = """usage: phalanx <command> [key=value ...]
@@ -325,11 +338,13 @@ commands:
   train env=NAME [...]      train a learner (algo=ippo|mappo|maddpg|isac|masac|..., seed=, num_seeds=,
                             train.KEY=, env.KEY=, resume=DIR)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
-  render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=)
+  render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
   psro game=NAME [...]      PSRO (oracle=exact|ppo, meta_solver=, iterations=, ppo.KEY=, env.KEY=, resume=DIR)
   selfplay game=NAME [...]  self-play (mode=sp) or fictitious self-play (mode=fsp); same keys as psro
   league env=tag [...]      AlphaStar-style league on Tag (total_steps=, main_exploiters=, league_exploiters=,
                             league.KEY=, train.KEY=, env.KEY=, seed=, resume=DIR)
+  plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
+                            league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
   config COMMAND [...]      print a command's resolved config
 
 examples:
@@ -340,6 +355,7 @@ examples:
   phalanx train resume=runs/simple_spread-ippo-20250101-120000
   phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
   phalanx render env=tag policy=random out=tag.gif
+  phalanx plot run_dir=runs/a run_dir=runs/b out=compare.png
   phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20
   phalanx psro game=leduc_poker oracle=ppo iterations=30
   phalanx selfplay game=rock_paper_scissors mode=fsp iterations=50

@@ -1,0 +1,382 @@
+"""``phalanx plot``: figures drawn from finished (or running) run directories, several runs overlaid.
+
+What a run directory holds decides what is drawn (its ``config.yaml`` tells the kind):
+
+* ``phalanx train`` runs → ``plot_returns.png``: mean episode return against env steps, one panel
+  per group, one line per run. The line is the mean over the run's seeds and the band its 95%
+  confidence interval, ``mean ± t(0.975, n−1) · sd / √n`` over the ``n`` seeds that finished an
+  episode in that chunk (Student's t; no band with one seed). Per-seed returns come from the
+  ``"seeds"`` entries that ``num_seeds > 1`` runs log (:mod:`phalanx.runtime.metrics`). With
+  ``pool=true``, runs whose configs differ only in ``seed`` (and ``run_dir``) and that logged the
+  same env steps are pooled into one line, each run's seeds adding to ``n`` — the way to get a band
+  from separate single-seed runs.
+* ``phalanx psro`` / ``phalanx selfplay`` runs → ``plot_exploitability.png`` (exact games: exploitability
+  against iteration and against wall time, log scale, one line per run) and ``plot_payoffs.png`` per run
+  (the meta-game payoff table of the run's last checkpoint, as a heat map).
+* ``phalanx league`` runs → ``plot_elo.png``: every player's online Elo against league env steps (learners
+  thick, their snapshots thin in the same colour), one panel per run.
+
+Figures go into the run directory — overlays of several runs into the first one — or under ``out=``:
+a directory, or a ``.png`` file for the overlay (other figures are written beside it as
+``<stem>_payoffs[_<run>].png``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from rich.console import Console
+
+from phalanx.config import build, parse_overrides
+from phalanx.errors import PhalanxError
+from phalanx.runtime.metrics import MetricsLog
+
+#: Kinds of run directories and the command that makes each.
+KINDS = {"train": "phalanx train", "psro": "phalanx psro/selfplay", "league": "phalanx league"}
+#: Config keys that may differ between runs pooled as seeds of one line (``pool=true``).
+POOL_IGNORED = ("seed", "run_dir", "resume")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotConfig:
+    """``phalanx plot``: figures from run directories.
+
+    Attributes:
+        run_dir: one or more run directories (``run_dir=A run_dir=B`` or ``run_dir=[A,B]``), all of one kind.
+        out: a directory for the figures, or a ``.png`` file for the overlay figure (default: the first run dir).
+        pool: ``phalanx train`` runs only: pool runs whose configs differ only in ``seed`` into one line.
+    """
+
+    run_dir: tuple[str, ...] = ()
+    out: str | None = None
+    pool: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run directory read back: its kind, stored config and ``metrics.jsonl`` lines."""
+
+    path: Path
+    kind: str
+    config: dict[str, Any]
+    lines: list[dict[str, Any]]
+    label: str = ""  # the name in legends and file names (the directory's name, unique among the runs)
+
+    @property
+    def description(self) -> str:
+        """The legend entry: the label and what the run is (env and algorithm, game and solver)."""
+        c = self.config
+        what = {"train": f"{c.get('env')} {c.get('algo')}",
+                "psro": f"{c.get('game')} {c.get('oracle')}/{c.get('meta_solver')}",
+                "league": f"{c.get('env')} league"}[self.kind] if c else ""
+        return f"{self.label}: {what}" if what else self.label
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One line with its band: ``x``, ``mean``, ``low``, ``high`` are ``(T,)``; ``n`` ``(T,)`` seeds per point."""
+
+    label: str
+    x: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def resolve(args: list[str]) -> PlotConfig:
+    """The :class:`PlotConfig` of ``phalanx plot ARGS``; ``run_dir=`` may repeat or be a list."""
+    dirs: list[str] = []
+    rest = []
+    for arg in args:
+        if arg.startswith("run_dir="):
+            value = parse_overrides([arg])["run_dir"]
+            dirs += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        else:
+            rest.append(arg)
+    config = build(PlotConfig, parse_overrides(rest) | ({"run_dir": dirs} if dirs else {}))
+    if not config.run_dir:
+        raise PhalanxError("phalanx plot needs run_dir=DIR (repeat run_dir= or give a list run_dir=[A,B] to overlay).")
+    return config
+
+
+def run_kind(config: dict[str, Any], first_line: dict[str, Any]) -> str | None:
+    """``"train"``, ``"psro"`` or ``"league"`` from a run's config (or, without one, its first metrics line)."""
+    if "algo" in config and "num_seeds" in config:
+        return "train"
+    if "game" in config and "oracle" in config:
+        return "psro"
+    if "main_agents" in config:
+        return "league"
+    if "episode_return" in first_line:
+        return "train"
+    if "meta_strategy" in first_line:
+        return "psro"
+    if "elo" in first_line:
+        return "league"
+    return None
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; one-line :class:`PhalanxError` when it is missing, empty or of no known kind."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PhalanxError(f"run_dir={path}: no such directory.")
+    metrics = path / "metrics.jsonl"
+    if not metrics.is_file():
+        raise PhalanxError(f"run_dir={path}: no metrics.jsonl there; is it a run directory of "
+                           f"{', '.join(KINDS.values())}?")
+    lines = []
+    for k, text in enumerate(MetricsLog(metrics).read_raw()):  # a last line being written is left out
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            raise PhalanxError(f"run_dir={path}: metrics.jsonl line {k + 1} is not JSON.") from None
+    if not lines:
+        raise PhalanxError(f"run_dir={path}: metrics.jsonl is empty (has the run logged anything yet?).")
+    config_file = path / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    kind = run_kind(config if isinstance(config, dict) else {}, lines[0])
+    if kind is None:
+        raise PhalanxError(f"run_dir={path}: cannot tell what made this run; expected a run of "
+                           f"{', '.join(KINDS.values())}.")
+    return Run(path, kind, config or {}, lines, path.resolve().name)
+
+
+def load_runs(dirs: tuple[str, ...] | list[str]) -> list[Run]:
+    """Every run, checked to be of one kind."""
+    runs = [load_run(d) for d in dirs]
+    names = [r.label for r in runs]
+    if len(set(names)) < len(names):  # e.g. seed_0/run and seed_1/run: number them
+        runs = [dataclasses.replace(r, label=f"{r.label}-{k}") for k, r in enumerate(runs)]
+    kinds = {r.kind for r in runs}
+    if len(kinds) > 1:
+        shown = ", ".join(f"{r.path} ({KINDS[r.kind]})" for r in runs)
+        raise PhalanxError(f"run_dir: cannot overlay runs of different kinds: {shown}; plot each kind separately.")
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def seed_returns(lines: list[dict[str, Any]], group: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_steps (T,), returns (T, S))`` of one group; NaN where a seed finished no episode in the chunk."""
+    x = np.array([line["env_steps"] for line in lines], float)
+    rows = []
+    for line in lines:
+        entries = line.get("seeds", [line])
+        rows.append([np.nan if e["episode_return"].get(group) is None else e["episode_return"][group]
+                     for e in entries])
+    return x, np.array(rows, float).reshape(len(lines), -1)
+
+
+def confidence_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds and its ``level`` Student-t confidence interval, row by row.
+
+    Args:
+        values: ``(T, S)`` per-seed values; NaN entries are left out.
+        level: the interval's coverage.
+
+    Returns:
+        ``(mean, half_width, n)``, each ``(T,)``: ``half_width = t((1+level)/2, n−1) · sd / √n`` with the
+        sample standard deviation (``ddof=1``); NaN where ``n < 2`` (mean NaN where ``n = 0``).
+    """
+    from scipy import stats
+
+    n = np.sum(~np.isnan(values), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.nansum(values, axis=1)
+        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isnan(values), 0.0, values - mean[:, None])
+        sd = np.sqrt(np.sum(dev**2, axis=1) / np.maximum(n - 1, 1))
+        half = np.where(n >= 2, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
+    return mean, half, n
+
+
+def return_curve(label: str, runs: list[Run], group: str) -> Curve | None:
+    """The seed-mean return of ``group`` with its 95% band, seeds pooled over ``runs`` (same env steps)."""
+    xs, cols = [], []
+    for run in runs:
+        if any(group in line["episode_return"] for line in run.lines):
+            x, values = seed_returns(run.lines, group)
+            xs.append(x)
+            cols.append(values)
+    if not xs:
+        return None
+    mean, half, n = confidence_band(np.concatenate(cols, axis=1))
+    return Curve(label, xs[0], mean, mean - half, mean + half, n)
+
+
+def _pool_key(run: Run) -> str:
+    config = {k: v for k, v in run.config.items() if k not in POOL_IGNORED}
+    steps = [line["env_steps"] for line in run.lines]
+    return json.dumps([config, steps], sort_keys=True, default=str)
+
+
+def pooled(runs: list[Run], pool: bool) -> list[tuple[str, list[Run]]]:
+    """``(label, runs)`` per line: each run alone, or with ``pool`` the runs that differ only in seed together."""
+    if not pool:
+        return [(r.description, [r]) for r in runs]
+    lines: dict[str, list[Run]] = {}
+    for r in runs:
+        lines.setdefault(_pool_key(r), []).append(r)
+    return [(members[0].description + (f" +{len(members) - 1} runs" if len(members) > 1 else ""), members)
+            for members in lines.values()]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")  # readers never see half a file
+    fig.savefig(tmp)
+    tmp.replace(path)
+    return path
+
+
+def plot_returns(runs: list[Run], path: Path, pool: bool = False) -> Path:
+    """``plot_returns.png``: a panel per group, a line per run (or pooled runs), 95% CI bands over seeds."""
+    groups = list(dict.fromkeys(g for r in runs for line in r.lines for g in line["episode_return"]))
+    curves = {g: [c for label, members in pooled(runs, pool) if (c := return_curve(label, members, g))]
+              for g in groups}
+    if not any(np.isfinite(c.mean).any() for cs in curves.values() for c in cs):
+        raise PhalanxError(f"run_dir={runs[0].path}: no episode has finished yet, so there is no return to plot.")
+    fig = _figure(max(5.0, 4.5 * len(groups)), 4.0)
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, g in zip(axes, groups, strict=True):
+        for k, c in enumerate(curves[g]):
+            seeds = int(c.n.max()) if c.n.size else 0
+            ax.plot(c.x, c.mean, color=f"C{k % 10}", lw=1.5, label=f"{c.label} ({seeds} seed{'s' * (seeds != 1)})")
+            if np.isfinite(c.low).any():
+                ax.fill_between(c.x, c.low, c.high, color=f"C{k % 10}", alpha=0.2, lw=0)
+        ax.set_title(g)
+        ax.set_xlabel("env steps (per seed)")
+        ax.set_ylabel("mean episode return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("mean episode return; band: 95% confidence interval over seeds (Student t)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_exploitability_runs(runs: list[Run], path: Path) -> Path | None:
+    """``plot_exploitability.png``: exploitability vs iteration and vs wall time, a line per run (None if no run
+    of an exact game logged it)."""
+    from matplotlib.ticker import MaxNLocator
+
+    series = [(r.description, [ln for ln in r.lines if ln.get("exploitability") is not None]) for r in runs]
+    series = [(label, lines) for label, lines in series if lines]
+    if not series:
+        return None
+    fig = _figure(10.0, 4.0)
+    for ax, key, xlabel in zip(fig.subplots(1, 2), ("iteration", "wall_time"), ("iteration", "wall time (s)"),
+                               strict=True):
+        for k, (label, lines) in enumerate(series):
+            y = np.maximum([ln["exploitability"] for ln in lines], 1e-12)  # exact zeros on a log axis
+            ax.plot([ln[key] for ln in lines], y, marker="o", markersize=3, color=f"C{k % 10}", label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("exploitability (NashConv / 2)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        if key == "iteration":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(fig, path)
+
+
+def last_payoff_table(run: Run) -> Any:
+    """The payoff table stored with a PSRO run's newest checkpoint, or None when it has none yet."""
+    from phalanx.population.payoff_table import PayoffTable
+    from phalanx.runtime.checkpoint import Checkpoints
+
+    if not (run.path / "checkpoints").is_dir():
+        return None
+    ckpt = Checkpoints(run.path / "checkpoints")
+    try:
+        step = ckpt.latest_step()
+        return None if step is None else PayoffTable.from_dict(ckpt.progress(step)["table"])
+    finally:
+        ckpt.close()
+
+
+def plot_elo_runs(runs: list[Run], path: Path) -> Path:
+    """``plot_elo.png``: online Elo of every player vs league env steps; a panel per run."""
+    fig = _figure(min(6.5 * len(runs), 20.0), 4.5)
+    axes = fig.subplots(1, len(runs), squeeze=False, sharey=True)[0]
+    for ax, run in zip(axes, runs, strict=True):
+        names = list(run.lines[-1]["elo"])
+        families = list(dict.fromkeys(n.split("@")[0] for n in names))
+        x = np.array([line["env_steps"] for line in run.lines], float)
+        for name in names:
+            family = name.split("@")[0]
+            learner = "@" not in name  # snapshots are named "<learner>@<task>"
+            y = np.array([line["elo"].get(name, np.nan) for line in run.lines], float)
+            ax.plot(x, y, color=f"C{families.index(family) % 10}", lw=2.0 if learner else 0.8,
+                    alpha=1.0 if learner else 0.6, label=name if learner else None)
+        ax.set_title(f"{run.description}: Elo of every player (thin: snapshots)", fontsize=9)
+        ax.set_xlabel("league env steps")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("Elo (online)")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- the command
+def _targets(config: PlotConfig, runs: list[Run], main_name: str) -> tuple[Path, Any]:
+    """The overlay figure's path and a function ``run -> path`` of a run's own figure (the heat map)."""
+    several = len(runs) > 1
+    if config.out is None:
+        return runs[0].path / main_name, lambda run, what: run.path / f"plot_{what}.png"
+    out = Path(config.out)
+    if out.suffix.lower() == ".png":
+        return out, lambda run, what: out.with_name(f"{out.stem}_{what}" + (f"_{run.label}" if several else "")
+                                                    + ".png")
+    return out / main_name, lambda run, what: out / (f"plot_{what}" + (f"_{run.label}" if several else "") + ".png")
+
+
+def plot(config: PlotConfig) -> list[Path]:
+    """Draw every figure of ``config``'s runs; return the paths written."""
+    runs = load_runs(config.run_dir)
+    kind = runs[0].kind
+    if config.pool and kind != "train":
+        raise PhalanxError(f"pool=true: only phalanx train runs are pooled over seeds, not {KINDS[kind]} runs.")
+    written: list[Path] = []
+    if kind == "train":
+        main, _ = _targets(config, runs, "plot_returns.png")
+        written.append(plot_returns(runs, main, config.pool))
+    elif kind == "psro":
+        from phalanx.population.payoff_table import plot_payoffs
+
+        main, own = _targets(config, runs, "plot_exploitability.png")
+        if (path := plot_exploitability_runs(runs, main)) is not None:
+            written.append(path)
+        for run in runs:
+            if (table := last_payoff_table(run)) is not None:
+                target = own(run, "payoffs")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(plot_payoffs(table, target))
+    else:
+        main, _ = _targets(config, runs, "plot_elo.png")
+        written.append(plot_elo_runs(runs, main))
+    if not written:
+        raise PhalanxError(f"run_dir={runs[0].path}: nothing to plot yet (no exploitability logged, no checkpoint).")
+    return written
+
+
+def main(args: list[str], console: Console | None = None) -> int:
+    """``phalanx plot run_dir=DIR [run_dir=DIR2 ...] [out=PATH] [pool=true]``: print each figure's path."""
+    console = console or Console()
+    for path in plot(resolve(args)):
+        console.print(f"wrote {path}", soft_wrap=True)
+    return 0
