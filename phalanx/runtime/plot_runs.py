@@ -246,8 +246,8 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_returns(runs: list[Run], path: Path, pool: bool = False) -> Path:
-    """``plot_returns.png``: a panel per group, a line per run (or pooled runs), 95% CI bands over seeds."""
+def returns_figure(runs: list[Run], pool: bool = False) -> Any:
+    """A panel per group, a line per run (or pooled runs) with its 95% CI band over seeds (a matplotlib Figure)."""
     groups = list(dict.fromkeys(g for r in runs for line in r.lines for g in line["episode_return"]))
     curves = {g: [c for label, members in pooled(runs, pool) if (c := return_curve(label, members, g))]
               for g in groups}
@@ -267,12 +267,16 @@ def plot_returns(runs: list[Run], path: Path, pool: bool = False) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("mean episode return; band: 95% confidence interval over seeds (Student t)", fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
-def plot_exploitability_runs(runs: list[Run], path: Path) -> Path | None:
-    """``plot_exploitability.png``: exploitability vs iteration and vs wall time, a line per run (None if no run
-    of an exact game logged it)."""
+def plot_returns(runs: list[Run], path: Path, pool: bool = False) -> Path:
+    """Write :func:`returns_figure` to ``path`` (``plot_returns.png``)."""
+    return _save(returns_figure(runs, pool), path)
+
+
+def exploitability_figure(runs: list[Run]) -> Any:
+    """Exploitability vs iteration and vs wall time, a line per run (None if no run of an exact game logged it)."""
     from matplotlib.ticker import MaxNLocator
 
     series = [(r.description, [ln for ln in r.lines if ln.get("exploitability") is not None]) for r in runs]
@@ -292,7 +296,7 @@ def plot_exploitability_runs(runs: list[Run], path: Path) -> Path | None:
         ax.legend(fontsize=7)
         if key == "iteration":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _save(fig, path)
+    return fig
 
 
 def last_payoff_table(run: Run) -> Any:
@@ -310,8 +314,8 @@ def last_payoff_table(run: Run) -> Any:
         ckpt.close()
 
 
-def plot_elo_runs(runs: list[Run], path: Path) -> Path:
-    """``plot_elo.png``: online Elo of every player vs league env steps; a panel per run."""
+def elo_figure(runs: list[Run]) -> Any:
+    """Online Elo of every player vs league env steps (learners thick, snapshots thin); a panel per run."""
     fig = _figure(min(6.5 * len(runs), 20.0), 4.5)
     axes = fig.subplots(1, len(runs), squeeze=False, sharey=True)[0]
     for ax, run in zip(axes, runs, strict=True):
@@ -329,7 +333,7 @@ def plot_elo_runs(runs: list[Run], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("Elo (online)")
-    return _save(fig, path)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------- the command
@@ -359,8 +363,8 @@ def plot(config: PlotConfig) -> list[Path]:
         from phalanx.population.payoff_table import plot_payoffs
 
         main, own = _targets(config, runs, "plot_exploitability.png")
-        if (path := plot_exploitability_runs(runs, main)) is not None:
-            written.append(path)
+        if (fig := exploitability_figure(runs)) is not None:
+            written.append(_save(fig, main))
         for run in runs:
             if (table := last_payoff_table(run)) is not None:
                 target = own(run, "payoffs")
@@ -368,7 +372,7 @@ def plot(config: PlotConfig) -> list[Path]:
                 written.append(plot_payoffs(table, target))
     else:
         main, _ = _targets(config, runs, "plot_elo.png")
-        written.append(plot_elo_runs(runs, main))
+        written.append(_save(elo_figure(runs), main))
     if not written:
         raise PhalanxError(f"run_dir={runs[0].path}: nothing to plot yet (no exploitability logged, no checkpoint).")
     return written
