@@ -64,3 +64,68 @@ def test_write_your_own_env_guide_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0 and "GUIDE-OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------ commands
+def _doc_files() -> list[Path]:
+    return [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+
+
+def quoted_commands(markdown: str) -> list[tuple[str, bool]]:
+    """``(command line, expected to fail)`` for every ``phalanx ...`` line in fenced shell blocks
+    and inline code spans. A ``$ phalanx ...`` line followed by ``phalanx: error:`` shows a
+    mistake on purpose: it must fail."""
+    out = []
+    for block in re.findall(r"^```(?:bash|sh|console|shell|text)?\n(.*?)^```", markdown, flags=re.S | re.M):
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            line = line.strip().removeprefix("$ ")
+            if line.startswith("phalanx "):
+                fails = i + 1 < len(lines) and lines[i + 1].startswith("phalanx: error:")
+                out.append((line, fails))
+    for span in re.findall(r"`(phalanx [^`]+)`", markdown):
+        # Inline spans may name a pattern (`phalanx config train algo=NAME`); only literal lines are checked.
+        if not re.search(r"=[A-Z_]+\b|\.\.\.|<|\|", span):
+            out.append((span.strip(), False))
+    return out
+
+
+def _commands() -> list[tuple[str, str, bool]]:
+    found = []
+    for path in _doc_files():
+        for line, fails in quoted_commands(path.read_text()):
+            found.append((path.name, line, fails))
+    return found
+
+
+def resolve_command(line: str):
+    """Resolve ``phalanx CMD key=value ...`` to its config the way the CLI does, without running it."""
+    from phalanx.cli import COMMANDS, SCHEMAS
+
+    words = shlex.split(line, comments=True)[1:]
+    assert words, line
+    command, args = words[0], [w for w in words[1:] if w not in ("-h", "--help")]
+    if command == "config":  # phalanx config COMMAND ...
+        command, args = args[0], args[1:]
+    assert command in COMMANDS, f"unknown command in docs: {line}"
+    if command in SCHEMAS:
+        return SCHEMAS[command](args)
+    assert all("=" in a for a in args), line
+    return None
+
+
+def test_docs_quote_commands():
+    lines = [c for _, c, _ in _commands()]
+    for must in ("phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20", "phalanx train"):
+        assert any(c.startswith(must) for c in lines), must
+
+
+@pytest.mark.parametrize(("doc", "line", "fails"), _commands(), ids=lambda v: v if isinstance(v, str) else None)
+def test_quoted_command_resolves(doc: str, line: str, fails: bool):
+    from phalanx.errors import PhalanxError
+
+    if fails:
+        with pytest.raises(PhalanxError):
+            resolve_command(line)
+    else:
+        resolve_command(line)
