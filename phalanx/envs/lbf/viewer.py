@@ -28,7 +28,9 @@ def draw_lbf(fig: Any, env: Any, state: Any) -> None:
         row, col = (int(v) for v in pos)
         return col + 0.5, g - row - 0.5
 
-    font = max(5.0, 40.0 / g)
+    # Levels in about a third of a cell (cell side in points: the axes' width over g), legible from 5×5 to 30×30.
+    cell = 0.92 * fig.get_figwidth() * 72.0 / g
+    font = float(np.clip(0.4 * cell, 4.0, 16.0))
     eaten = np.asarray(state.food_eaten, bool)
     for pos, level, done in zip(state.food_pos, state.food_level, eaten, strict=True):
         if done:
@@ -47,6 +49,6 @@ def draw_lbf(fig: Any, env: Any, state: Any) -> None:
     ax.set_yticks([])
     ax.set_title(
         f"lbf  t={int(state.step_count)}  agents {len(state.agent_level)} (blue)  "
-        f"food eaten {int(eaten.sum())}/{len(eaten)} (green)",
+        f"food eaten {int(eaten.sum())}/{len(eaten)} (green)\nnumbers: levels",
         fontsize=8,
     )
