@@ -150,6 +150,7 @@ class Layout:
 
     @property
     def agent_names(self) -> dict[str, list[str]]:
+        """``{group: [PettingZoo agent name, ...]}`` in agent-axis order."""
         return {g: list(io.agents) for g, io in self.io.items()}
 
 
@@ -649,6 +650,7 @@ class PettingZooVecEnv:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` has stopped the worker processes."""
         return self._closed
 
     @property

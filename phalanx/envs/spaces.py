@@ -22,10 +22,12 @@ class Discrete:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """One agent's action shape: ``()`` (a group's actions are ``(A,)``)."""
         return ()
 
     @property
     def dtype(self) -> np.dtype:
+        """Actions are int32."""
         return np.dtype(np.int32)
 
     @property
@@ -54,10 +56,12 @@ class MultiDiscrete:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """One agent's action shape: ``(len(nvec),)`` (a group's actions are ``(A, len(nvec))``)."""
         return (len(self.nvec),)
 
     @property
     def dtype(self) -> np.dtype:
+        """Actions are int32."""
         return np.dtype(np.int32)
 
     @property
@@ -94,6 +98,7 @@ class Box:
 
     @property
     def mask_size(self) -> int:
+        """Continuous actions have no legal-action mask: 0."""
         return 0
 
     def sample(self, key: jax.Array, num_agents: int) -> jax.Array:

@@ -37,6 +37,7 @@ class EnvSpec:
 
     @property
     def num_agents(self) -> int:
+        """Agents over all groups."""
         return sum(g.num_agents for g in self.groups.values())
 
 

@@ -80,6 +80,7 @@ def render_frame(env: Any, state: Any) -> np.ndarray:
 
 
 def jax_to_numpy(tree: Any) -> Any:
+    """``tree`` with every leaf copied to the host as a NumPy array (same shapes)."""
     import jax
 
     return jax.tree.map(np.asarray, jax.device_get(tree))

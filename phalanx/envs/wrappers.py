@@ -118,10 +118,12 @@ class VecEnv:
 
     @property
     def spec(self) -> EnvSpec:
+        """The wrapped env's spec: per-env, unbatched (arrays gain a leading ``(E,)`` axis here)."""
         return self.env.spec
 
     @property
     def default_params(self) -> Any:
+        """The wrapped env's params, shared by every env of the batch."""
         return self.env.default_params
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:

@@ -55,10 +55,12 @@ class Entities:
 
     @property
     def num_entities(self) -> int:
+        """Agents and landmarks together: ``E``, the leading axis of every field."""
         return int(self.size.shape[0])
 
     @property
     def num_landmarks(self) -> int:
+        """Landmarks, stored after the agents along the entity axis."""
         return self.num_entities - self.num_agents
 
 

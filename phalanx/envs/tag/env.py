@@ -166,6 +166,7 @@ class Tag(Environment[TagState, TagParams]):
 
     @property
     def obs_dim(self) -> int:
+        """Features of one agent's observation: the relative view, plus the self features when ``observe_self``."""
         return self._relative_dim + (NUM_SELF_FEATURES if self.observe_self else 0)
 
     @property
