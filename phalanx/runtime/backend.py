@@ -11,6 +11,10 @@ coordinator that submits *tasks* — plain module-level functions of picklable a
 The coordinator never cares where a task runs: :class:`LocalBackend` runs it in-process
 when submitted; a Ray backend runs it on a worker actor. Results come back in submission
 order from :meth:`Backend.gather`, so a run is the same on every backend.
+
+:func:`make_backend` builds the backend a config names (``backend=local|ray`` and the
+``ray.KEY=VALUE`` settings of :class:`RayConfig`); :mod:`phalanx.runtime.ray_backend` has the Ray one
+(imported only when asked for, so the local backend never imports Ray).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from phalanx.errors import ConfigError, did_you_mean
+
+#: The backends a config may name.
+BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -74,3 +83,71 @@ class LocalBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """``ray.KEY=VALUE``: where and how the ``ray`` backend runs (ignored by ``backend=local``).
+
+    Attributes:
+        address: ``auto`` (the cluster ``ray start`` runs on this machine), ``HOST:PORT`` (a head node's
+            address), or null: start a local Ray on this machine.
+        num_workers: worker actors (null: one per GPU of the cluster, else one per ``num_cpus`` CPUs;
+            0: tasks run in the coordinator's process).
+        num_cpus: CPUs each worker reserves.
+        max_task_failures: tries of a task that raises or returns NaN before the run stops.
+        coordinator: run the run loop in a coordinator actor on this machine, the driver only relaying its
+            progress (false: the run loop runs in this process).
+    """
+
+    address: str | None = None
+    num_workers: int | None = None
+    num_cpus: float = 1.0
+    max_task_failures: int = 2
+    coordinator: bool = True
+
+    def validate(self) -> RayConfig:
+        """Raise :class:`ConfigError` naming the first invalid key; return self."""
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ConfigError(f"ray.num_workers={self.num_workers}: expected an integer >= 0 (or null: one per "
+                              "GPU or per ray.num_cpus CPUs).")
+        if self.num_cpus <= 0:
+            raise ConfigError(f"ray.num_cpus={self.num_cpus}: expected a number > 0.")
+        if self.max_task_failures < 1:
+            raise ConfigError(f"ray.max_task_failures={self.max_task_failures}: expected an integer >= 1.")
+        return self
+
+
+def check_backend(name: str) -> str:
+    """``name`` if it is a backend, else a :class:`ConfigError` naming the valid ones."""
+    if name not in BACKENDS:
+        raise ConfigError(f"backend={name!r}: expected one of {', '.join(BACKENDS)}.{did_you_mean(name, BACKENDS)}")
+    return name
+
+
+def make_backend(name: str, ray: RayConfig | None = None) -> Any:
+    """The backend ``name`` (``local`` or ``ray``; ``ray`` connects to or starts Ray as ``ray.address`` says)."""
+    if check_backend(name) == "local":
+        return LocalBackend()
+    from phalanx.runtime.ray_backend import RayBackend
+
+    ray = ray or RayConfig()
+    return RayBackend(ray.num_workers, address=ray.address, num_cpus=ray.num_cpus,
+                      max_task_failures=ray.max_task_failures)
+
+
+def backend_choice(config: Any, overrides: dict[str, Any] | None = None, stored: Any = None) -> tuple[str, RayConfig]:
+    """The backend a run uses and its Ray settings: ``config``'s (or, resuming, the ``stored`` config's),
+    with ``backend=`` / ``ray.KEY=`` from ``overrides`` on top (a resumed run may change its backend)."""
+    import dataclasses
+
+    from phalanx.config import build
+
+    base = stored if stored is not None else config
+    overrides = overrides or {}
+    name = overrides.get("backend", base.backend)
+    given = overrides.get("ray", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"ray={given!r}: expected a group of keys (ray.KEY=VALUE).")
+    ray = build(RayConfig, {**dataclasses.asdict(base.ray), **given}, prefix="ray.").validate()
+    return check_backend(str(name)), ray

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal
+from typing import Any
 
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.config import build, parse_overrides
 from phalanx.errors import ConfigError
 from phalanx.population.league import LeagueRules
+from phalanx.runtime.backend import RayConfig, check_backend
 
 #: The league's Tag beneath the user's ``env.KEY=VALUE``: small enough that taggers learn to tag in minutes.
 TAG_DEFAULTS: dict[str, Any] = {"num_taggers": 1, "num_runners": 2, "grid_length": 5.0, "episode_length": 50,
@@ -48,7 +49,9 @@ class LeagueConfig:
         eval_chunk: matches per compiled evaluation call.
         greedy_eval: evaluate with the most likely actions instead of sampling.
         checkpoint_every: tasks between checkpoints (the end of training is always checkpointed).
-        backend: where tasks run (``local``: in this process, one after another).
+        backend: where tasks run (``local``: in this process, one after another; ``ray``: on worker actors,
+            every learner's task in flight at once; same results).
+        ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...).
         train: PPO hyperparameters (``total_steps`` and ``anneal_lr`` do not apply).
         league: matchmaking, snapshot and Elo rules.
     """
@@ -67,7 +70,8 @@ class LeagueConfig:
     eval_chunk: int = 8
     greedy_eval: bool = False
     checkpoint_every: int = 10
-    backend: Literal["local"] = "local"
+    backend: str = "local"
+    ray: RayConfig = dataclasses.field(default_factory=RayConfig)
     env_settings: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(TAG_DEFAULTS))
     train: PPOConfig = dataclasses.field(default_factory=lambda: PPOConfig(**TRAIN_DEFAULTS))
     league: LeagueRules = dataclasses.field(default_factory=lambda: LeagueRules(**LEAGUE_DEFAULTS))
@@ -97,6 +101,8 @@ class LeagueConfig:
             if getattr(self.train, key):
                 raise ConfigError(f"train.{key}=true is not supported by the league (an opponent's actor would "
                                   "see the learner's statistics); set it to false.")
+        check_backend(self.backend)
+        self.ray.validate()
         self.train.validate()
         self.league.validate()
         return self

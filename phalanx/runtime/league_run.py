@@ -49,7 +49,13 @@ from phalanx.config import to_yaml
 from phalanx.errors import PhalanxError
 from phalanx.population.league import League, make_match_evaluator, match_scores
 from phalanx.population.league_math import fit_elo
-from phalanx.runtime.backend import Backend, LocalBackend, TaskFuture
+from phalanx.runtime.backend import (
+    Backend,
+    LocalBackend,  # noqa: F401 — re-exported (tests, callers)
+    TaskFuture,
+    backend_choice,
+    make_backend,
+)
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.league_config import LeagueConfig, from_values, resolve, split_args, to_values
 from phalanx.runtime.metrics import MetricsLog, write_json
@@ -215,8 +221,8 @@ def open_for_resume(path: str | Path, overrides: dict[str, Any]) -> tuple[Path, 
     """Reopen a league run; reject overrides that would change its stored config."""
     stored = load_config(path)
     flat = _flatten(to_values(stored))
-    conflicts = [k for k, v in _flatten(overrides).items()
-                 if k not in ("resume", "run_dir") and flat.get(k, object()) != v]
+    conflicts = [k for k, v in _flatten(overrides).items()  # results do not depend on the backend
+                 if k.split(".")[0] not in ("resume", "run_dir", "backend", "ray") and flat.get(k, object()) != v]
     if conflicts:
         shown = ", ".join(f"{k}={flat.get(k, '<unset>')!r}" for k in conflicts)
         raise PhalanxError(f"resume={path}: cannot change a resumed run's config (stored: {shown}); "
@@ -347,6 +353,8 @@ class LeagueRun:
                 "train": info["train"], "win_rate": float(scores.mean()), "win_rates": win_rates,
                 "elo": dict(zip(league.names, league.elo.round(4).tolist(), strict=True)),
                 "snapshot": snapshot, "reset": reset, "league_size": len(league)}
+        if hasattr(self.backend, "utilisation"):  # ray: per worker tasks, busy time / wall time
+            line["workers"] = self.backend.utilisation()
         self.log.append(line)
         self.progress["metrics_lines"] += 1
         if cycles[str(i)] < self.config.tasks_per_learner:
@@ -572,27 +580,39 @@ def _progress_bar(console: Console) -> Progress:
                     TextColumn("tasks  {task.fields[info]}"), TimeRemainingColumn(), console=console)
 
 
-def make_backend(name: str) -> Backend:
-    """The execution backend named in the config."""
-    if name == "local":
-        return LocalBackend()
-    raise PhalanxError(f"backend={name!r}: only backend=local is available.")
-
-
 def run(config: LeagueConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,
         backend: Backend | None = None, stop_after: int | None = None) -> Path:
     """Run (or, with ``config.resume``, continue) a league; return its run directory.
 
     ``stop_after`` stops once that many tasks are processed (for tests of resuming); the final round
-    robin and summary files follow only when training is complete.
+    robin and summary files follow only when training is complete. Without ``backend``, the config's
+    (``backend=local|ray``, or ``backend=`` in ``overrides``) is made; ``backend=ray`` runs this loop in a
+    coordinator actor (:mod:`phalanx.runtime.coordinator`).
     """
     console = console or Console()
+    own_backend = backend is None
+    if own_backend:
+        stored = load_config(config.resume) if config.resume is not None else None
+        name, ray_config = backend_choice(config, overrides, stored)
+        if name == "ray" and ray_config.coordinator and stop_after is None:
+            from phalanx.runtime.coordinator import run_remote
+
+            return run_remote("league", config, overrides, console, ray_config, default_run_dir=default_path(config))
+        backend = make_backend(name, ray_config)
+    try:
+        return _run(config, overrides, console, backend, stop_after)
+    finally:
+        if own_backend:
+            backend.close()
+
+
+def _run(config: LeagueConfig, overrides: dict[str, Any] | None, console: Console, backend: Backend,
+         stop_after: int | None) -> Path:
     if config.resume is not None:
         path, config = open_for_resume(config.resume, overrides or {})
     else:
         path, config = create_run_dir(config)
     console.print(f"[bold]phalanx league[/bold] run dir: {path}")
-    backend = backend or make_backend(config.backend)
     league = LeagueRun.restore(config, path, backend) if (path / "checkpoints").is_dir() else None
     if league is not None and league.progress["stage"] == "done":
         console.print(f"league already complete; run dir: {path}")

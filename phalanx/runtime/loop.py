@@ -4,6 +4,18 @@ A chunk is ``jax.jit`` of a ``lax.scan`` of ``Trainer.update`` over ``log_every`
 (``jax.vmap``-ped over seeds when ``num_seeds > 1``). Everything the run needs to continue
 bit for bit lives in the ``TrainState`` (parameters, optimiser, envs, RNG key, counters), so
 resuming restores it and runs the same chunks: the same RNG stream, the same numbers.
+
+**``backend=ray``** (:func:`run` with a backend): each seed of ``num_seeds`` is a task per chunk —
+:func:`train_seed_task`, the same chunk without the seed axis, on a worker that keeps the compiled
+program between chunks; the seed's ``TrainState`` travels through Ray's object store. After each
+chunk (one task per seed, the "task batch") the coordinator stacks the seeds' states on a leading
+seed axis and writes everything exactly where a local run writes it: one ``metrics.jsonl`` line
+(seed means and ``seeds``, plus ``workers``: per-worker tasks and busy / wall time), TensorBoard,
+plots, and the stacked state in ``checkpoints/<chunk>/`` — so ``phalanx eval member=k``, resume and
+the run directory are the same on both backends, and a run may be resumed on either. Seed ``k``
+starts from the same key as in a local run; its numbers equal a local ``vmap``-ped run's up to
+float rounding (XLA compiles a batched program differently), and are bit for bit the same on any
+number of workers (``ray.num_workers=0`` runs the seed tasks in-process).
 """
 
 from __future__ import annotations
@@ -61,6 +73,46 @@ def shard_seeds(state: Any, num_seeds: int) -> Any:
     return jax.device_put(state, sharding)
 
 
+def init_seed_states(trainer: Any, config: RunConfig) -> list[Any]:
+    """Each seed's initial ``TrainState`` (no seed axis), from the keys :func:`init_state` uses."""
+    key = jax.random.PRNGKey(config.seed)
+    keys = [key] if config.num_seeds == 1 else list(jax.random.split(key, config.num_seeds))
+    init = jax.jit(trainer.init)
+    return [jax.device_get(init(k)) for k in keys]
+
+
+def stack_seeds(states: list[Any], num_seeds: int) -> Any:
+    """Per-seed states → one state with a leading seed axis (the state itself when ``num_seeds == 1``)."""
+    return states[0] if num_seeds == 1 else jax.tree.map(lambda *x: np.stack(x), *states)
+
+
+def unstack_seeds(state: Any, num_seeds: int) -> list[Any]:
+    """The inverse of :func:`stack_seeds`."""
+    state = jax.device_get(state)
+    return [state] if num_seeds == 1 else [jax.tree.map(lambda x, k=k: x[k], state) for k in range(num_seeds)]
+
+
+#: A worker's compiled seed programs: {(learner settings, updates): (trainer, jitted chunk)}.
+_SEED_PROGRAMS: dict[tuple[str, int], Any] = {}
+
+
+def train_seed_task(config: RunConfig, state: Any, updates: int) -> tuple[Any, dict[str, Any]]:
+    """Backend task: ``updates`` updates of one seed's ``TrainState`` (no seed axis).
+
+    Returns ``(new state, the chunk's UpdateMetrics as a dict of host arrays (updates, ...))``. The
+    compiled chunk is kept per process, keyed by the env, algorithm and learner settings.
+    """
+    import phalanx
+    from phalanx.algos.registry import get_algorithm
+
+    key = (repr((config.env, sorted(config.env_settings.items()), config.algo, config.train)), updates)
+    if key not in _SEED_PROGRAMS:
+        trainer = get_algorithm(config.algo).make_train(config.train, phalanx.make(config.env, **config.env_settings))
+        _SEED_PROGRAMS[key] = make_chunk(trainer, updates, 1)
+    state, metrics = _SEED_PROGRAMS[key](state)
+    return jax.device_get(state), dataclasses.asdict(jax.device_get(metrics))
+
+
 def write_summaries(run_dir: Any, config: RunConfig, env: Any, log: MetricsLog) -> None:
     """(Re)write ``learning_curve.png`` and ``marl_eval.json`` from ``metrics.jsonl`` so far."""
     lines = log.read()
@@ -85,8 +137,15 @@ def _fmt_return(line: dict[str, Any]) -> str:
     return " ".join(f"{g}={'-' if v is None else f'{v:.3g}'}" for g, v in line["episode_return"].items())
 
 
-def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Console | None = None) -> Path:
-    """Train (or, with ``config.resume``, continue) a run; return its directory."""
+def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,
+        backend: Any = None) -> Path:
+    """Train (or, with ``config.resume``, continue) a run; return its directory.
+
+    Without ``backend``, the config's (``backend=local|ray``, or ``backend=`` in ``overrides``) is used:
+    ``local`` trains all seeds in one ``vmap``-ped program here; ``ray`` runs this loop in a coordinator
+    actor (:mod:`phalanx.runtime.coordinator`) with a task per seed. With a ``backend``, each chunk is a
+    :func:`train_seed_task` per seed on it.
+    """
     import phalanx
     from phalanx.algos.registry import get_algorithm
 
@@ -94,8 +153,21 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     if config.env.startswith("pettingzoo:"):
         return run_host(config, console)
     resuming = config.resume is not None
+    own_backend = False
+    if backend is None:
+        from phalanx.runtime.backend import backend_choice, make_backend
+
+        name, ray_config = backend_choice(config, overrides, rd.load_config(config.resume) if resuming else None)
+        if name == "ray" and ray_config.coordinator:
+            from phalanx.runtime.coordinator import run_remote
+
+            return run_remote("train", config, overrides, console, ray_config, default_run_dir=rd.default_path(config))
+        if name == "ray":
+            backend, own_backend = make_backend(name, ray_config), True
     if resuming:
-        run_dir, config = rd.open_for_resume(config.resume, overrides or {})
+        # The backend may change on resume (results do not depend on it); everything else must agree.
+        kept = {k: v for k, v in (overrides or {}).items() if k not in ("backend", "ray")}
+        run_dir, config = rd.open_for_resume(config.resume, kept)
     else:
         run_dir, config = rd.create(config)
     console.print(f"[bold]phalanx train[/bold] run dir: {run_dir.path}")
@@ -106,14 +178,21 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     ckpt = Checkpoints(run_dir.checkpoints)
     if resuming and (step := ckpt.latest_step()) is not None and ckpt.progress(step)["chunks_done"] >= len(sizes):
         ckpt.close()
+        if own_backend:
+            backend.close()
         console.print(f"run already complete ({trainer.num_updates} updates); run dir: {run_dir.path}")
         return run_dir.path
-    state = shard_seeds(init_state(trainer, config), config.num_seeds)
+    num_seeds = config.num_seeds
+    if backend is None:
+        state = shard_seeds(init_state(trainer, config), num_seeds)
+    else:
+        state = stack_seeds(init_seed_states(trainer, config), num_seeds)
     log = MetricsLog(run_dir.metrics)
     progress = {"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0}
     if resuming and (step := ckpt.latest_step()) is not None:
         state, progress = ckpt.restore(step, state)
-        state = shard_seeds(state, config.num_seeds)
+        if backend is None:
+            state = shard_seeds(state, num_seeds)
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     log.truncate(progress["metrics_lines"])  # drop lines logged after the checkpoint
     tb = TensorBoard(run_dir.path, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
@@ -121,6 +200,19 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     steps_per_update = config.train.steps_per_update
     total_steps = trainer.num_updates * steps_per_update
     compiled: dict[int, Any] = {}
+
+    def advance(state: Any, chunk_index: int, n: int) -> tuple[Any, list[dict[str, Any]]]:
+        """``n`` updates of every seed → (state, per-seed metric entries)."""
+        if backend is None:
+            state, metrics = compiled[n](state)
+            state = shard_seeds(state, num_seeds)  # XLA may hand empty leaves back unsharded
+            return state, seed_entries(dataclasses.asdict(jax.device_get(metrics)), num_seeds)
+        futures = [backend.submit(train_seed_task, config, s, n, name=f"train seed {k} chunk {chunk_index}")
+                   for k, s in enumerate(unstack_seeds(state, num_seeds))]
+        results = backend.gather(futures)
+        entries = [seed_entries(m, 1)[0] for _, m in results]
+        return stack_seeds([s for s, _ in results], num_seeds), entries
+
     wall0 = time.perf_counter() - progress["wall_time"]
     try:
         with _progress(console) as bar:
@@ -128,19 +220,19 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
                                 sps="-", ret="-")
             for chunk_index in range(progress["chunks_done"], len(sizes)):
                 n = sizes[chunk_index]
-                if n not in compiled:
-                    compiled[n] = make_chunk(trainer, n, config.num_seeds).lower(state).compile()
+                if backend is None and n not in compiled:  # compiled outside the timed step
+                    compiled[n] = make_chunk(trainer, n, num_seeds).lower(state).compile()
                 t0 = time.perf_counter()
-                state, metrics = compiled[n](state)
-                state = shard_seeds(state, config.num_seeds)  # XLA may hand empty leaves back unsharded
-                metrics = dataclasses.asdict(jax.device_get(metrics))
+                state, entries = advance(state, chunk_index, n)
                 dt = time.perf_counter() - t0
                 progress["updates_done"] += n
                 progress["env_steps"] = progress["updates_done"] * steps_per_update
                 progress["chunks_done"] = chunk_index + 1
                 progress["wall_time"] = time.perf_counter() - wall0
                 line = make_line(chunk_index, progress["updates_done"], progress["env_steps"], progress["wall_time"],
-                                 n * steps_per_update * config.num_seeds / dt, seed_entries(metrics, config.num_seeds))
+                                 n * steps_per_update * num_seeds / dt, entries)
+                if hasattr(backend, "utilisation"):  # ray: per worker tasks, busy time / wall time
+                    line["workers"] = backend.utilisation()
                 log.append(line)
                 progress["metrics_lines"] += 1
                 tb.write(line)
@@ -154,6 +246,8 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     finally:
         tb.close()
         ckpt.close()
+        if own_backend:
+            backend.close()
 
     write_summaries(run_dir, config, env, log)
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "

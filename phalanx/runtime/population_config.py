@@ -8,6 +8,7 @@ from typing import Any
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.config import build, parse_overrides
 from phalanx.errors import ConfigError, did_you_mean
+from phalanx.runtime.backend import RayConfig, check_backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,9 @@ class PopulationConfig:
         ppo: PPO oracle hyperparameters (``ppo.KEY=VALUE``; game-specific defaults in :data:`PPO_DEFAULTS`).
         ppo_compiler_options: XLA options of the PPO oracle's program, e.g.
             ``ppo_compiler_options.xla_backend_optimization_level=0`` (compiles ~2.5x faster on a CPU, runs slower).
+        backend: where tasks run: ``local`` (this process) or ``ray`` (worker actors; same results).
+        ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...;
+            :class:`~phalanx.runtime.backend.RayConfig`).
     """
 
     game: str = "kuhn_poker"
@@ -50,6 +54,8 @@ class PopulationConfig:
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     ppo_compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    backend: str = "local"
+    ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def game_spec(self) -> Any:
         """The :class:`~phalanx.population.metagames.GameSpec` of this run (networks only with the PPO oracle)."""
@@ -127,6 +133,8 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
             raise ConfigError(f"{key}={getattr(config, key)}: expected an integer >= 1.")
     if config.eval_steps is not None and config.eval_steps < 1:
         raise ConfigError(f"eval_steps={config.eval_steps}: expected an integer >= 1 (or null: the env's limit).")
+    check_backend(config.backend)
+    config.ray.validate()
     oracle = config.oracle or ("ppo" if kind == "env" else "exact")
     check_oracle(oracle, game, kind)
     config = dataclasses.replace(config, oracle=oracle)

@@ -44,8 +44,8 @@ from phalanx.runtime.population_config import PopulationConfig, from_values, to_
 #: Seconds between redraws of the plots during a run (they are always drawn at the end).
 PLOT_INTERVAL = 30.0
 
-#: Keys a resumed run may change.
-RESUME_OVERRIDABLE = ("iterations", "run_dir", "resume")
+#: Keys a resumed run may change (results do not depend on the backend).
+RESUME_OVERRIDABLE = ("iterations", "run_dir", "resume", "backend", "ray")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,10 +267,23 @@ def _tensorboard(path: Path, purge_step: int | None):
 
 def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,
         backend: Any = None, label: str = "psro") -> Path:
-    """Run (or, with ``config.resume``, continue) a PSRO / self-play run; return its directory."""
-    from phalanx.runtime.backend import LocalBackend
+    """Run (or, with ``config.resume``, continue) a PSRO / self-play run; return its directory.
+
+    Without ``backend``, the config's (``backend=local|ray``, or ``backend=`` in ``overrides``) is made;
+    ``backend=ray`` runs this loop in a coordinator actor (:mod:`phalanx.runtime.coordinator`).
+    """
+    from phalanx.runtime.backend import backend_choice, make_backend
 
     console = console or Console()
+    own_backend = backend is None
+    if own_backend:
+        stored = load_config(config.resume) if config.resume is not None else None
+        name, ray_config = backend_choice(config, overrides, stored)
+        if name == "ray" and ray_config.coordinator:
+            from phalanx.runtime.coordinator import run_remote
+
+            return run_remote("psro", config, overrides, console, ray_config, label, default_path(config, label))
+        backend = make_backend(name, ray_config)
     resuming = config.resume is not None
     if resuming:
         run_dir, config = open_for_resume(config.resume, overrides or {})
@@ -278,8 +291,6 @@ def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, conso
         run_dir, config = create(config, label)
     console.print(f"[bold]phalanx {label}[/bold] {config.game}: oracle={config.oracle} "
                   f"meta_solver={config.meta_solver}; run dir: {run_dir.path}")
-    own_backend = backend is None
-    backend = backend or LocalBackend()
     psro = PSRO(config.game_spec(), config.oracle_spec(), config.meta_solver, backend=backend,
                 meta_solver_options=config.meta_solver_options)
     ckpt = Checkpoints(run_dir.checkpoints)
@@ -306,6 +317,8 @@ def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, conso
             def after(new_state: PSROState, metrics: dict[str, Any]) -> None:
                 metrics = {"iteration": metrics["iteration"], "wall_time": round(time.perf_counter() - wall0, 4),
                            **{k: v for k, v in metrics.items() if k != "iteration"}}
+                if hasattr(backend, "utilisation"):  # ray: per worker tasks, busy time / wall time
+                    metrics["workers"] = backend.utilisation()
                 log.append(metrics)
                 progress["metrics_lines"] += 1
                 progress["wall_time"] = metrics["wall_time"]

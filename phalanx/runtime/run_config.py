@@ -9,6 +9,7 @@ from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.registry import get_algorithm
 from phalanx.config import build, parse_overrides
 from phalanx.errors import ConfigError
+from phalanx.runtime.backend import RayConfig, check_backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,9 @@ class RunConfig:
         num_workers: worker processes stepping a PettingZoo env (``env=pettingzoo:<module>``;
             0 = in this process); unused by Phalanx's own envs.
         train: the learner's hyperparameters (its own dataclass; PPO's for ippo/mappo).
+        backend: ``local`` (all seeds in one ``vmap``-ped program here) or ``ray`` (each seed a task on a
+            worker, one task per seed per chunk; see :mod:`phalanx.runtime.loop`).
+        ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...).
     """
 
     env: str = "simple_spread"
@@ -41,6 +45,8 @@ class RunConfig:
     num_workers: int = 2
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: Any = dataclasses.field(default_factory=PPOConfig)
+    backend: str = "local"
+    ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def validate(self) -> RunConfig:
         """Raise :class:`ConfigError` naming the first invalid key; return self."""
@@ -49,7 +55,12 @@ class RunConfig:
                 raise ConfigError(f"{key}={getattr(self, key)}: expected an integer >= 1.")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers={self.num_workers}: expected an integer >= 0 (0 = in this process).")
+        check_backend(self.backend)
+        self.ray.validate()
         if self.env.startswith("pettingzoo:"):
+            if self.backend != "local":
+                raise ConfigError(f"backend={self.backend}: PettingZoo envs run their own worker processes "
+                                  "(num_workers=); use backend=local.")
             if self.num_seeds != 1:
                 raise ConfigError(f"num_seeds={self.num_seeds}: one seed per PettingZoo run; use num_seeds=1.")
             if not isinstance(self.train, PPOConfig):

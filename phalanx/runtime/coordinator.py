@@ -1,0 +1,196 @@
+"""``backend=ray``: the run loop in a coordinator actor, its tasks on worker actors, the driver relaying progress.
+
+::
+
+    driver (phalanx psro|league|train ... backend=ray)
+      └─ Coordinator actor (0 CPUs, pinned to the driver's node, so the run directory is the driver's)
+           runs the same run loop as backend=local — population_run.run / league_run.run / loop.run —
+           owning the population, payoff table, schedule and RNG, checkpointing after every task batch
+           └─ RayBackend: worker actors (num_cpus each, one per GPU where there are GPUs) run the tasks
+
+The coordinator's console writes into a buffer that the driver polls (:data:`POLL_S`) and copies
+to its own terminal, so progress bars and messages look as in a local run. Workers are owned by
+the coordinator: killing it (or the driver, Ctrl-C) ends them too; ``resume=<run_dir>`` then
+continues from the last checkpoint without redoing finished work.
+
+With ``ray.coordinator=false`` the run loop runs in the driver process instead (same results).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from phalanx.errors import PhalanxError
+
+#: Seconds between the driver's polls of the coordinator.
+POLL_S = 0.25
+#: The run loops a coordinator can run.
+KINDS = ("psro", "league", "train")
+
+
+class _Buffer:
+    """A write-only text file whose contents the driver takes in pieces (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def take(self) -> str:
+        with self._lock:
+            text, self._parts = "".join(self._parts), []
+        return text
+
+
+def run_loop(kind: str, config: Any, overrides: dict[str, Any] | None, console: Console, backend: Any,
+             label: str = "psro") -> Path:
+    """Run the ``kind`` run loop (``psro`` — PSRO and self-play —, ``league`` or ``train``) on ``backend``."""
+    if kind == "psro":
+        from phalanx.runtime.population_run import run
+
+        return run(config, overrides, console, backend=backend, label=label)
+    if kind == "league":
+        from phalanx.runtime.league_run import run as run_league
+
+        return run_league(config, overrides, console, backend=backend)
+    if kind == "train":
+        from phalanx.runtime.loop import run as run_train
+
+        return run_train(config, overrides, console, backend=backend)
+    raise ValueError(f"kind={kind!r}: expected one of {KINDS}")
+
+
+class Coordinator:
+    """The coordinator (a Ray actor): runs one run loop in a thread with a :class:`RayBackend`.
+
+    Args:
+        kind, config, overrides, label: what :func:`run_loop` runs.
+        ray_config: the run's :class:`~phalanx.runtime.backend.RayConfig` (its workers).
+        terminal, width, color_system: the driver's console, which this one imitates.
+    """
+
+    def __init__(self, kind: str, config: Any, overrides: dict[str, Any] | None, label: str, ray_config: Any,
+                 terminal: bool, width: int, color_system: str | None):
+        self.kind, self.config, self.overrides, self.label, self.ray_config = kind, config, overrides, label, ray_config
+        self.buffer = _Buffer()
+        self.console = Console(file=self.buffer, force_terminal=terminal, width=width, color_system=color_system)
+        self.done, self.result, self.error = False, None, None
+        self.utilisation: list[dict[str, Any]] = []
+        self.backend: Any = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the run loop (returns at once)."""
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        from phalanx.runtime.backend import make_backend
+
+        try:
+            self.backend = make_backend("ray", self.ray_config)
+            self.result = str(run_loop(self.kind, self.config, self.overrides, self.console, self.backend,
+                                       self.label))
+        except PhalanxError as e:
+            self.error = ("phalanx", str(e))
+        except BaseException:  # reported to the driver with the coordinator's traceback
+            self.error = ("crash", traceback.format_exc())
+        finally:
+            if self.backend is not None:
+                self.utilisation = self.backend.utilisation()
+                self.backend.close()
+            self.done = True
+
+    def poll(self) -> dict[str, Any]:
+        """``{"text": console output since the last poll, "done", "result": run dir, "error", "utilisation"}``."""
+        done = self.done  # read before the text: nothing is written after done is set
+        return {"text": self.buffer.take(), "done": done, "result": self.result, "error": self.error,
+                "utilisation": self.utilisation if done else
+                (self.backend.utilisation() if self.backend is not None else [])}
+
+
+def absolute_paths(config: Any) -> Any:
+    """``config`` with ``run_dir`` and ``resume`` absolute (the coordinator's working directory may differ)."""
+    changes = {k: str(Path(getattr(config, k)).absolute()) for k in ("run_dir", "resume")
+               if getattr(config, k, None)}
+    return dataclasses.replace(config, **changes)
+
+
+def coordinator_name(path: str | Path) -> str:
+    """The Ray name of the coordinator of the run in ``path`` (``ray.get_actor(name)`` finds it)."""
+    return f"phalanx-coordinator:{Path(path).absolute()}"
+
+
+def run_remote(kind: str, config: Any, overrides: dict[str, Any] | None, console: Console, ray_config: Any,
+               label: str = "psro", default_run_dir: Path | None = None) -> Path:
+    """Run ``kind`` in a :class:`Coordinator` actor on this node and relay its output; return the run directory.
+
+    Args:
+        default_run_dir: the run directory when ``config.run_dir`` is unset (fixed here, where the clock is read).
+
+    Raises:
+        PhalanxError: the run's own one-line errors, or the coordinator died (resume to continue).
+    """
+    from phalanx.runtime.ray_backend import connect, import_ray
+
+    ray = import_ray()
+    connect(ray_config.address)
+    if config.resume is None and not config.run_dir and default_run_dir is not None:
+        config = dataclasses.replace(config, run_dir=str(default_run_dir))
+    config = absolute_paths(config)
+    overrides = dict(overrides or {})
+    if overrides.get("run_dir"):
+        overrides["run_dir"] = str(Path(overrides["run_dir"]).absolute())
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    name = coordinator_name(config.resume or config.run_dir)
+    actor = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=here, name=name)(Coordinator)
+    color = console.color_system
+    coordinator = actor.remote(kind, config, overrides, label, ray_config, console.is_terminal, console.width,
+                               color if color in ("standard", "256", "truecolor", "windows") else None)
+    out = console.file
+    try:
+        ray.get(coordinator.start.remote())
+        while True:
+            state = ray.get(coordinator.poll.remote())
+            if state["text"]:
+                out.write(state["text"])
+                out.flush()
+            if state["done"]:
+                break
+            time.sleep(POLL_S)
+    except ray.exceptions.RayActorError as e:
+        where = config.resume or config.run_dir
+        raise PhalanxError(f"the coordinator died ({str(e).strip().splitlines()[0]}); continue the run with "
+                           f"resume={where}.") from None
+    except KeyboardInterrupt:
+        ray.kill(coordinator)  # its workers go with it
+        raise
+    ray.kill(coordinator)
+    if state["error"] is not None:
+        kind_of, text = state["error"]
+        if kind_of == "phalanx":
+            raise PhalanxError(text)
+        raise RuntimeError(f"the coordinator crashed:\n{text}")
+    return Path(state["result"])
+
+
+__all__ = ["KINDS", "POLL_S", "Coordinator", "absolute_paths", "coordinator_name", "run_loop", "run_remote"]

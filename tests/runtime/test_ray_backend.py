@@ -1,0 +1,215 @@
+"""The ray backend on a real local Ray (2 CPUs): results, errors as values, faults, PSRO, resume, train.
+
+One Ray for the module (``ray.init(num_cpus=2)``, shut down at the end). Every comparison is with
+the local backend running the same run in this process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+from rich.console import Console
+
+from phalanx.cli import main
+from phalanx.runtime.checkpoint import Checkpoints
+from phalanx.runtime.loop import restore_final as restore_train
+from phalanx.runtime.population_config import PopulationConfig, resolve
+from phalanx.runtime.population_run import restore_final, run
+
+ray = pytest.importorskip("ray")
+
+KUHN = ["game=kuhn_poker", "oracle=exact", "meta_solver=nash"]
+# A tiny simple_spread run (as in tests/runtime/conftest.py): 4 updates of 128 env steps in chunks of 2.
+TRAIN = ["env=simple_spread", "env.N=2", "train.num_envs=4", "train.num_steps=32", "train.update_epochs=1",
+        "train.num_minibatches=2", "train.hidden=[16]", "train.total_steps=512", "log_every=2", "num_seeds=2",
+        "seed=1"]
+ITERATIONS = 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")  # a loaded 2-core machine starts Ray slowly
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+def lines_of(path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def backend_free(line: dict) -> dict:
+    """A metrics line without timings and worker statistics (they differ between runs and backends)."""
+    return {k: v for k, v in line.items() if not k.endswith("time") and k != "workers"}
+
+
+def assert_same_psro(a, b) -> None:
+    assert [backend_free(x) for x in lines_of(a)] == [backend_free(x) for x in lines_of(b)]
+    (sa, _), (sb, _) = restore_final(a), restore_final(b)
+    assert sa.iteration == sb.iteration
+    for p in (0, 1):
+        for key in sa.populations[p]:
+            np.testing.assert_array_equal(sa.populations[p][key], sb.populations[p][key])
+    np.testing.assert_array_equal(sa.table.payoffs, sb.table.payoffs)
+
+
+@pytest.fixture(scope="module")
+def local_psro(tmp_path_factory):
+    path = tmp_path_factory.mktemp("local") / "kuhn"
+    run(resolve([*KUHN, f"iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet())
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- the backend alone
+def test_results_errors_nan_and_utilisation():
+    from phalanx.runtime.ray_backend import RayBackend, TaskFailedError
+
+    big = np.arange(10_000, dtype=np.float64)
+    with RayBackend(2) as backend:
+        futures = [backend.submit(np.sum, big, name=f"sum {k}") for k in range(3)]
+        futures.append(backend.submit(math.pow, 2.0, 10.0, name="pow"))
+        # One big argument, one object-store reference shared by every task that takes it.
+        assert len({id(f.handle.args[0]) for f in futures[:3]}) == 1
+        assert isinstance(futures[0].handle.args[0], ray.ObjectRef)
+        assert backend.gather(futures) == [big.sum()] * 3 + [1024.0]
+
+        bad = backend.submit(math.sqrt, -1.0, name="sqrt of -1")
+        with pytest.raises(TaskFailedError) as info:
+            backend.gather([bad])
+        message = str(info.value)
+        assert "'sqrt of -1' failed 2 times" in message and "ValueError: math domain error" in message
+        assert "worker" in message and "pid" in message and "\n" not in message
+        assert bad.meta["attempts"] == 2 and len(set(bad.handle.tried)) == 2  # tried once more, elsewhere
+
+        nan = backend.submit(np.divide, 0.0, 0.0, name="0/0")
+        backend.wait([nan])  # errors are values until gathered
+        assert isinstance(nan.error, TaskFailedError) and "NaN" in str(nan.error)
+
+        stats = backend.utilisation()
+        assert sum(s["tasks"] for s in stats) == 4
+        assert sum(s["failures"] for s in stats) == 4  # 2 tries of each failing task
+        assert all(0.0 <= s["utilisation"] <= 1.0 and s["restarts"] == 0 for s in stats)
+        assert backend.tasks_submitted == 6 and backend.attempts == 8
+
+
+def test_zero_workers_run_in_process():
+    from phalanx.runtime.ray_backend import RayBackend
+
+    backend = RayBackend(0)
+    assert not backend.remote
+    futures = [backend.submit(os.getpid), backend.submit(math.pow, 3.0, 2.0)]
+    assert backend.gather(futures) == [os.getpid(), 9.0]
+    assert backend.utilisation()[0]["tasks"] == 2
+
+
+def test_missing_ray_and_unreachable_address_are_one_line_errors(tmp_path):
+    """In fresh processes: Ray hidden (``import ray`` fails), and an address where no cluster listens. The
+    local backend never imports Ray."""
+    hidden = (f"import sys; sys.modules['ray'] = None; from phalanx.cli import main; "
+              f"sys.exit(main(['psro', 'game=kuhn_poker', 'backend=ray', 'run_dir={tmp_path / 'a'}']))")
+    address = (f"import sys; from phalanx.cli import main; sys.exit(main(['psro', 'game=kuhn_poker', 'backend=ray', "
+               f"'ray.address=127.0.0.1:9', 'run_dir={tmp_path / 'b'}']))")
+    local = ("import sys; from phalanx.runtime.backend import make_backend; from phalanx.runtime import "
+             "population_run, league_run, loop; b = make_backend('local'); print('ray' in sys.modules)")
+    procs = [subprocess.Popen([sys.executable, "-c", c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in (hidden, address, local)]
+    (_, err_h), (_, err_a), (out_l, err_l) = (p.communicate(timeout=120) for p in procs)
+    assert procs[0].returncode == 2, err_h
+    assert err_h.strip().count("\n") == 0 and 'pip install -e ".[ray]"' in err_h
+    assert procs[1].returncode == 2, err_a
+    assert err_a.strip().count("\n") == 0 and "ray.address=127.0.0.1:9: no Ray cluster reachable" in err_a
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert procs[2].returncode == 0 and out_l.strip() == "False", err_l
+
+
+# ---------------------------------------------------------------------------------------------- PSRO on Ray
+def test_worker_killed_during_its_second_task(local_psro, tmp_path):
+    """Worker 0 exits (as if killed) when its 2nd task starts — iteration 1's first best response. Ray restarts
+    it, the task runs again, and the run is the local one: one death, one extra try, every task done once."""
+    from phalanx.runtime.ray_backend import RayBackend
+
+    marker = tmp_path / "crashed"
+    path = tmp_path / "kuhn"
+    backend = RayBackend(2, crash={0: (2, str(marker))})
+    run(resolve([*KUHN, f"iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet(), backend=backend)
+    tasks = 1 + 3 * ITERATIONS  # an evaluation, then 2 best responses and an evaluation per iteration
+    assert marker.exists()
+    assert (backend.tasks_submitted, backend.tasks_done, backend.attempts) == (tasks, tasks, tasks + 1)
+    stats = backend.utilisation()
+    assert [s["restarts"] for s in stats] == [1, 0] and sum(s["tasks"] for s in stats) == tasks
+    backend.close()
+    assert_same_psro(local_psro, path)
+    workers = lines_of(path)[-1]["workers"]  # per-worker utilisation in metrics.jsonl
+    assert [w["worker"] for w in workers] == [0, 1] and sum(w["tasks"] for w in workers) == tasks
+
+
+def test_coordinator_killed_then_resumed_equals_local(local_psro, tmp_path):
+    """``phalanx psro backend=ray``: the coordinator actor runs the loop. It is killed once iteration 1 is
+    checkpointed; the resumed run only does the iterations after its last checkpoint, and the whole run
+    equals the local backend's (exploitability trajectory, populations, payoffs)."""
+    from phalanx.runtime.coordinator import coordinator_name
+
+    path = tmp_path / "kuhn"
+    args = ["psro", *KUHN, f"iterations={ITERATIONS}", f"run_dir={path}", "backend=ray", "ray.num_workers=2"]
+    status = {}
+    thread = threading.Thread(target=lambda: status.setdefault("code", main(args)))
+    thread.start()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (path / "checkpoints").is_dir() and (Checkpoints(path / "checkpoints").latest_step() or 0) >= 1:
+            break
+        time.sleep(0.2)
+    ray.kill(ray.get_actor(coordinator_name(path)))
+    thread.join(60)
+    assert status["code"] == 2  # "the coordinator died ...; continue the run with resume=..."
+    done = restore_final(path)[0].iteration
+    assert 1 <= done < ITERATIONS
+    assert main(["psro", f"resume={path}", "backend=ray", "ray.num_workers=2"]) == 0
+    assert_same_psro(local_psro, path)
+    lines = lines_of(path)
+    assert [ln["exploitability"] for ln in lines] == [ln["exploitability"] for ln in lines_of(local_psro)]
+    # The resumed run's workers did only iterations done+1..ITERATIONS: 3 tasks each.
+    assert sum(w["tasks"] for w in lines[-1]["workers"]) == 3 * (ITERATIONS - done)
+
+
+def test_resume_of_a_finished_run_keeps_it(local_psro):
+    out = io.StringIO()
+    run(PopulationConfig(resume=str(local_psro)), {"backend": "ray", "ray": {"num_workers": 0}},
+        console=Console(file=out))
+    assert "already complete" in out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- phalanx train
+def test_two_seeds_on_two_workers_equal_the_local_run(tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert main(["train", *TRAIN, f"run_dir={local}"]) == 0
+    assert main(["train", *TRAIN, f"run_dir={remote}", "backend=ray", "ray.num_workers=2"]) == 0
+    (a, pa), (b, pb) = restore_train(local), restore_train(remote)
+    assert pa["env_steps"] == pb["env_steps"] == 512 and pa["chunks_done"] == pb["chunks_done"] == 2
+    # The same seeds from the same keys; a vmap-ped (local) and an unbatched (ray) program round differently.
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        assert x.shape == y.shape and x.shape[0] == 2  # the checkpoint keeps the seed axis
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    la, lb = lines_of(local), lines_of(remote)
+    assert [ln["env_steps"] for ln in la] == [ln["env_steps"] for ln in lb] == [256, 512]
+    for x, y in zip(la, lb, strict=True):
+        for s, t in zip(x["seeds"], y["seeds"], strict=True):
+            assert s["episodes"] == t["episodes"]
+            np.testing.assert_allclose(s["episode_return"]["agents"], t["episode_return"]["agents"], rtol=1e-4)
+    workers = lb[-1]["workers"]  # two seeds × two chunks, one task per seed per chunk
+    assert len(workers) == 2 and sum(w["tasks"] for w in workers) == 4
+    assert all(w["tasks"] == 2 for w in workers)  # both workers busy in every chunk
