@@ -215,7 +215,7 @@ def cmd_eval(args: list[str]) -> int:
         states = policy_episode_states(env, trainer, state, config.seed, config.greedy, config.max_steps)
         out = Path(config.out) if config.out else Path(config.run_dir) / "episode.gif"
         render_episode(render_states(env, states), out)
-        console.print(f"wrote {out} ({len(states)} frames)")
+        console.print(f"wrote {out} ({len(states)} frames)", soft_wrap=True)  # paths stay whole
     return 0
 
 
@@ -234,7 +234,8 @@ def cmd_render(args: list[str]) -> int:
             print(env.render_text(s) + "\n")
     frames = render_states(env, states)
     out = render_episode(frames, config.out, config.fps)
-    console.print(f"wrote {out} ({len(frames)} frames of {config.env}, {config.policy} policy)")
+    console.print(f"wrote {out} ({len(frames)} frames of {config.env}, {config.policy} policy)",
+                  soft_wrap=True)  # a long path is not broken across lines
     return 0
 
 
