@@ -264,6 +264,10 @@ def test_poker_frames_change_with_the_state():
     b = render_frame(env, kuhn_state((2, 1), (1, 1)))
     assert a.shape == SHAPE and (a != b).any()
     assert env.max_game_length == 3 and phalanx.make("leduc_poker").max_game_length == 8
+    leduc, face_down = phalanx.make("leduc_poker"), (0.55, 0.6, 0.7)
+    hidden = render_frame(leduc, leduc_state((2, 5, 0), [2]))  # round 1: the public card lies face down
+    shown = render_frame(leduc, leduc_state((2, 5, 0), [2, 1], []))
+    assert colour_mask(hidden, face_down, 8).sum() > 2000 and colour_mask(shown, face_down, 8).sum() == 0
 
 
 # ------------------------------------------------------------------------------------------ files and CLI

@@ -11,7 +11,7 @@ game)::
     betting  player_0 check, player_1 bet, player_0 call
     result   showdown: K beats Q, player_0 wins 2
 
-``draw_poker(fig, env, state)`` writes the same text on a matplotlib figure, so
+``draw_poker(fig, env, state)`` writes the same text on a matplotlib figure, the cards drawn below it, so
 :func:`phalanx.envs.viewers.render_frame` and ``phalanx render env=kuhn_poker`` give frames and GIFs.
 """
 
@@ -158,10 +158,37 @@ def poker_text(env: Any, state: Any) -> str:
     return leduc_text(state) if env.name == "leduc_poker" else kuhn_text(state)
 
 
+def table_cards(env: Any, state: Any) -> list[tuple[str, str | None]]:
+    """``(owner, card)`` of each card on the table, in drawing order; ``None`` for a card not shown yet."""
+    cards = [int(c) for c in np.asarray(state.cards)]
+    if env.name != "leduc_poker":
+        return [(PLAYERS[0], kuhn_card(cards[0])), (PLAYERS[1], kuhn_card(cards[1]))]
+    shown = int(state.round) == 1
+    return [(PLAYERS[0], leduc_card(cards[0])), ("public", leduc_card(cards[2]) if shown else None),
+            (PLAYERS[1], leduc_card(cards[1]))]
+
+
 def draw_poker(fig: Any, env: Any, state: Any) -> None:
-    """Write :func:`poker_text` on the matplotlib figure ``fig`` (monospace, one line per row)."""
+    """Write :func:`poker_text` on the matplotlib figure ``fig`` (monospace), the cards drawn large below it."""
+    from matplotlib.patches import FancyBboxPatch
+
     text = poker_text(env, state)
     width = max(len(line) for line in text.splitlines())
     # Monospace glyphs are ~0.6 em wide: the largest font (≤ 11 pt) that fits the figure's width.
     size = min(11.0, 0.9 * fig.get_figwidth() * 72.0 / (0.6 * width))
     fig.text(0.04, 0.95, text, family="monospace", fontsize=size, va="top", ha="left", linespacing=1.6)
+    ax = fig.add_axes((0.0, 0.02, 1.0, 0.36))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_axis_off()
+    cards = table_cards(env, state)
+    for k, (owner, card) in enumerate(cards):
+        x = (k + 0.5) / len(cards)
+        face = "white" if card is not None else (0.55, 0.6, 0.7)  # face down: the public card before round 2
+        ax.add_patch(FancyBboxPatch((x - 0.08, 0.22), 0.16, 0.66, boxstyle="round,pad=0.01", fc=face, ec="0.2",
+                                    lw=1.2))
+        if card is not None:
+            red = card.endswith("h")  # hearts red, spades (and Kuhn's suitless cards) black
+            ax.text(x, 0.55, card, ha="center", va="center", fontsize=22, weight="bold",
+                    color=(0.75, 0.1, 0.1) if red else "0.1")
+        ax.text(x, 0.08, owner, ha="center", va="center", fontsize=9)
