@@ -256,3 +256,22 @@ def test_message_is_one_line_for_planted_bug():
         jax.jit(Toy("if").step)(KEY, Toy().reset(KEY)[0], ACTIONS)
     assert "\n" not in str(info.value)
     np.testing.assert_equal(len(str(info.value).splitlines()), 1)
+
+
+# ------------------------------------------------------------------ Ray: the extra missing, an unreachable cluster
+def test_missing_ray_extra(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if `pip install -e ".[ray]"` had not been run
+    line = cli_error(capsys, "psro", "game=kuhn_poker", "iterations=1", "backend=ray", f"run_dir={tmp_path / 'r'}")
+    assert 'backend=ray needs Ray, which is not installed: pip install -e ".[ray]"' in line
+    assert "or use backend=local" in line
+
+
+def test_unreachable_ray_address(tmp_path):
+    # A fresh process: a Ray another test left running would otherwise be joined instead.
+    proc = subprocess.run([sys.executable, "-m", "phalanx", "psro", "game=kuhn_poker", "iterations=1", "backend=ray",
+                           "ray.address=127.0.0.1:1", f"run_dir={tmp_path / 'r'}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith("phalanx: error: ray.address=127.0.0.1:1: no Ray cluster reachable there")
+    assert "ray start --head" in proc.stderr
+    assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
