@@ -41,7 +41,8 @@ def _finalised(checkpoints: Path) -> list[str]:
 # and reward statistics must all come back from a checkpoint exactly.
 TINY_QMIX = ["env=simple_spread", "env.N=2", "algo=qmix", "train.num_envs=4", "train.num_steps=32",
              "train.buffer_size=512", "train.learning_starts=256", "train.batch_size=8", "train.gradient_steps=1",
-             "train.hidden=[16]", "train.target_update_every=4", "train.mixer_embed=8", "train.hypernet_embed=16"]
+             "train.hidden=[16]", "train.recurrent_size=0", "train.target_update_every=4", "train.mixer_embed=8",
+             "train.hypernet_embed=16"]
 
 
 @pytest.fixture(scope="module", params=["ippo", "qmix"])
