@@ -10,6 +10,9 @@ so no global figure state leaks) at a fixed size (:data:`FIGSIZE` × :data:`DPI`
 * MPE: entities as circles of their true radius (agents and landmarks in mpe2's colours),
   the ``[-1, 1]²`` arena outlined.
 * Matrix games: the payoff table as text, the last joint action's cell highlighted.
+* LBF, RWARE and poker draw themselves (``draw_frame``; ``phalanx/envs/<family>/viewer.py``): the grid
+  with levelled agents and food; shelves, requested shelves, loaded agents and goals; poker as text
+  (``env.render_text(state)``) with the cards drawn below.
 
 ``render_episode(frames, path)`` writes the frames as a looping GIF with Pillow.
 """
