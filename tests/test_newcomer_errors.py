@@ -108,7 +108,8 @@ def test_wrong_env_setting():
 def test_actions_not_a_dict():
     env = phalanx.make("tag_grid")
     state, _ = env.reset(KEY)
-    with pytest.raises(PhalanxError, match=r"actions must be a dict keyed by group \['taggers', 'runners'\]"):
+    with pytest.raises(PhalanxError, match=r"actions must be a dict keyed by group \['taggers', 'runners'\], got an "
+                                           r"array of shape \(11,\); pass \{'taggers': \(10,\), 'runners': \(1,\)\}"):
         env.step(KEY, state, jnp.zeros(11, jnp.int32))
 
 

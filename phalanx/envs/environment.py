@@ -209,9 +209,11 @@ def check_actions(spec: EnvSpec, actions: Any, env_name: str = "env") -> dict[st
     :class:`PhalanxError` naming the group, the shape/dtype received and the one expected.
     """
     if not isinstance(actions, dict):
+        got = f"an array of shape {tuple(actions.shape)}" if hasattr(actions, "shape") else type(actions).__name__
+        want = ", ".join(f"{n!r}: {(g.num_agents, *g.action.shape)}" for n, g in spec.groups.items())
         raise PhalanxError(
-            f"{env_name}.step: actions must be a dict keyed by group {list(spec.groups)}, "
-            f"got {type(actions).__name__}."
+            f"{env_name}.step: actions must be a dict keyed by group {list(spec.groups)}, got {got}; "
+            f"pass {{{want}}} (agents first; env.sample_actions(key) builds one)."
         )
     if set(actions) != set(spec.groups):
         raise PhalanxError(
