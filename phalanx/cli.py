@@ -348,6 +348,9 @@ commands:
                             league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
   config COMMAND [...]      print a command's resolved config
 
+  train, psro, selfplay and league take backend=local|ray (ray: tasks on Ray worker actors, same results),
+  ray.address=auto|HOST:PORT (join a cluster; unset: start a local Ray) and ray.num_workers=N.
+
 examples:
   phalanx envs
   phalanx bench env=tag num_envs=1000 num_steps=100
@@ -361,6 +364,7 @@ examples:
   phalanx psro game=leduc_poker oracle=ppo iterations=30
   phalanx selfplay game=rock_paper_scissors mode=fsp iterations=50
   phalanx league env=tag total_steps=2e6 seed=0
+  phalanx psro game=leduc_poker oracle=ppo iterations=30 backend=ray ray.address=auto
 """
 
 
