@@ -213,3 +213,23 @@ def test_two_seeds_on_two_workers_equal_the_local_run(tmp_path):
     workers = lb[-1]["workers"]  # two seeds × two chunks, one task per seed per chunk
     assert len(workers) == 2 and sum(w["tasks"] for w in workers) == 4
     assert all(w["tasks"] == 2 for w in workers)  # both workers busy in every chunk
+
+
+# ---------------------------------------------------------------------------------------------- the league
+@pytest.mark.slow
+def test_league_on_two_workers_equals_local_and_keeps_both_busy(tmp_path):
+    """The tiny league of test_league_run.py: every learner's task in flight at once on 2 workers, and the same
+    league (metrics lines, final table) as the local backend."""
+    from test_league_run import TINY as LEAGUE
+
+    from phalanx.runtime import league_run
+    from phalanx.runtime.league_config import resolve as resolve_league
+
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    league_run.run(resolve_league([*LEAGUE, f"run_dir={local}"]), console=quiet())
+    assert main(["league", *LEAGUE, f"run_dir={remote}", "backend=ray", "ray.num_workers=2"]) == 0
+    assert [backend_free(x) for x in lines_of(local)] == [backend_free(x) for x in lines_of(remote)]
+    a, b = (json.loads((p / "league_final.json").read_text()) for p in (local, remote))
+    assert {k: v for k, v in a.items() if k != "wall_time"} == {k: v for k, v in b.items() if k != "wall_time"}
+    workers = lines_of(remote)[-1]["workers"]
+    assert all(w["tasks"] >= 3 for w in workers)  # 12 train/evaluate tasks before the last line, shared
