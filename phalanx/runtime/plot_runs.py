@@ -317,7 +317,7 @@ def last_payoff_table(run: Run) -> Any:
 def elo_figure(runs: list[Run]) -> Any:
     """Online Elo of every player vs league env steps (learners thick, snapshots thin); a panel per run."""
     fig = _figure(min(6.5 * len(runs), 20.0), 4.5)
-    axes = fig.subplots(1, len(runs), squeeze=False, sharey=True)[0]
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]  # Elo compares players within a league, not across
     for ax, run in zip(axes, runs, strict=True):
         names = list(run.lines[-1]["elo"])
         families = list(dict.fromkeys(n.split("@")[0] for n in names))
@@ -332,7 +332,7 @@ def elo_figure(runs: list[Run]) -> Any:
         ax.set_xlabel("league env steps")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("Elo (online)")
+        ax.set_ylabel("Elo (online)")
     return fig
 
 
