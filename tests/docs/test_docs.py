@@ -156,6 +156,8 @@ def resolve_command(line: str):
 
     words = shlex.split(line, comments=True)[1:]
     assert words, line
+    if words[0] in ("-h", "--help", "help"):
+        return None
     command, args = words[0], [w for w in words[1:] if w not in ("-h", "--help")]
     if command == "config":  # phalanx config COMMAND ...
         command, args = args[0], args[1:]
