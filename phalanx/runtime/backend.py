@@ -19,7 +19,7 @@ order from :meth:`Backend.gather`, so a run is the same on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,6 +74,10 @@ class LocalBackend:
 
     def gather(self, futures: Sequence[TaskFuture]) -> list[Any]:
         return [f.result for f in futures]
+
+    def as_completed(self, futures: Sequence[TaskFuture]) -> Iterator[TaskFuture]:
+        """Yield ``futures`` as they finish (here: all are done, in submission order)."""
+        yield from futures
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ Usage (the same :class:`~phalanx.runtime.backend.Backend` protocol as ``LocalBac
     with RayBackend(num_workers=2) as backend:
         futures = [backend.submit(task_fn, spec, params, key, name=f"task {k}") for k in range(8)]
         results = backend.gather(futures)   # in submission order; raises TaskFailedError on a failed task
+        for f in backend.as_completed(futures): ...   # or first finished first; f.meta: worker, busy_s, wall_s
         backend.utilisation()               # per worker: tasks done, busy / wall time, restarts
 
 ``task_fn`` is a module-level function (pickled by reference: every node must have Phalanx
@@ -51,7 +52,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,13 +281,18 @@ class RayBackend:
     def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> TaskFuture:
         """Queue ``fn(*args, **kwargs)`` (started as soon as a worker is idle); return its future."""
         future = TaskFuture(name=name or getattr(fn, "__name__", "task"))
+        future.meta["submitted"] = time.perf_counter()
         self.tasks_submitted += 1
         if not self.remote:
             t0 = time.perf_counter()
             future.result = fn(*args, **kwargs)  # in-process: errors propagate with their own traceback
-            self._record(0, time.perf_counter() - t0)
+            busy = time.perf_counter() - t0
+            if self.check_nan and _has_nan(future.result):  # deterministic here: no second try
+                raise TaskFailedError(f"task {future.name!r} failed in this process: its result contains NaN.",
+                                      future.name, "this process", 1)
+            self._record(0, busy)
             self.attempts += 1
-            future.meta["done"] = True
+            future.meta.update(done=True, worker=0, attempts=1, busy_s=busy, wall_s=busy)
             return future
         task = _Task(future, fn, tuple(self._put(a) for a in args), {k: self._put(v) for k, v in kwargs.items()})
         future.handle = task
@@ -302,6 +308,17 @@ class RayBackend:
             if f.error is not None:
                 raise f.error
         return [f.result for f in futures]
+
+    def as_completed(self, futures: Sequence[TaskFuture]) -> Iterator[TaskFuture]:
+        """Yield ``futures`` as they finish (or fail; see ``future.error``), first finished first."""
+        pending = list(futures)
+        while pending:
+            done = [f for f in pending if f.meta.get("done")]
+            if not done:
+                self._step()
+            for f in done:
+                pending.remove(f)
+                yield f
 
     def wait(self, futures: Sequence[TaskFuture]) -> list[TaskFuture]:
         """Wait until every future is done or failed (errors are left as values in ``future.error``)."""
@@ -399,7 +416,10 @@ class RayBackend:
         if out["ok"]:
             self._record(w, out["busy"])
             task.future.result, task.done = out["value"], True
-            task.future.meta.update(done=True, worker=w, attempts=len(task.tried))
+            # busy_s: in the task on the worker; wall_s: submission to result here (the difference is
+            # queueing, transfer and coordination overhead).
+            task.future.meta.update(done=True, worker=w, attempts=len(task.tried), busy_s=out["busy"],
+                                    wall_s=time.perf_counter() - task.future.meta["submitted"])
         else:
             stats.failures += 1
             stats.busy_s += out["busy"]

@@ -86,6 +86,9 @@ def test_results_errors_nan_and_utilisation():
         assert len({id(f.handle.args[0]) for f in futures[:3]}) == 1
         assert isinstance(futures[0].handle.args[0], ray.ObjectRef)
         assert backend.gather(futures) == [big.sum()] * 3 + [1024.0]
+        assert all(f.meta["wall_s"] >= f.meta["busy_s"] >= 0 for f in futures)
+        slow, fast = backend.submit(time.sleep, 1.5, name="slow"), backend.submit(time.sleep, 0.0, name="fast")
+        assert [f.name for f in backend.as_completed([slow, fast])] == ["fast", "slow"]  # both run at once
 
         bad = backend.submit(math.sqrt, -1.0, name="sqrt of -1")
         with pytest.raises(TaskFailedError) as info:
@@ -100,20 +103,22 @@ def test_results_errors_nan_and_utilisation():
         assert isinstance(nan.error, TaskFailedError) and "NaN" in str(nan.error)
 
         stats = backend.utilisation()
-        assert sum(s["tasks"] for s in stats) == 4
+        assert sum(s["tasks"] for s in stats) == 6
         assert sum(s["failures"] for s in stats) == 4  # 2 tries of each failing task
         assert all(0.0 <= s["utilisation"] <= 1.0 and s["restarts"] == 0 for s in stats)
-        assert backend.tasks_submitted == 6 and backend.attempts == 8
+        assert backend.tasks_submitted == 8 and backend.attempts == 10
 
 
 def test_zero_workers_run_in_process():
-    from phalanx.runtime.ray_backend import RayBackend
+    from phalanx.runtime.ray_backend import RayBackend, TaskFailedError
 
     backend = RayBackend(0)
     assert not backend.remote
     futures = [backend.submit(os.getpid), backend.submit(math.pow, 3.0, 2.0)]
     assert backend.gather(futures) == [os.getpid(), 9.0]
     assert backend.utilisation()[0]["tasks"] == 2
+    with pytest.raises(TaskFailedError, match="'0/0' failed in this process: its result contains NaN"):
+        backend.submit(np.divide, 0.0, 0.0, name="0/0")
 
 
 def test_missing_ray_and_unreachable_address_are_one_line_errors(tmp_path):
