@@ -1,0 +1,48 @@
+"""IPPO/MAPPO learn LBF and RWARE: a fast check on a tiny LBF, slow targets on Mava's tasks.
+
+Returns are team returns (Mava's and EPyMARL's units). Numbers, commands and budgets:
+benchmarks/results_lbf_rware.md; the slow tests run benchmarks/lbf_rware_learning.py's code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+import phalanx
+from phalanx.algos.ppo import PPOConfig, make_train
+
+_BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "lbf_rware_learning.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("lbf_rware_learning", _BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _final(returns: np.ndarray, fraction: int = 10) -> float:
+    """Mean of the last 1/fraction of the per-update returns (NaN = no episode ended there)."""
+    return float(np.nanmean(returns[-max(1, len(returns) // fraction):]))
+
+
+# A 5x5 grid, 2 agents, 1 food, full sight, 25-step episodes: one food worth 1 per episode (team reward).
+TINY_LBF = {"scenario": "5x5-2p-1f", "time_limit": 25, "team_reward": True}
+TINY_MARGIN = 0.3  # measured: random ≈ 0.24, trained ≈ 0.9 after 1e5 steps (results_lbf_rware.md)
+
+
+def test_ippo_beats_random_on_tiny_lbf():
+    env = phalanx.make("lbf", **TINY_LBF)
+    config = PPOConfig(num_envs=16, num_steps=25, total_steps=100_000, lr=1e-3, anneal_lr=False, hidden=(32, 32),
+                       num_minibatches=2, agent_id=True)
+    _, metrics = jax.jit(make_train(config, env).train)(jax.random.PRNGKey(0))
+    count = np.asarray(metrics.episode_count)
+    returns = np.where(count > 0, np.asarray(metrics.episode_return_sum["agents"]) / np.maximum(count, 1), np.nan)
+    trained = _final(returns)
+    random = _bench().random_return(env, 256, 100, jax.random.PRNGKey(1))
+    assert trained > random + TINY_MARGIN, f"IPPO {trained:.3f} vs random {random:.3f} (margin {TINY_MARGIN})"
