@@ -1,0 +1,235 @@
+"""PSRO and the league on the ``local`` backend and on Ray with 1 and 2 workers: wall time, scaling, overhead.
+
+Cases (one per invocation, each a few minutes on a loaded 2-core machine):
+
+* ``psro_exact`` — PSRO-Nash on Leduc with exact best responses (:class:`~phalanx.population.psro.PSRO`,
+  the run loop without its file outputs); tasks are milliseconds long once compiled.
+* ``psro_ppo`` — the same with the PPO oracle and a small budget (``--ppo-steps`` env steps per best response).
+* ``league`` — ``league_run.run`` on the league's small Tag (3 learners), ``--league-tasks`` train tasks per
+  learner, each followed by its evaluation, then the final round robin.
+
+Each backend runs the case twice in a row: ``cold`` (JIT compilation included: a Ray worker is a fresh
+process and compiles every task program once) and ``warm`` (the same workers, programs compiled).
+Scaling efficiency is ``T_1 / (n T_n)`` with ``T_n`` the warm wall time on ``n`` Ray workers.
+
+**Overhead per task.** Every task is submitted wrapped in :func:`_timed`, which stamps its start and end on
+the worker (``time.time``: one machine, one clock). With the submission time and the time the backend saw
+the result (``TaskFuture.meta["wall_s"]``), each task splits into
+
+* ``dispatch`` — from ``max(submitted, the end of the worker's previous task)`` to the start on the worker:
+  argument ``put``/serialisation, Ray scheduling, the call's transfer and unpickling;
+* ``task`` — the function itself (the same code as the local path);
+* ``return`` — from the end on the worker to the coordinator seeing the result: result serialisation
+  and transfer, and Ray's ``wait``/``get``.
+
+``overhead = dispatch + return`` per task, reported as a share of the task time (goal: < 5 %). ``serial`` is
+the wall time during which no task runs anywhere: the coordinator's own work (meta-solving, exact
+exploitability, league bookkeeping, checkpoints) plus all overheads.
+
+Usage::
+
+    python benchmarks/ray_scaling.py --case psro_exact
+    python benchmarks/ray_scaling.py --case psro_ppo --ppo-steps 32768
+    python benchmarks/ray_scaling.py --case league --league-tasks 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    """``(fn(*args, **kwargs), start, end)`` with wall-clock stamps taken where the task runs."""
+    start = time.time()
+    value = fn(*args, **kwargs)
+    return value, start, time.time()
+
+
+class Recorder:
+    """A backend that forwards to ``inner`` and records every task's timeline (see the module docstring).
+
+    Every other attribute (``utilisation``, ``name``, ...) is ``inner``'s, so the run loops see the backend
+    they would see without it.
+    """
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.tasks: list[dict[str, Any]] = []
+        self._open: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:
+        record = {"name": name or getattr(fn, "__name__", "task"), "submitted": time.time()}
+        future = self.inner.submit(_timed, fn, *args, name=record["name"], **kwargs)
+        self._open[id(future)] = (future, record)
+        return future
+
+    def gather(self, futures: Sequence[Any]) -> list[Any]:
+        wrapped = self.inner.gather(futures)
+        values = []
+        for future, (value, start, end) in zip(futures, wrapped, strict=True):
+            values.append(value)
+            entry = self._open.pop(id(future), None)
+            if entry is not None:
+                record = entry[1]
+                meta = future.meta
+                seen = record["submitted"] + meta["wall_s"] if "wall_s" in meta else end
+                record.update(start=start, end=end, seen=seen, worker=meta.get("worker", 0),
+                              attempts=meta.get("attempts", 1))
+                self.tasks.append(record)
+        return values
+
+
+def timeline(tasks: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
+    """Per-task dispatch/return overheads and the run's serial time (no task running) from a Recorder's tasks."""
+    by_worker: dict[int, list[dict[str, Any]]] = {}
+    for t in sorted(tasks, key=lambda t: t["start"]):
+        by_worker.setdefault(t["worker"], []).append(t)
+    dispatch, back, busy = [], [], []
+    for runs in by_worker.values():
+        prev_end = -np.inf
+        for t in runs:
+            dispatch.append(t["start"] - max(t["submitted"], prev_end))
+            back.append(t["seen"] - t["end"])
+            busy.append(t["end"] - t["start"])
+            prev_end = t["end"]
+    # wall time covered by at least one running task
+    covered, edge = 0.0, t0
+    for t in sorted(tasks, key=lambda t: t["start"]):
+        start, end = max(t["start"], edge), t["end"]
+        if end > start:
+            covered += end - start
+            edge = end
+    dispatch_a, back_a, busy_a = np.asarray(dispatch), np.asarray(back), np.asarray(busy)
+    return {"tasks": len(tasks), "task_s_mean": float(busy_a.mean()), "task_s_median": float(np.median(busy_a)),
+            "dispatch_s_mean": float(dispatch_a.mean()), "return_s_mean": float(back_a.mean()),
+            "overhead_s_mean": float((dispatch_a + back_a).mean()),
+            "overhead_share": float((dispatch_a + back_a).sum() / busy_a.sum()),
+            "serial_s": float((t1 - t0) - covered), "busy_s": float(busy_a.sum())}
+
+
+# ---------------------------------------------------------------------------------------------- the cases
+def psro_case(oracle: str, iterations: int, ppo_steps: int) -> Callable[[Any], dict[str, Any]]:
+    """PSRO-Nash on Leduc with ``oracle``; returns a function of the backend → final exploitability."""
+    from phalanx.population.psro import PSRO
+    from phalanx.runtime.population_config import from_values
+
+    values: dict[str, Any] = {"game": "leduc_poker", "oracle": oracle, "meta_solver": "nash"}
+    if oracle == "ppo":
+        values["ppo"] = {"total_steps": ppo_steps}
+    config = from_values(values)
+
+    def run(backend: Any) -> dict[str, Any]:
+        psro = PSRO(config.game_spec(), config.oracle_spec(), "nash", backend=backend)
+        state = psro.run(iterations, seed=0)
+        return {"exploitability": psro.exploitability(state)["exploitability"]}
+
+    return run
+
+
+def league_case(tasks_per_learner: int, workdir: Path) -> Callable[[Any], dict[str, Any]]:
+    """``league_run.run`` on the default small Tag league with ``tasks_per_learner`` train tasks per learner."""
+    from rich.console import Console
+
+    from phalanx.runtime import league_run
+    from phalanx.runtime.league_config import resolve
+
+    probe = resolve([])
+    total = tasks_per_learner * probe.learners * probe.steps_per_task
+    runs = [0]
+
+    def run(backend: Any) -> dict[str, Any]:
+        runs[0] += 1
+        path = workdir / f"league{runs[0]}"
+        config = resolve([f"total_steps={total}", f"run_dir={path}", "checkpoint_every=1000"])
+        league_run.run(config, console=Console(file=io.StringIO()), backend=backend)
+        final = json.loads((path / "league_final.json").read_text())
+        return {"elo_fit_main": round(final["elo_fit"][0], 2), "env_steps": final["env_steps"]}
+
+    return run
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def measure(case: Callable[[Any], dict[str, Any]], backend: Any, label: str) -> list[dict[str, Any]]:
+    """The case twice on ``backend`` (cold, then warm): wall time, result and timeline of each."""
+    rows = []
+    for phase in ("cold", "warm"):
+        recorder = Recorder(backend)
+        load0 = _load()
+        t0 = time.time()
+        result = case(recorder)
+        t1 = time.time()
+        row = {"backend": label, "phase": phase, "wall_s": t1 - t0, **result, **timeline(recorder.tasks, t0, t1),
+               "load_before": load0, "load_after": _load()}
+        print(f"  {label:6s} {phase}: {row['wall_s']:7.2f}s  tasks {row['tasks']:3d}  task {row['task_s_mean']:.4f}s  "
+              f"overhead {row['overhead_s_mean'] * 1e3:7.2f} ms/task ({100 * row['overhead_share']:.2f}%)  "
+              f"serial {row['serial_s']:.2f}s  {result}  load {row['load_after']}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=["psro_exact", "psro_ppo", "league"], required=True)
+    parser.add_argument("--iterations", type=int, default=None, help="PSRO iterations (exact 10, ppo 3)")
+    parser.add_argument("--ppo-steps", type=int, default=32768, help="env steps per PPO best response")
+    parser.add_argument("--league-tasks", type=int, default=2, help="train tasks per league learner")
+    parser.add_argument("--backends", nargs="+", default=["local", "ray1", "ray2"])
+    parser.add_argument("--json", default=None, help="append the rows here (JSON lines)")
+    args = parser.parse_args()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  {platform.node()}  {os.cpu_count()} cpus  load {_load()}  "
+          f"case {args.case}", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ray_scaling_"))
+    if args.case == "league":
+        case = league_case(args.league_tasks, workdir)
+    else:
+        oracle = "exact" if args.case == "psro_exact" else "ppo"
+        iterations = args.iterations or (10 if oracle == "exact" else 3)
+        case = psro_case(oracle, iterations, args.ppo_steps)
+    rows: list[dict[str, Any]] = []
+    try:
+        for label in args.backends:
+            if label == "local":
+                from phalanx.runtime.backend import LocalBackend
+
+                rows += measure(case, LocalBackend(), label)
+                continue
+            import ray
+
+            from phalanx.runtime.ray_backend import RayBackend
+
+            if not ray.is_initialized():
+                os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            with RayBackend(int(label.removeprefix("ray")), num_cpus=1) as backend:
+                rows += measure(case, backend, label)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    warm = {r["backend"]: r["wall_s"] for r in rows if r["phase"] == "warm"}
+    if "ray1" in warm and "ray2" in warm:
+        print(f"  scaling efficiency T1/(2 T2) warm: {warm['ray1'] / (2 * warm['ray2']):.3f}")
+    if args.json:
+        with open(args.json, "a") as f:
+            for r in rows:
+                f.write(json.dumps({"case": args.case, "date": time.strftime("%Y-%m-%d %H:%M"), **r}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
