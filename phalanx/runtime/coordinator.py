@@ -88,6 +88,11 @@ class Coordinator:
 
     def __init__(self, kind: str, config: Any, overrides: dict[str, Any] | None, label: str, ray_config: Any,
                  terminal: bool, width: int, color_system: str | None):
+        import jax
+
+        # The coordinator's own computations (meta-solvers, exploitability, stacking) are small: it stays on
+        # the CPU and leaves this node's accelerators (and their memory) to the workers.
+        jax.config.update("jax_platforms", "cpu")
         self.kind, self.config, self.overrides, self.label, self.ray_config = kind, config, overrides, label, ray_config
         self.buffer = _Buffer()
         self.console = Console(file=self.buffer, force_terminal=terminal, width=width, color_system=color_system)

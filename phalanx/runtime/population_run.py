@@ -14,7 +14,10 @@
                              iteration, wall time (the last 2 kept, each written atomically)
 
 Every task (payoff evaluation, best responses) goes through a backend
-(:class:`~phalanx.runtime.backend.LocalBackend` unless one is given). A run resumed with
+(:class:`~phalanx.runtime.backend.LocalBackend` unless one is given or the config says
+``backend=ray``: then this loop runs in a coordinator actor and the tasks on Ray workers —
+:mod:`phalanx.runtime.coordinator` — and every ``metrics.jsonl`` line gains ``workers``, the
+per-worker tasks done and busy / wall time). A run resumed with
 ``resume=DIR [iterations=N]`` restores the last checkpoint and continues; its results equal an
 uninterrupted run's (iteration ``i`` always draws from ``fold_in(key, i)``).
 """

@@ -109,6 +109,7 @@ def test_results_errors_nan_and_utilisation():
         assert backend.tasks_submitted == 8 and backend.attempts == 10
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide")  # the 0/0 task, on purpose
 def test_zero_workers_run_in_process():
     from phalanx.runtime.ray_backend import RayBackend, TaskFailedError
 
