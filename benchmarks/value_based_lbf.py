@@ -2,6 +2,7 @@
 
     python benchmarks/value_based_lbf.py [--algos iql vdn qmix] [--steps 3e5] [--seed 0]
                                          [--time-limit 50] [--eval-episodes 1000] [--json out.json]
+    PYTHONPATH=DIR_WITH_FLASHBAX python benchmarks/value_based_lbf.py --replay-vs-flashbax
 
 Each learner is built exactly as ``phalanx train env=lbf algo=NAME env.scenario=2s-8x8-2p-2f-coop
 env.team_reward=true env.time_limit=50 train.total_steps=STEPS`` builds it (the same config
@@ -17,6 +18,12 @@ chunks of ``--chunk`` updates. Reported per learner:
 Settings mirror EPyMARL's benchmark of this task (Papoudakis et al., 2021: ``Foraging-2s-8x8-2p-2f-coop``,
 ``time_limit=50``, common reward = the sum of the agents' rewards): ``env.team_reward=true`` gives
 every agent that sum, so an episode's return is 1 when both food items are eaten.
+
+``--replay-vs-flashbax`` instead times :class:`phalanx.algos.replay.ReplayBuffer` against
+flashbax's trajectory buffer (``flashbax`` importable, e.g. ``pip install --no-deps --target DIR
+flashbax``) on the learner's traffic (process CPU time): rollouts of 8 steps × 16 envs of LBF-sized steps added, two
+batches of 32 windows of 30 steps sampled per update, ``lax.scan`` over 100 updates in one jitted
+function, both buffers alternating in one process.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import json
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import phalanx
@@ -78,6 +86,69 @@ def run(algo: str, steps: int, seed: int, time_limit: int, eval_episodes: int, c
     }
 
 
+def _lbf_steps(t: int, e: int) -> dict:
+    """A pytree of ``(t, e, ...)`` leaves shaped like the learner's stored LBF step (2 agents, GRU 64)."""
+    f32, i32 = jnp.float32, jnp.int32
+    shapes = {"obs": ((2, 12), f32), "action": ((2,), i32), "reward": ((2,), f32), "terminated": ((2,), bool),
+              "active": ((2,), bool), "next_obs": ((2, 12), f32), "next_mask": ((2, 6), bool),
+              "episode_end": ((), bool), "resets": ((), bool), "hidden": ((2, 64), f32), "state": ((24,), f32),
+              "next_state": ((24,), f32)}
+    return {k: jnp.ones((t, e, *shape), dtype) for k, (shape, dtype) in shapes.items()}
+
+
+def replay_vs_flashbax(rounds: int = 9, updates: int = 100) -> dict:
+    """CPU time of ``updates`` × (add one rollout, sample two batches) for both buffers: the median over
+    ``rounds`` alternating runs, in ms per update, and compile CPU times (flashbax's compiled first)."""
+    import flashbax
+
+    from phalanx.algos.replay import ReplayBuffer
+
+    t, e, batch, length, slots = 8, 16, 32, 30, 100_000 // 16
+    ours = ReplayBuffer(slots)
+    theirs = flashbax.make_trajectory_buffer(add_batch_size=e, sample_batch_size=batch, sample_sequence_length=length,
+                                             period=1, min_length_time_axis=length, max_size=slots * e)
+    rollout = _lbf_steps(t, e)
+    checksum = lambda x: sum(jnp.sum(v.astype(jnp.float32)) for v in jax.tree.leaves(x))  # noqa: E731
+
+    def ours_update(carry, key):
+        state, acc = carry
+        state = ours.add(state, rollout)
+        for k in jax.random.split(key, 2):
+            acc = acc + checksum(ours.sample(state, k, batch, length))
+        return (state, acc), None
+
+    def theirs_update(carry, key):
+        state, acc = carry
+        state = theirs.add(state, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rollout))  # flashbax: (E, T, ...)
+        for k in jax.random.split(key, 2):
+            acc = acc + checksum(theirs.sample(state, k).experience)
+        return (state, acc), None
+
+    def program(update, state):
+        def run(state, key):
+            return jax.lax.scan(update, (state, jnp.float32(0)), jax.random.split(key, updates))[0]
+        return run
+
+    one = jax.tree.map(lambda x: x[0, 0], rollout)
+    ours_state = ours.add(ours.init(jax.tree.map(lambda x: x[0], rollout)), _lbf_steps(64, e))
+    theirs_state = theirs.add(theirs.init(one), jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), _lbf_steps(64, e)))
+    out = {}
+    for name, update, state in (("flashbax", theirs_update, theirs_state), ("phalanx", ours_update, ours_state)):
+        t0 = time.process_time()
+        out[name] = {"fn": jax.jit(program(update, state)).lower(state, jax.random.PRNGKey(0)).compile(),
+                     "state": state, "compile_s": time.process_time() - t0, "run_s": []}
+    for r in range(rounds):  # alternate, so both see the same machine load
+        for name in ("phalanx", "flashbax"):
+            # CPU time of this process (all its threads): far less sensitive than wall time to other
+            # processes sharing the cores.
+            t0 = time.process_time()
+            jax.block_until_ready(out[name]["fn"](out[name]["state"], jax.random.PRNGKey(r)))
+            out[name]["run_s"].append(time.process_time() - t0)
+    return {name: {"compile_s": round(v["compile_s"], 2),
+                   "ms_per_update": round(1e3 * float(np.median(v["run_s"])) / updates, 3),
+                   "ms_per_update_all": [round(1e3 * x / updates, 3) for x in v["run_s"]]} for name, v in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["iql", "vdn", "qmix"])
@@ -87,7 +158,11 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=1000)
     parser.add_argument("--chunk", type=int, default=50, help="updates per compiled chunk")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--replay-vs-flashbax", action="store_true")
     args = parser.parse_args()
+    if args.replay_vs_flashbax:
+        print(json.dumps(replay_vs_flashbax()))
+        return
     results = []
     for algo in args.algos:
         results.append(run(algo, int(args.steps), args.seed, args.time_limit, args.eval_episodes, args.chunk))

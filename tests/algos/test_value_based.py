@@ -283,21 +283,27 @@ def test_bad_settings_exit_2_with_one_line(capsys, tmp_path, args, message):
 
 
 # ---------------------------------------------------------------------------------- learning targets (slow)
-LBF_STEPS = 600_000
-LBF_THRESHOLD = 0.8  # greedy team return (1 = all food eaten); random play 0.005, measured 0.98 at 2e6 steps
+# lbf 2s-8x8-2p-2f-coop as EPyMARL runs it (sight 2, forced cooperation, common reward, 50-step
+# episodes), the CLI's defaults (a GRU of 64), 4e5 env steps (5-8 minutes each on 2 loaded cores).
+# Greedy team return (1 = all food eaten) measured at seed 0 (benchmarks/results_value_based.md):
+# IQL 0.89, VDN 0.81, QMIX 0.67; uniform random play 0.0075. Thresholds leave room for other seeds.
+LBF_STEPS = 400_000
+LBF_THRESHOLDS = {"iql": 0.7, "vdn": 0.65, "qmix": 0.5}
 
 
 @pytest.mark.slow
-def test_recurrent_vdn_solves_partially_observable_lbf():
-    # lbf 2s-8x8-2p-2f-coop (sight 2, forced cooperation, team reward): VDN with a GRU reached a
-    # training return of 0.99 after 6e5 env steps (about 2 minutes on 2 CPU cores).
-    import phalanx.envs.lbf  # registers "lbf" where the env package does not yet
+@pytest.mark.parametrize("algo", list(LBF_THRESHOLDS))
+def test_learns_partially_observable_lbf(algo):
+    from phalanx.algos.registry import get_algorithm
     from phalanx.runtime.evaluate import episode_returns
+    from phalanx.runtime.run_config import from_values
 
-    env = phalanx.make("lbf", scenario="2s-8x8-2p-2f-coop", team_reward=True)
-    config = vb.QLearningConfig(mixer="vdn", total_steps=LBF_STEPS)  # the defaults (a GRU of 64)
-    trainer = vb.make_train(config, env)
+    settings = {"scenario": "2s-8x8-2p-2f-coop", "team_reward": True, "time_limit": 50}
+    config = from_values({"env": "lbf", "algo": algo, "train": {"total_steps": LBF_STEPS}}, settings)
+    env = phalanx.make("lbf", **settings)
+    trainer = get_algorithm(algo).make_train(config.train, env)
     state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0))
-    trained, random = episode_returns(env, trainer, state, 200, seed=1, greedy=True, max_steps=100)
+    trained, random = episode_returns(env, trainer, state, 200, seed=1, greedy=True, max_steps=50)
     assert random["agents"].mean() < 0.05
-    assert trained["agents"].mean() > LBF_THRESHOLD, f"greedy return {trained['agents'].mean():.3f}"
+    greedy = trained["agents"].mean()
+    assert greedy > LBF_THRESHOLDS[algo], f"{algo}: greedy return {greedy:.3f} <= {LBF_THRESHOLDS[algo]}"
