@@ -421,12 +421,13 @@ class MatrixMetaGame(TabularMetaGame):
 
 
 def horizon(env: Any) -> int:
-    """An env's time limit in steps (its ``episode_length`` or ``max_cycles`` setting)."""
-    params = env.default_params
-    for key in ("episode_length", "max_cycles"):
-        if hasattr(params, key):
-            return int(getattr(params, key))
-    raise PhalanxError(f"{type(env.unwrapped).__name__}: cannot tell its episode length; set eval_steps.")
+    """An env's time limit in steps (see :func:`phalanx.runtime.evaluate.horizon`)."""
+    from phalanx.runtime.evaluate import horizon as env_horizon
+
+    try:
+        return env_horizon(env.unwrapped if hasattr(env, "unwrapped") else env)
+    except PhalanxError:
+        raise PhalanxError(f"{type(env.unwrapped).__name__}: cannot tell its episode length; set eval_steps.") from None
 
 
 class EnvMetaGame(MetaGame):

@@ -108,6 +108,8 @@ def horizon(env: Environment) -> int:
             return int(getattr(params, key))
     if hasattr(env, "n_actions"):  # matrix games: one move
         return 1
+    if hasattr(env, "max_game_length"):  # turn-based games bound their own length (poker: 3 or 8 moves)
+        return int(env.max_game_length)
     raise PhalanxError(f"{env.name}: cannot tell its episode length; pass max_steps.")
 
 

@@ -107,3 +107,16 @@ def test_recurrent_policy_evaluates_from_a_fresh_state():
         trained, rand = episode_returns(env, trainer, state, 5, greedy=greedy)
         assert all(v.shape == (5,) and np.isfinite(v).all() for v in (*trained.values(), *rand.values()))
     assert len(policy_episode_states(env, trainer, state)) == 2
+
+
+@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker"])
+def test_poker_horizon_is_openspiels_longest_game(game):
+    """Eval and PSRO's env meta-game bound a poker episode by OpenSpiel's longest game (in player moves)."""
+    pyspiel = pytest.importorskip("pyspiel")
+    import phalanx
+    from phalanx.population.metagames import horizon as metagame_horizon
+    from phalanx.runtime.evaluate import horizon
+
+    env = phalanx.make(game)
+    expected = pyspiel.load_game(game).max_game_length()
+    assert horizon(env) == metagame_horizon(env) == expected
