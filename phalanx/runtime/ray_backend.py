@@ -224,7 +224,7 @@ class RayBackend:
             CPUs of the cluster; 0: every task in this process (no Ray).
         address: passed to :func:`connect` if Ray is not initialised yet (``auto``, ``HOST:PORT``, None).
         num_cpus: CPUs each worker reserves.
-        num_gpus: GPUs each worker reserves (None: 1 when the cluster has at least one GPU per worker, else 0).
+        num_gpus: GPUs each worker reserves (None: 1 when the cluster has a GPU per worker, else an equal share).
         max_restarts: how often Ray restarts a dead worker (-1: always).
         max_task_retries: re-runs of a task whose worker died under it.
         max_task_failures: tries of a task that raises or returns NaN before the run stops.
@@ -258,8 +258,14 @@ class RayBackend:
         gpus = int(resources.get("GPU", 0))
         if num_workers is None:
             num_workers = gpus or max(1, int(resources.get("CPU", 1) // num_cpus))
-        if num_gpus is None:
-            num_gpus = 1 if gpus >= num_workers else 0
+        if num_gpus is None:  # one GPU each, or a share of the few there are
+            num_gpus = 0 if not gpus else 1 if gpus >= num_workers else gpus / num_workers
+        cpus = resources.get("CPU", 0)
+        if num_workers * num_cpus > cpus:  # the extra workers would never start, nor their tasks
+            self.close()
+            raise PhalanxError(f"ray.num_workers={num_workers} x ray.num_cpus={num_cpus} needs "
+                               f"{num_workers * num_cpus:g} CPUs and the Ray cluster has {cpus:g}; use fewer workers "
+                               "or fewer CPUs each, or add nodes (ray start --address=...).")
         actor = self._ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
                                  max_task_retries=0)(Worker)
         crash = crash or {}
@@ -275,6 +281,7 @@ class RayBackend:
 
     @property
     def remote(self) -> bool:
+        """Whether tasks run on Ray workers (False: in this process)."""
         return bool(self._actors)
 
     # ------------------------------------------------------------------ the Backend protocol

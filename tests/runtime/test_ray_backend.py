@@ -239,3 +239,11 @@ def test_league_on_two_workers_equals_local_and_keeps_both_busy(tmp_path):
     assert {k: v for k, v in a.items() if k != "wall_time"} == {k: v for k, v in b.items() if k != "wall_time"}
     workers = lines_of(remote)[-1]["workers"]
     assert all(w["tasks"] >= 3 for w in workers)  # 12 train/evaluate tasks before the last line, shared
+
+
+def test_more_workers_than_cpus_is_a_clear_error():
+    from phalanx.errors import PhalanxError
+    from phalanx.runtime.ray_backend import RayBackend
+
+    with pytest.raises(PhalanxError, match=r"num_workers=3 x ray.num_cpus=1 needs 3 CPUs and the Ray cluster has 2"):
+        RayBackend(3)
