@@ -117,9 +117,9 @@ def main() -> None:
     tenth = max(1, len(returns) // 10)
     curve = [np.nanmean(returns[i : i + tenth]) for i in range(0, len(returns), tenth)]
     steps_per_update = c.steps_per_update
-    print("curve (env steps: team return): " + ", ".join(
-        f"{(i + tenth) * steps_per_update / 1e6:.2f}M: {v:.3f}" for i, v in zip(range(0, len(returns), tenth), curve,
-                                                                                strict=True)))
+    ends = [min(i + tenth, len(returns)) * steps_per_update / 1e6 for i in range(0, len(returns), tenth)]
+    points = ", ".join(f"{e:.2f}M: {v:.3f}" for e, v in zip(ends, curve, strict=True))
+    print(f"curve (env steps: team return): {points}")
     final = np.nanmean(returns[-max(1, len(returns) // 20):])
     rand = random_return(out["env"], 256, 4 * out["env"].default_params.time_limit, jax.random.PRNGKey(123))
     print(f"final team return {final:.3f} | random policy {rand:.3f} | {out['env_steps']:,} env steps | "

@@ -33,7 +33,7 @@ def _final(returns: np.ndarray, fraction: int = 10) -> float:
 
 # A 5x5 grid, 2 agents, 1 food, full sight, 25-step episodes: one food worth 1 per episode (team reward).
 TINY_LBF = {"scenario": "5x5-2p-1f", "time_limit": 25, "team_reward": True}
-TINY_MARGIN = 0.3  # measured: random ≈ 0.24, trained ≈ 0.9 after 1e5 steps (results_lbf_rware.md)
+TINY_MARGIN = 0.4  # measured: random 0.43-0.44; trained 1.00 after 1e5 steps, seeds 0-2 (results_lbf_rware.md)
 
 
 def test_ippo_beats_random_on_tiny_lbf():
@@ -46,3 +46,23 @@ def test_ippo_beats_random_on_tiny_lbf():
     trained = _final(returns)
     random = _bench().random_return(env, 256, 100, jax.random.PRNGKey(1))
     assert trained > random + TINY_MARGIN, f"IPPO {trained:.3f} vs random {random:.3f} (margin {TINY_MARGIN})"
+
+
+# Slow targets on Mava's tasks, at the defaults `phalanx train env=... algo=...` resolves to and budgets
+# far below Mava's/EPyMARL's 2e7 steps (what fits a shared 2-core CPU). Margins over the random policy's
+# team return are about half of what the measured runs reached (results_lbf_rware.md).
+SLOW_TARGETS = [
+    # task, algo, env steps, margin over random
+    ("lbf", "ippo", 300_000, 0.5),  # measured: 0.93 at 3.9e5 steps vs random 0.016
+    ("lbf", "mappo", 300_000, 0.5),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "algo", "steps", "margin"), SLOW_TARGETS)
+def test_beats_random_on_mava_task(task: str, algo: str, steps: int, margin: float):
+    bench = _bench()
+    out = bench.train_returns(task, algo, steps, [], seed=0)
+    trained = _final(out["returns"])
+    random = bench.random_return(out["env"], 256, 4 * out["env"].default_params.time_limit, jax.random.PRNGKey(1))
+    assert trained > random + margin, f"{algo} on {task}: {trained:.3f} vs random {random:.3f} (margin {margin})"
