@@ -169,7 +169,7 @@ def case_leduc(args) -> dict[str, Any]:
                  else "never"))
     print("  time to reach each exploitability (iteration, seconds); OpenSpiel measured every "
           f"{args.measure_every} iterations:")
-    for target in sorted({1.0, 0.8, 0.6, round(reached, 4), args.target}, reverse=True):
+    for target in sorted({1.0, 0.8, 0.6, reached, args.target}, reverse=True):
         cells = []
         for rows in (spiel, cold, warm):
             hit = time_to(rows, target)
