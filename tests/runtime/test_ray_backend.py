@@ -21,7 +21,6 @@ import pytest
 from rich.console import Console
 
 from phalanx.cli import main
-from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.loop import restore_final as restore_train
 from phalanx.runtime.population_config import PopulationConfig, resolve
 from phalanx.runtime.population_run import restore_final, run
@@ -164,9 +163,9 @@ def test_worker_killed_during_its_second_task(local_psro, tmp_path):
 
 
 def test_coordinator_killed_then_resumed_equals_local(local_psro, tmp_path):
-    """``phalanx psro backend=ray``: the coordinator actor runs the loop. It is killed once iteration 1 is
-    checkpointed; the resumed run only does the iterations after its last checkpoint, and the whole run
-    equals the local backend's (exploitability trajectory, populations, payoffs)."""
+    """``phalanx psro backend=ray``: the coordinator actor runs the loop. It is killed once iteration 2 is
+    logged (iteration 1 is checkpointed by then); the resumed run only does the iterations after its last
+    checkpoint, and the whole run equals the local backend's (exploitability trajectory, populations, payoffs)."""
     from phalanx.runtime.coordinator import coordinator_name
 
     path = tmp_path / "kuhn"
@@ -175,10 +174,11 @@ def test_coordinator_killed_then_resumed_equals_local(local_psro, tmp_path):
     thread = threading.Thread(target=lambda: status.setdefault("code", main(args)))
     thread.start()
     deadline = time.time() + 120
-    while time.time() < deadline:
-        if (path / "checkpoints").is_dir() and (Checkpoints(path / "checkpoints").latest_step() or 0) >= 1:
+    metrics = path / "metrics.jsonl"
+    while time.time() < deadline:  # iteration 2 logged: iteration 1 is checkpointed, iteration 3 not done
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
             break
-        time.sleep(0.2)
+        time.sleep(0.02)
     ray.kill(ray.get_actor(coordinator_name(path)))
     thread.join(60)
     assert status["code"] == 2  # "the coordinator died ...; continue the run with resume=..."
