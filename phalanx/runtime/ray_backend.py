@@ -50,6 +50,7 @@ from __future__ import annotations
 import collections
 import os
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -185,6 +186,7 @@ class Worker:
             out.update(ok=True, value=value)
         except Exception as e:  # returned as a value, raised by the coordinator
             out.update(ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            print(f"phalanx: task {name!r} failed on worker {self.index}:\n{out['traceback']}", file=sys.stderr)
         out["busy"] = time.perf_counter() - t0
         return out
 
@@ -439,8 +441,8 @@ class RayBackend:
             if task.failures >= self.max_task_failures:
                 task.future.error = TaskFailedError(
                     f"task {task.future.name!r} failed {task.failures} times, last on {where}: {out['error']}. "
-                    "The error is the task's own (not a lost worker), so the run stops; the remote traceback is in "
-                    "the Ray logs and in this error's remote_traceback.",
+                    "The error is the task's own (not a lost worker), so the run stops; its traceback is in the "
+                    "worker's log (/tmp/ray/session_latest/logs/worker-*.err on its node).",
                     task.future.name, where, task.failures, out.get("traceback", ""))
                 task.done = True
                 task.future.meta.update(done=True, worker=w, attempts=len(task.tried))
