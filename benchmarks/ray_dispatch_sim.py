@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -245,9 +246,16 @@ def simulated(sim: SimRay) -> Iterator[SimRay]:
 def stream(backend: Any, learners: int, tasks_per_learner: int, task_s: Callable[[int, int], float],
            payload: Any = None) -> list[Any]:
     """The league's schedule: each learner always has one task in flight; results are processed in round-robin
-    order (``gather([future])``) and the learner's next task is submitted right after. Returns every future."""
-    pending = {i: backend.submit(sleep_task, task_s(i, 0), payload, name=f"learner {i} task 0")
-               for i in range(learners)}
+    order (``gather([future])``) and the learner's next task is submitted right after. Returns every future.
+
+    ``payload``: an object sent with every task, or a function of nothing making a new one per task (as the
+    league stacks a new opponent mixture for every train task)."""
+    fresh = callable(payload)
+
+    def args(i: int, k: int) -> tuple[float, Any]:
+        return task_s(i, k), payload() if fresh else payload
+
+    pending = {i: backend.submit(sleep_task, *args(i, 0), name=f"learner {i} task 0") for i in range(learners)}
     done: list[Any] = []
     counts = dict.fromkeys(range(learners), 0)
     turn = 0
@@ -261,7 +269,7 @@ def stream(backend: Any, learners: int, tasks_per_learner: int, task_s: Callable
         done.append(future)
         counts[i] += 1
         if counts[i] < tasks_per_learner:
-            pending[i] = backend.submit(sleep_task, task_s(i, counts[i]), payload, name=f"learner {i} task {counts[i]}")
+            pending[i] = backend.submit(sleep_task, *args(i, counts[i]), name=f"learner {i} task {counts[i]}")
     return done
 
 
@@ -304,17 +312,20 @@ class SimResult:
 
 
 def simulate(workers: int, task_s: float = 2.0, tasks_per_worker: int = 20, workload: str = "stream",
-             costs: RayCosts = RayCosts(), jitter: float = 0.2, payload_bytes: int = 0,
+             costs: RayCosts = RayCosts(), jitter: float = 0.2, payload_bytes: int = 0, fresh_payload: bool = False,
              fetch_per_byte_s: float = 0.0, deaths: dict[int, list[int]] | None = None) -> SimResult:
     """Run ``workload`` (``stream``: one learner per worker; ``bulk``: all tasks at once) through the real
-    ``RayBackend`` on ``workers`` simulated workers. A ``payload_bytes`` array goes with every task (put once,
-    by the backend's cache, as a population is)."""
+    ``RayBackend`` on ``workers`` simulated workers. A ``payload_bytes`` array goes with every task: the same
+    one (put once, by the backend's cache, as a population is), or with ``fresh_payload`` (``stream`` only)
+    a new one per task (put every time, as the league's opponent stacks are)."""
     import jax  # noqa: F401  (imported here, not inside the clock: the backend's first put imports it)
 
     from phalanx.runtime.ray_backend import RayBackend
 
     sim = SimRay(workers, costs, fetch_per_byte_s=fetch_per_byte_s, deaths=deaths)
-    payload = np.zeros(payload_bytes // 4, np.float32) if payload_bytes else None
+    payload: Any = np.zeros(payload_bytes // 4, np.float32) if payload_bytes else None
+    if payload_bytes and fresh_payload:
+        payload = functools.partial(np.zeros, payload_bytes // 4, np.float32)
     each = durations(task_s, jitter)
     t0 = time.perf_counter()
     with simulated(sim):
@@ -410,6 +421,8 @@ def main() -> None:
     parser.add_argument("--tasks-per-worker", type=int, default=20)
     parser.add_argument("--workload", choices=["stream", "bulk"], default="stream")
     parser.add_argument("--payload-mb", type=float, default=0.0, help="parameter bytes sent with every task")
+    parser.add_argument("--fresh-payload", action="store_true", help="a new payload object per task (put each time)")
+    parser.add_argument("--jitter", type=float, default=0.2, help="task durations uniform in mean * (1 +- jitter)")
     parser.add_argument("--costs", default=None, help="RayCosts as JSON (from --calibrate); default: zero")
     parser.add_argument("--calibrate", action="store_true", help="measure Ray's per-call costs on a local Ray")
     parser.add_argument("--validate", type=int, default=0, help="run N real sleep workers on Ray, then simulate")
@@ -434,8 +447,8 @@ def main() -> None:
             args.workers = [args.validate]
         ray.shutdown()
     for n in args.workers:
-        r = simulate(n, args.task_s, args.tasks_per_worker, args.workload, costs,
-                     payload_bytes=int(args.payload_mb * 2**20))
+        r = simulate(n, args.task_s, args.tasks_per_worker, args.workload, costs, args.jitter,
+                     payload_bytes=int(args.payload_mb * 2**20), fresh_payload=args.fresh_payload)
         print(f"sim {r.workload:6s} N={n:5d} tasks={r.tasks:6d} task {r.task_s:g}s: makespan {r.makespan_s:8.2f}s "
               f"(ideal {r.ideal_s:7.2f}s)  {r.throughput:8.1f} tasks/s  utilisation {r.utilisation:.3f}  "
               f"coordinator busy {r.coord_busy:.3f}, {r.coord_per_task_s * 1e3:.3f} ms/task "

@@ -8,9 +8,11 @@ Cases (one per invocation, each a few minutes on a loaded 2-core machine):
 * ``league`` — ``league_run.run`` on the league's small Tag (3 learners), ``--league-tasks`` train tasks per
   learner, each followed by its evaluation, then the final round robin.
 
-Each backend runs the case twice in a row: ``cold`` (JIT compilation included: a Ray worker is a fresh
-process and compiles every task program once) and ``warm`` (the same workers, programs compiled).
-Scaling efficiency is ``T_1 / (n T_n)`` with ``T_n`` the warm wall time on ``n`` Ray workers.
+Each backend runs the case once ``cold`` (JIT compilation included: a Ray worker is a fresh process and
+compiles every task program once, as does this process for the local backend), then the backends take
+turns for ``--warm`` rounds (the same workers, programs compiled; alternating so that the machine's
+changing load hits every backend alike). Scaling efficiency is ``T_1 / (n T_n)`` with ``T_n`` the median warm
+wall time on ``n`` Ray workers.
 
 **Overhead per task.** Every task is submitted wrapped in :func:`_timed`, which stamps its start and end on
 the worker (``time.time``: one machine, one clock). With the submission time and the time the backend saw
@@ -31,6 +33,7 @@ Usage::
     python benchmarks/ray_scaling.py --case psro_exact
     python benchmarks/ray_scaling.py --case psro_ppo --ppo-steps 32768
     python benchmarks/ray_scaling.py --case league --league-tasks 2
+    python benchmarks/ray_scaling.py --case sizes        # parameter bytes per member / player (docs/scaling.md)
 """
 
 from __future__ import annotations
@@ -163,39 +166,76 @@ def league_case(tasks_per_learner: int, workdir: Path) -> Callable[[Any], dict[s
     return run
 
 
+def nbytes(tree: Any) -> int:
+    """Bytes of array data in a pytree."""
+    import jax
+
+    return int(sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(tree)))
+
+
+def sizes() -> dict[str, Any]:
+    """Parameter bytes that tasks carry, from the real initial populations and league players (default configs)."""
+    import jax
+
+    from phalanx.population.metagames import make_metagame
+    from phalanx.runtime.league_config import resolve
+    from phalanx.runtime.league_run import TaskSpec, actors_of, initial_player
+    from phalanx.runtime.population_config import from_values
+
+    out: dict[str, Any] = {}
+    for oracle in ("exact", "ppo"):
+        config = from_values({"game": "leduc_poker", "oracle": oracle, "meta_solver": "nash"})
+        metagame = make_metagame(config.game_spec())
+        member = metagame.initial_population(0, jax.random.PRNGKey(0))
+        out[f"leduc_{oracle}_member_bytes"] = nbytes(member)
+        out[f"leduc_{oracle}_member_leaves"] = {"/".join(str(getattr(k, "key", k)) for k in path): list(x.shape)
+                                                for path, x in jax.tree_util.tree_leaves_with_path(member)}
+    config = resolve([])
+    player = initial_player(TaskSpec.of(config), jax.random.PRNGKey(0))
+    out["league_player_bytes"] = nbytes(player)  # params (actor + critic) and optimiser states, both groups
+    out["league_actor_bytes"] = nbytes(actors_of(player))
+    out["league_params"] = int(sum(np.asarray(x).size for x in jax.tree_util.tree_leaves(player["params"])))
+    out["league_capacity_default"] = config.capacity
+    out["league_learners_default"] = config.learners
+    out["league_tasks_per_learner_default"] = config.tasks_per_learner
+    out["league_steps_per_task"] = config.steps_per_task
+    return out
+
+
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def measure(case: Callable[[Any], dict[str, Any]], backend: Any, label: str) -> list[dict[str, Any]]:
-    """The case twice on ``backend`` (cold, then warm): wall time, result and timeline of each."""
-    rows = []
-    for phase in ("cold", "warm"):
-        recorder = Recorder(backend)
-        load0 = _load()
-        t0 = time.time()
-        result = case(recorder)
-        t1 = time.time()
-        row = {"backend": label, "phase": phase, "wall_s": t1 - t0, **result, **timeline(recorder.tasks, t0, t1),
-               "load_before": load0, "load_after": _load()}
-        print(f"  {label:6s} {phase}: {row['wall_s']:7.2f}s  tasks {row['tasks']:3d}  task {row['task_s_mean']:.4f}s  "
-              f"overhead {row['overhead_s_mean'] * 1e3:7.2f} ms/task ({100 * row['overhead_share']:.2f}%)  "
-              f"serial {row['serial_s']:.2f}s  {result}  load {row['load_after']}", flush=True)
-        rows.append(row)
-    return rows
+def measure(case: Callable[[Any], dict[str, Any]], backend: Any, label: str, phase: str) -> dict[str, Any]:
+    """One run of the case on ``backend``: wall time, result and timeline."""
+    recorder = Recorder(backend)
+    load0 = _load()
+    t0 = time.time()
+    result = case(recorder)
+    t1 = time.time()
+    row = {"backend": label, "phase": phase, "wall_s": t1 - t0, **result, **timeline(recorder.tasks, t0, t1),
+           "load_before": load0, "load_after": _load()}
+    print(f"  {label:6s} {phase}: {row['wall_s']:7.2f}s  tasks {row['tasks']:3d}  task {row['task_s_mean']:.4f}s  "
+          f"overhead {row['overhead_s_mean'] * 1e3:7.2f} ms/task ({100 * row['overhead_share']:.2f}%)  "
+          f"serial {row['serial_s']:.2f}s  {result}  load {row['load_after']}", flush=True)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=["psro_exact", "psro_ppo", "league"], required=True)
+    parser.add_argument("--case", choices=["psro_exact", "psro_ppo", "league", "sizes"], required=True)
     parser.add_argument("--iterations", type=int, default=None, help="PSRO iterations (exact 10, ppo 3)")
     parser.add_argument("--ppo-steps", type=int, default=32768, help="env steps per PPO best response")
     parser.add_argument("--league-tasks", type=int, default=2, help="train tasks per league learner")
     parser.add_argument("--backends", nargs="+", default=["local", "ray1", "ray2"])
+    parser.add_argument("--warm", type=int, default=3, help="warm rounds (each backend once a round; medians)")
     parser.add_argument("--json", default=None, help="append the rows here (JSON lines)")
     args = parser.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  {platform.node()}  {os.cpu_count()} cpus  load {_load()}  "
           f"case {args.case}", flush=True)
+    if args.case == "sizes":
+        print(json.dumps(sizes(), indent=1))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="ray_scaling_"))
     if args.case == "league":
         case = league_case(args.league_tasks, workdir)
@@ -204,25 +244,34 @@ def main() -> None:
         iterations = args.iterations or (10 if oracle == "exact" else 3)
         case = psro_case(oracle, iterations, args.ppo_steps)
     rows: list[dict[str, Any]] = []
+    backends: dict[str, Any] = {}
     try:
-        for label in args.backends:
+        for label in args.backends:  # cold: each backend's first run (its workers compile)
             if label == "local":
                 from phalanx.runtime.backend import LocalBackend
 
-                rows += measure(case, LocalBackend(), label)
-                continue
-            import ray
+                backends[label] = LocalBackend()
+            else:
+                import ray
 
-            from phalanx.runtime.ray_backend import RayBackend
+                from phalanx.runtime.ray_backend import RayBackend
 
-            if not ray.is_initialized():
-                os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
-                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            with RayBackend(int(label.removeprefix("ray")), num_cpus=1) as backend:
-                rows += measure(case, backend, label)
+                if not ray.is_initialized():
+                    os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+                    # logical CPUs for every worker of every backend at once (they alternate, never all busy)
+                    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
+                backends[label] = RayBackend(int(label.removeprefix("ray")), num_cpus=1)
+            rows.append(measure(case, backends[label], label, "cold"))
+        for _ in range(args.warm):  # warm: the backends take turns, so a change of load hits them alike
+            for label in args.backends:
+                rows.append(measure(case, backends[label], label, "warm"))
     finally:
+        for backend in backends.values():
+            backend.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    warm = {r["backend"]: r["wall_s"] for r in rows if r["phase"] == "warm"}
+    warm = {b: float(np.median([r["wall_s"] for r in rows if r["phase"] == "warm" and r["backend"] == b]))
+            for b in args.backends}
+    print("  warm medians:", {b: round(t, 3) for b, t in warm.items()})
     if "ray1" in warm and "ray2" in warm:
         print(f"  scaling efficiency T1/(2 T2) warm: {warm['ray1'] / (2 * warm['ray2']):.3f}")
     if args.json:

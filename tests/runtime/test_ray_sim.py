@@ -121,3 +121,11 @@ def test_recorder_returns_the_tasks_values_on_the_local_backend():
     assert [t["name"] for t in recorder.tasks] == ["add 0", "add 1", "add 2"]
     assert all(t["submitted"] <= t["start"] <= t["end"] <= t["seen"] for t in recorder.tasks)
     assert not hasattr(recorder, "utilisation")  # as the local backend: run loops see the same attributes
+
+
+def test_a_new_payload_per_task_is_put_every_time():
+    # The league's shape: every train task carries a newly stacked opponent mixture, so nothing is cached.
+    r = sim_mod.simulate(4, task_s=1.0, tasks_per_worker=3, payload_bytes=1 << 16, fresh_payload=True, jitter=0.0)
+    assert r.tasks == 12
+    assert r.bytes_put == 12 * (1 << 16)
+    assert r.makespan_s == pytest.approx(3.0, abs=SLACK)
