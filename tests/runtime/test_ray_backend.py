@@ -247,3 +247,18 @@ def test_more_workers_than_cpus_is_a_clear_error():
 
     with pytest.raises(PhalanxError, match=r"num_workers=3 x ray.num_cpus=1 needs 3 CPUs and the Ray cluster has 2"):
         RayBackend(3)
+
+
+@pytest.mark.slow
+def test_nan_best_responses_stop_the_run_with_one_line(tmp_path, capsys):
+    """A PPO oracle with an absurd learning rate diverges to NaN: a deterministic failure. Each best response is
+    tried twice (on both workers), then ``phalanx psro`` exits with status 2 and one line naming task and worker."""
+    args = ["psro", "game=kuhn_poker", "oracle=ppo", "iterations=1", "ppo.lr=1e30",
+            "ppo_compiler_options.xla_backend_optimization_level=0", "backend=ray", "ray.num_workers=2",
+            f"run_dir={tmp_path / 'nan'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "task 'best_response/player_" in err and "failed 2 times, last on worker" in err
+    assert "the task's result contains NaN" in err
+    assert len(lines_of(tmp_path / "nan")) == 1  # iteration 0 only
