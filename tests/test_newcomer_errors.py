@@ -8,6 +8,7 @@ line on stderr and no traceback.
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ import phalanx
 from phalanx.algos.ppo import PPOConfig, make_train
 from phalanx.cli import main
 from phalanx.envs import Box, Discrete, Environment, EnvSpec, GroupSpec, full_mask, make_timestep
-from phalanx.envs.testing import check_env
+from phalanx.envs.testing import EnvCheckError, check_env
 from phalanx.errors import ConfigError, PhalanxError
 
 
@@ -64,7 +65,8 @@ class Toy(Environment):
         return ToyParams()
 
     def _timestep(self, t: jax.Array, done: jax.Array) -> object:
-        obs = jnp.full((2, 2 if self.bug == "obs_shape" else 1), t, jnp.float32)
+        obs = jnp.full((2, 2 if self.bug == "obs_shape" else 1), t * (100 if self.bug == "obs_range" else 1),
+                       jnp.float32)
         if self.bug == "obs_dtype":
             obs = obs.astype(jnp.int32)
         return make_timestep({"agents": obs}, {"agents": full_mask(2, Discrete(2))},
@@ -169,6 +171,16 @@ def test_obs_dtype_differs_from_spec():
     match = r"obs\['agents'\] has dtype int32, .*spec says float32.*astype\(jnp\.float32\)"
     with pytest.raises(PhalanxError, match=match):
         jax.jit(Toy("obs_dtype").reset)(KEY)
+
+
+def test_obs_outside_its_box():
+    with pytest.raises(EnvCheckError) as info:
+        check_env(Toy("obs_range"), num_steps=8)
+    # Random actions decide the step at which t first moves; the observation is then 100 · t > 10.
+    assert re.fullmatch(r"toy\.step \(step \d+ of check_env\): obs\['agents'\] of agent 0 holds [1-9]\d*00\.0 at "
+                        r"index \(0,\), outside Box\(0\.0, 10\.0, \(1,\)\); widen the spec's bounds or clip the "
+                        r"observation\.", str(info.value)), str(info.value)
+    assert isinstance(info.value, PhalanxError) and isinstance(info.value, AssertionError)
 
 
 def test_correct_toy_env_passes_check_env():

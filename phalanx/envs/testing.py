@@ -15,32 +15,63 @@ import numpy as np
 from phalanx.envs.environment import Environment
 from phalanx.envs.spaces import Box
 from phalanx.envs.types import TimeStep
+from phalanx.errors import PhalanxError
 
 
-def validate_timestep(env: Environment, ts: TimeStep) -> None:
-    """Assert that one (unbatched) timestep matches ``env.spec`` exactly."""
+class EnvCheckError(PhalanxError, AssertionError):
+    """An env broke its contract in :func:`check_env` / :func:`validate_timestep` (also an ``AssertionError``)."""
+
+
+def _require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise EnvCheckError(f"{where}: {message}")
+
+
+def validate_timestep(env: Environment, ts: TimeStep, where: str | None = None) -> None:
+    """Check that one (unbatched) timestep matches ``env.spec`` exactly: shapes, dtypes and values.
+
+    Raises:
+        EnvCheckError: naming the field, what it held and what the spec declares.
+    """
     spec = env.spec
+    where = where or getattr(env, "name", type(env).__name__)
     for name, g in spec.groups.items():
         obs = np.asarray(ts.obs[name])
-        assert obs.shape == (g.num_agents, *g.observation.shape), (name, obs.shape)
-        assert obs.dtype == g.observation.dtype, (name, obs.dtype)
-        assert g.observation.contains(obs), f"{name} obs outside {g.observation}"
-        assert np.asarray(ts.final_obs[name]).shape == obs.shape
+        want = (g.num_agents, *g.observation.shape)
+        _require(obs.shape == want, where, f"obs[{name!r}] has shape {obs.shape}, the spec says {want}.")
+        _require(obs.dtype == g.observation.dtype, where,
+                 f"obs[{name!r}] has dtype {obs.dtype}, the spec says {np.dtype(g.observation.dtype)}.")
+        if not g.observation.contains(obs):
+            bad = ~np.isfinite(obs) | (obs < g.observation.low - 1e-5) | (obs > g.observation.high + 1e-5)
+            agent, *feature = np.argwhere(bad)[0] if bad.any() else (0,)
+            _require(False, where, f"obs[{name!r}] of agent {agent} holds {obs[(agent, *feature)]} at index "
+                     f"{tuple(int(f) for f in feature)}, outside {g.observation}; widen the spec's bounds or "
+                     "clip the observation.")
+        _require(np.asarray(ts.final_obs[name]).shape == obs.shape, where,
+                 f"final_obs[{name!r}] has shape {np.asarray(ts.final_obs[name]).shape}, obs has {obs.shape}.")
         rew = np.asarray(ts.reward[name])
-        assert rew.shape == (g.num_agents,) and rew.dtype == np.float32, (name, rew.shape)
-        assert np.all(np.isfinite(rew)), f"{name} reward not finite"
+        _require(rew.shape == (g.num_agents,) and rew.dtype == np.float32, where,
+                 f"reward[{name!r}] is {rew.dtype}{rew.shape}, expected float32({g.num_agents},).")
+        _require(bool(np.all(np.isfinite(rew))), where, f"reward[{name!r}] is not finite: {rew}.")
         term = np.asarray(ts.terminated[name])
-        assert term.shape == (g.num_agents,) and term.dtype == np.bool_, (name, term.shape)
+        _require(term.shape == (g.num_agents,) and term.dtype == np.bool_, where,
+                 f"terminated[{name!r}] is {term.dtype}{term.shape}, expected bool({g.num_agents},).")
         if not isinstance(g.action, Box):
+            _require(name in ts.action_mask, where, f"action_mask has no entry for discrete group {name!r}; "
+                     "use phalanx.envs.full_mask(num_agents, space) when every action is legal.")
             mask = np.asarray(ts.action_mask[name])
-            assert mask.shape == (g.num_agents, g.action.mask_size), (name, mask.shape)
-            assert mask.dtype == np.bool_
-            if not g.has_action_mask:
-                assert mask.all(), f"{name} declares no action mask but masks actions"
+            _require(mask.shape == (g.num_agents, g.action.mask_size) and mask.dtype == np.bool_, where,
+                     f"action_mask[{name!r}] is {mask.dtype}{mask.shape}, expected "
+                     f"bool({g.num_agents}, {g.action.mask_size}).")
+            _require(g.has_action_mask or bool(mask.all()), where,
+                     f"group {name!r} masks actions but its GroupSpec has has_action_mask=False; set it to True.")
     gs = np.asarray(ts.global_state)
-    assert gs.shape == spec.global_state.shape, gs.shape
-    assert spec.global_state.contains(gs[None]), "global state outside its spec"
-    assert np.asarray(ts.truncated).shape == () and np.asarray(ts.truncated).dtype == np.bool_
+    _require(gs.shape == spec.global_state.shape, where,
+             f"global_state has shape {gs.shape}, the spec says {spec.global_state.shape}.")
+    _require(spec.global_state.contains(gs[None]), where, f"global_state lies outside {spec.global_state}.")
+    truncated = np.asarray(ts.truncated)
+    _require(truncated.shape == () and truncated.dtype == np.bool_, where,
+             f"truncated is {truncated.dtype}{truncated.shape}, expected one bool for the episode.")
 
 
 def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
@@ -56,19 +87,19 @@ def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
     key = jax.random.PRNGKey(seed)
     key, k = jax.random.split(key)
     state, ts = reset(k)
-    validate_timestep(env, ts)
+    validate_timestep(env, ts, f"{env.name}.reset")
     episodes = 0
-    for _ in range(num_steps):
+    for t in range(num_steps):
         key, k_act, k_step, k_reset = jax.random.split(key, 4)
         actions = sample(k_act, ts.action_mask)
         for name, g in env.spec.groups.items():
             assert g.action.contains(np.asarray(actions[name])), name
         state, ts = step(k_step, state, actions)
-        validate_timestep(env, ts)
+        validate_timestep(env, ts, f"{env.name}.step (step {t + 1} of check_env)")
         if bool(ts.done):
             episodes += 1
             state, ts = reset(k_reset)
-            validate_timestep(env, ts)
+            validate_timestep(env, ts, f"{env.name}.reset")
     return episodes
 
 
@@ -106,4 +137,4 @@ def assert_trees_equal(a, b) -> None:
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-__all__ = ["assert_trees_equal", "check_env", "rollout", "validate_timestep"]
+__all__ = ["EnvCheckError", "assert_trees_equal", "check_env", "rollout", "validate_timestep"]
