@@ -106,6 +106,13 @@ def test_wrong_env_setting():
         phalanx.make("tag", num_runner=5)
 
 
+def test_register_a_taken_name():
+    with pytest.raises(PhalanxError, match=r"an environment named 'tag' is already registered "
+                                           r"\(phalanx\.envs\.tag\.env\.Tag\); register yours under another name"):
+        phalanx.envs.register("tag", Toy)
+    assert phalanx.make("tag").__class__.__name__ == "Tag"  # the first registration stands
+
+
 # ------------------------------------------------------------------ 2. wrong actions in step
 def test_actions_not_a_dict():
     env = phalanx.make("tag_grid")

@@ -15,7 +15,12 @@ _REGISTRY: dict[str, Callable[..., Environment]] = {}
 def register(name: str, factory: Callable[..., Environment]) -> None:
     """Register ``factory`` (an env class or function taking keyword settings) as ``name``."""
     if name in _REGISTRY:
-        raise PhalanxError(f"an environment named {name!r} is already registered.")
+        old = _REGISTRY[name]
+        raise PhalanxError(
+            f"an environment named {name!r} is already registered "
+            f"({getattr(old, '__module__', '?')}.{getattr(old, '__qualname__', repr(old))}); register yours under "
+            "another name (re-running a notebook cell registers twice: register once, at import)."
+        )
     _REGISTRY[name] = factory
 
 
