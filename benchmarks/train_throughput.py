@@ -1,7 +1,7 @@
 """End-to-end IPPO training throughput (rollout + update) vs JaxMARL's ``ippo_ff_mpe``.
 
     python benchmarks/train_throughput.py --jaxmarl-repo PATH --jaxmarl-python PATH \\
-        [--num-envs 16 1024] [--rounds 3] [--variants auto off old-reset]
+        [--num-envs 16 1024] [--rounds 3] [--variants auto off batched-reset]
 
 ``--jaxmarl-repo`` is a clone of FLAIROx/JaxMARL (its ``baselines/IPPO/ippo_ff_mpe.py`` is
 run as published, never copied here); ``--jaxmarl-python`` is an interpreter of a separate
@@ -16,9 +16,10 @@ stdin), then ``--rounds`` rounds each time every side once, in rotating order, s
 the machine's load drifts over all sides alike; the table reports per-side medians, the
 median of the per-round ratios and the 1-minute load average during the rounds.
 
-Phalanx variants (``--variants``): ``auto`` (the defaults: ``grad_chunk`` auto, resets only
-on steps where an episode ended), ``off`` (``train.grad_chunk=0``: one pass per minibatch),
-``old-reset`` (auto, but the per-env ``AutoReset`` that computes a reset on every step).
+Phalanx variants (``--variants``): ``auto`` (the defaults: ``grad_chunk`` auto, the per-env
+``AutoReset`` of ``wrap_for_training``), ``off`` (``train.grad_chunk=0``: one pass per
+minibatch), ``batched-reset`` (auto, with ``AutoResetVecEnv``: resets computed only on steps
+where an episode ended).
 """
 
 from __future__ import annotations
@@ -90,15 +91,15 @@ def phalanx_trainer(num_envs: int, updates: int, variant: str):
     """IPPO on simple_spread with JaxMARL's ippo_ff_mpe settings; ``variant`` as in the module doc."""
     import phalanx
     from phalanx.algos.ppo import PPOConfig, make_train
-    from phalanx.envs.wrappers import AutoReset, EpisodeStatistics, VecEnv
+    from phalanx.envs.wrappers import AutoResetVecEnv, EpisodeStatistics
 
     config = PPOConfig(num_envs=num_envs, num_steps=128, update_epochs=4, num_minibatches=4, lr=2.5e-4,
                        hidden=(64, 64), activation="tanh", total_steps=num_envs * 128 * updates,
                        grad_chunk=0 if variant == "off" else -1)
     env = phalanx.make("simple_spread")
     trainer = make_train(config, env)
-    if variant == "old-reset":
-        trainer = dataclasses.replace(trainer, env=VecEnv(EpisodeStatistics(AutoReset(env)), num_envs))
+    if variant == "batched-reset":
+        trainer = dataclasses.replace(trainer, env=AutoResetVecEnv(EpisodeStatistics(env), num_envs))
     return trainer
 
 
@@ -163,7 +164,7 @@ def main() -> None:
     parser.add_argument("--jaxmarl-python")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 1024])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=["auto"], choices=["auto", "off", "old-reset"])
+    parser.add_argument("--variants", nargs="+", default=["auto"], choices=["auto", "off", "batched-reset"])
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--tag", action="store_true", help="also time IPPO on 1000-agent Tag")
     args = parser.parse_args()

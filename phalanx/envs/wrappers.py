@@ -152,6 +152,8 @@ class AutoResetVecEnv(VecEnv):
     (with fixed-length episodes, all but one in ``episode_length``). Keys are split exactly as
     ``VecEnv(AutoReset(env))`` splits them, so the results are identical to it, bit for bit.
     Under an outer ``vmap`` (several seeds) the ``cond`` becomes a select again: still correct.
+    Use it as ``AutoResetVecEnv(EpisodeStatistics(env), num_envs)`` (the statistics reset with the
+    env changes nothing: they are zeroed when an episode ends).
     """
 
     def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: Any = None):
@@ -176,10 +178,10 @@ class AutoResetVecEnv(VecEnv):
 
 
 def wrap_for_training(env: Environment, num_envs: int) -> VecEnv:
-    """The standard stack: ``num_envs`` copies with episode statistics and auto-reset.
+    """The standard stack: auto-reset, episode statistics, ``num_envs`` copies.
 
-    The same transitions as ``VecEnv(EpisodeStatistics(AutoReset(env)), num_envs)`` (resetting
-    the statistics with the env changes nothing: they are zeroed when an episode ends), but
-    resets are computed only on steps where an episode ended (:class:`AutoResetVecEnv`).
+    :class:`AutoResetVecEnv` gives the same transitions with resets only on steps where an episode
+    ended, but inside a whole PPO update on simple_spread (1024 envs) it timed no faster than this
+    (benchmarks/results_ppo_throughput.md), so this stays the default.
     """
-    return AutoResetVecEnv(EpisodeStatistics(env), num_envs)
+    return VecEnv(EpisodeStatistics(AutoReset(env)), num_envs)

@@ -1,4 +1,4 @@
-"""``wrap_for_training``'s batched auto-reset against the per-env ``AutoReset`` stack it replaces."""
+"""The batched auto-reset ``AutoResetVecEnv`` against the per-env ``AutoReset`` stack (``wrap_for_training``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import phalanx
-from phalanx.envs import AutoReset, EpisodeStatistics, VecEnv, wrap_for_training
+from phalanx.envs import AutoReset, EpisodeStatistics, wrap_for_training
 from phalanx.envs.wrappers import AutoResetVecEnv
 
 
@@ -32,9 +32,9 @@ def _rollout(venv, key, steps):
 )
 def test_same_transitions_as_per_env_auto_reset(name, kwargs):
     env = phalanx.make(name, **kwargs)
-    reference = VecEnv(EpisodeStatistics(AutoReset(env)), 8)
-    batched = wrap_for_training(env, 8)
-    assert isinstance(batched, AutoResetVecEnv)
+    reference = wrap_for_training(env, 8)
+    assert isinstance(reference.env, EpisodeStatistics) and isinstance(reference.env.env, AutoReset)
+    batched = AutoResetVecEnv(EpisodeStatistics(env), 8)
     key = jax.random.PRNGKey(7)
     (ref_state, _), ref = jax.jit(lambda k: _rollout(reference, k, 40))(key)
     (new_state, _), new = jax.jit(lambda k: _rollout(batched, k, 40))(key)
