@@ -117,12 +117,16 @@ def timeline(tasks: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any
         if end > start:
             covered += end - start
             edge = end
+    kinds: dict[str, list[float]] = {}  # median task time per kind: the first word of the task's name
+    for t in tasks:
+        kinds.setdefault(t.get("name", "task").split()[0].split("/")[0], []).append(t["end"] - t["start"])
     dispatch_a, back_a, busy_a = np.asarray(dispatch), np.asarray(back), np.asarray(busy)
     return {"tasks": len(tasks), "task_s_mean": float(busy_a.mean()), "task_s_median": float(np.median(busy_a)),
             "dispatch_s_mean": float(dispatch_a.mean()), "return_s_mean": float(back_a.mean()),
             "overhead_s_mean": float((dispatch_a + back_a).mean()),
             "overhead_share": float((dispatch_a + back_a).sum() / busy_a.sum()),
-            "serial_s": float((t1 - t0) - covered), "busy_s": float(busy_a.sum())}
+            "serial_s": float((t1 - t0) - covered), "busy_s": float(busy_a.sum()),
+            "task_s_by_kind": {k: float(np.median(v)) for k, v in sorted(kinds.items())}}
 
 
 # ---------------------------------------------------------------------------------------------- the cases

@@ -99,9 +99,9 @@ def test_payload_is_put_once_and_fetch_time_added():
 def test_timeline_splits_dispatch_task_and_return():
     # Worker 0: task a submitted at 0, runs [1, 3], seen at 3.5; task b submitted at 0.5 (queued behind a),
     # runs [3.25, 4], seen at 4.5. Worker 1: task c submitted at 4, runs [5, 6], seen at 6. Run [0, 7].
-    tasks = [{"submitted": 0.0, "start": 1.0, "end": 3.0, "seen": 3.5, "worker": 0},
-             {"submitted": 0.5, "start": 3.25, "end": 4.0, "seen": 4.5, "worker": 0},
-             {"submitted": 4.0, "start": 5.0, "end": 6.0, "seen": 6.0, "worker": 1}]
+    tasks = [{"name": "train a", "submitted": 0.0, "start": 1.0, "end": 3.0, "seen": 3.5, "worker": 0},
+             {"name": "evaluate a", "submitted": 0.5, "start": 3.25, "end": 4.0, "seen": 4.5, "worker": 0},
+             {"name": "train b", "submitted": 4.0, "start": 5.0, "end": 6.0, "seen": 6.0, "worker": 1}]
     t = scaling.timeline(tasks, 0.0, 7.0)
     # dispatch: 1, 0.25 (from the end of a), 1; return: 0.5, 0.5, 0; task time 2, 0.75, 1.
     assert t["dispatch_s_mean"] == pytest.approx(2.25 / 3)
@@ -110,6 +110,7 @@ def test_timeline_splits_dispatch_task_and_return():
     assert t["busy_s"] == pytest.approx(3.75)
     # no task runs during [0, 1], [3, 3.25], [4, 5] and [6, 7]
     assert t["serial_s"] == pytest.approx(3.25)
+    assert t["task_s_by_kind"] == {"evaluate": pytest.approx(0.75), "train": pytest.approx(1.5)}
 
 
 def test_recorder_returns_the_tasks_values_on_the_local_backend():
