@@ -151,19 +151,19 @@ def train_vs_random(env, config, learner: str, key: jax.Array, chunk: int = 10, 
     """Train group ``learner`` against the other group playing uniformly at random.
 
     Returns ``(trainer, state, curve)``; ``curve`` lists ``(updates, seconds, mean episode return of the
-    learner)`` per compiled chunk of ``chunk`` updates.
+    learner)`` per compiled chunk of at most ``chunk`` updates (a divisor of the run's updates).
     """
     from phalanx.algos.ppo import make_train
 
     trainer = make_train(config, env, learners=(learner,))
     other = next(g for g in trainer.policy.groups if g != learner)
     state = trainer.init(key, {other: uniform_actor(trainer.policy, other, key)})
-    run = jax.jit(lambda s, n: jax.lax.scan(lambda s, _: trainer.update(s), s, None, length=n), static_argnums=1)
+    chunk = max(d for d in range(1, chunk + 1) if trainer.num_updates % d == 0)  # one compiled chunk length
+    run = jax.jit(lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, length=chunk))
     curve, done, t0 = [], 0, time.perf_counter()
     while done < trainer.num_updates:
-        n = min(chunk, trainer.num_updates - done)
-        state, m = run(state, n)
-        done += n
+        state, m = run(state)
+        done += chunk
         count = max(float(np.sum(m.episode_count)), 1.0)
         curve.append((done, round(time.perf_counter() - t0, 1), float(np.sum(m.episode_return_sum[learner])) / count))
         log(f"{learner}: update {done}/{trainer.num_updates}, {curve[-1][1]} s, return {curve[-1][2]:.3f}")
