@@ -336,7 +336,7 @@ USAGE = """usage: phalanx <command> [key=value ...]
 commands:
   envs                      list registered environments, groups and specs
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
-  train env=NAME [...]      train a learner (algo=ippo|mappo|maddpg|isac|masac|..., seed=, num_seeds=,
+  train env=NAME [...]      train a learner (algo=ippo|mappo|maddpg|isac|masac|iql|vdn|qmix, seed=, num_seeds=,
                             train.KEY=, env.KEY=, resume=DIR)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)

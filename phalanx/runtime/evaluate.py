@@ -103,7 +103,7 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def horizon(env: Environment) -> int:
     """The env's time limit in steps (every episode is over by then)."""
     params = env.default_params
-    for key in ("episode_length", "max_cycles"):
+    for key in ("episode_length", "max_cycles", "time_limit"):
         if hasattr(params, key):
             return int(getattr(params, key))
     if hasattr(env, "n_actions"):  # matrix games: one move

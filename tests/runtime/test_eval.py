@@ -120,3 +120,18 @@ def test_poker_horizon_is_openspiels_longest_game(game):
     env = phalanx.make(game)
     expected = pyspiel.load_game(game).max_game_length()
     assert horizon(env) == metagame_horizon(env) == expected
+
+
+@pytest.mark.parametrize("name", ["lbf", "rware"])
+def test_horizon_bounds_every_episode_of_time_limited_envs(name):
+    """``horizon`` reads ``time_limit``: every random episode is over within it, and some last that long."""
+    import jax
+
+    import phalanx
+    from phalanx.runtime.evaluate import horizon, make_rollout, random_actor
+
+    env = phalanx.make(name, time_limit=12)
+    steps = horizon(env)
+    assert steps == 12
+    _, lengths, over, _ = make_rollout(env, 32, steps, random_actor(env))(jax.random.PRNGKey(0), None)
+    assert bool(np.all(over)) and int(np.max(lengths)) == steps
