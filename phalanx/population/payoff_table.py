@@ -111,9 +111,18 @@ class PayoffTable:
         n0, n1 = self._n
         return self._counts[:n0, :n1].copy()
 
-    def missing(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, cols)``: int64 ``(k,)`` indices of all cells not evaluated yet, row-major."""
-        rows, cols = np.nonzero(np.isnan(self.payoffs).any(axis=0))
+    def missing(self, block: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)``: int64 ``(k,)`` indices of all cells not evaluated yet, row-major.
+
+        Args:
+            block: ``(row slice, column slice)`` to look in only that block of the table (default: everywhere).
+        """
+        todo = np.isnan(self.payoffs).any(axis=0)  # (n0, n1)
+        if block is not None:
+            inside = np.zeros_like(todo)
+            inside[block] = True
+            todo &= inside
+        rows, cols = np.nonzero(todo)
         return rows.astype(np.int64), cols.astype(np.int64)
 
     def complete_subgame(self) -> np.ndarray:
@@ -239,20 +248,31 @@ class PayoffTable:
         return f"PayoffTable({n0} x {n1}, {len(self.missing()[0])} missing)"
 
 
-def evaluate_missing(table: PayoffTable, evaluate_pairs: PairEvaluator) -> int:
+def evaluate_missing(table: PayoffTable, evaluate_pairs: PairEvaluator,
+                     block: tuple[slice, slice] | None = None) -> int:
     """Evaluate every missing cell of ``table`` with ONE call of the caller's vectorised evaluator and fill them.
 
     ``evaluate_pairs(rows, cols)`` gets int64 ``(k,)`` arrays of all missing cells (row-major) and returns
     ``(values (2, k), stderr (2, k) or None)`` or ``(values, stderr or None, counts (k,) or None)`` — typically
     a jitted ``vmap`` over the pairs. It is not called when nothing is missing.
 
+    Args:
+        table: the table to complete.
+        evaluate_pairs: the vectorised evaluator.
+        block: ``(row slice, column slice)``: only the missing cells of that block (see :meth:`PayoffTable.missing`).
+
     Returns:
         The number of cells filled.
     """
-    rows, cols = table.missing()
+    rows, cols = table.missing(block)
     if rows.size == 0:
         return 0
-    out = evaluate_pairs(rows, cols)
+    return fill_evaluated(table, rows, cols, evaluate_pairs(rows, cols))
+
+
+def fill_evaluated(table: PayoffTable, rows: np.ndarray, cols: np.ndarray, out: Any) -> int:
+    """Fill cells ``(rows[t], cols[t])`` with an evaluator's output ``out`` (the form :func:`evaluate_missing`
+    takes), e.g. the result of an evaluation task submitted earlier. Returns the number of cells filled."""
     if not isinstance(out, tuple) or len(out) not in (2, 3):
         raise PhalanxError(
             "evaluate_missing: evaluate_pairs must return (values (2, k), stderr or None) "
@@ -261,7 +281,7 @@ def evaluate_missing(table: PayoffTable, evaluate_pairs: PairEvaluator) -> int:
     values, stderr = np.asarray(out[0]), None if out[1] is None else np.asarray(out[1])
     counts = None if len(out) == 2 or out[2] is None else np.asarray(out[2])
     table.fill(rows, cols, values, stderr, counts)
-    return int(rows.size)
+    return int(np.asarray(rows).size)
 
 
 def plot_payoffs(table: PayoffTable, path: str | Path, labels: Any = None) -> Path:

@@ -2,8 +2,8 @@
 
 One coordinator loop over swappable pieces:
 
-* **evaluator** — the :class:`~phalanx.population.metagames.MetaGame`: every missing cell of the
-  :class:`~phalanx.population.payoff_table.PayoffTable` in ONE batched call per iteration
+* **evaluator** — the :class:`~phalanx.population.metagames.MetaGame`: the missing cells of the
+  :class:`~phalanx.population.payoff_table.PayoffTable`, each block of new cells in ONE batched call
   (:func:`evaluate_cells`, a backend task);
 * **meta-solver** — any of :data:`~phalanx.population.meta_solvers.META_SOLVERS`: payoffs → one
   mixture over members per player. ``last`` is self-play, ``uniform`` fictitious self-play;
@@ -13,6 +13,12 @@ One coordinator loop over swappable pieces:
 Iteration 0 evaluates the first members (uniform random policies) and solves; every later
 iteration adds one best response per player (both players' tasks submitted before either is
 gathered, so a parallel backend trains them at once), evaluates the new cells and solves again.
+The new cells come in three blocks, each one evaluation task submitted as soon as its members
+exist: the first best response to arrive is evaluated against the other player's existing
+members while the other best response still trains; the second's row (or column) and the
+(new, new) cell follow when it arrives. Block ``b`` (0: player 0's new row, 1: player 1's new
+column, 2: the new-new cell) draws from ``fold_in(k_eval, b)`` whatever the arrival order, so
+every backend and every completion order gives the same table.
 After iteration ``k`` each player has ``k + 1`` members, as after ``k`` iterations of OpenSpiel's
 ``psro_v2``. The run is a function of its seed: iteration ``i`` draws from ``fold_in(key, i)``,
 so a run resumed from a saved :class:`PSROState` continues exactly as an uninterrupted one.
@@ -39,7 +45,7 @@ import numpy as np
 from phalanx.population import oracles
 from phalanx.population.meta_solvers import get_meta_solver, nash_conv_of_meta
 from phalanx.population.metagames import GameSpec, Population, concat_members, make_metagame, population_size
-from phalanx.population.payoff_table import PayoffTable, evaluate_missing
+from phalanx.population.payoff_table import PayoffTable, evaluate_missing, fill_evaluated
 
 
 class TaskBackend(Protocol):
@@ -102,7 +108,7 @@ class PSRO:
         self.backend = backend
         self.metagame = make_metagame(game)
         oracles.check_oracle(oracle.kind, game.game, "env" if not self.metagame.exact else "tabular")
-        #: Batched evaluation calls made (one per iteration).
+        #: Batched evaluation tasks submitted (one in iteration 0, three per later iteration).
         self.evaluate_calls = 0
 
     # ------------------------------------------------------------------ iterations
@@ -131,23 +137,63 @@ class PSRO:
         return self._finish(state, k_eval, t0, {})
 
     def step(self, state: PSROState) -> tuple[PSROState, dict[str, Any]]:
-        """One iteration: a best response per player to the other's meta-mixture, new cells, new meta-strategy."""
+        """One iteration: a best response per player to the other's meta-mixture, new cells, new meta-strategy.
+
+        Each new block of cells is submitted as soon as its members exist (see the module docstring), so on a
+        parallel backend the first best response's evaluation runs while the second best response trains.
+        """
         t0 = time.perf_counter()
         iteration = state.iteration + 1
         k_eval, k0, k1 = jax.random.split(jax.random.fold_in(state.key, iteration), 3)
+        n0, n1 = state.sizes
         futures = [
             self.backend.submit(oracles.best_response, self.game, self.oracle, p, state.populations[1 - p],
                                 state.meta[1 - p], np.asarray(k), name=f"best_response/player_{p}")
             for p, k in ((0, k0), (1, k1))
         ]
-        results = self.backend.gather(futures)
-        pops = tuple(concat_members(state.populations[p], results[p][0]) for p in (0, 1))
         table = copy.deepcopy(state.table)  # states stay immutable
         for p in (0, 1):
             table.add_member(p, str(iteration))
+        # Block b: (rows, cols) of the table; player 0's new row against player 1's existing members, player 1's
+        # new column against player 0's existing ones, the (new, new) cell.
+        blocks = ((slice(n0, n0 + 1), slice(0, n1)), (slice(0, n0), slice(n1, n1 + 1)),
+                  (slice(n0, n0 + 1), slice(n1, n1 + 1)))
+        results: list[Any] = [None, None]
+        pops: list[Population] = list(state.populations)
+        evaluations = []
+        as_completed = getattr(self.backend, "as_completed", iter)  # a backend without it: submission order
+        for future in as_completed(futures):
+            p = next(q for q in (0, 1) if futures[q] is future)
+            results[p] = self.backend.gather([future])[0]  # a failed best response raises here
+            pops[p] = concat_members(state.populations[p], results[p][0])
+            # The other player's population as it was: the block's inputs do not depend on arrival order.
+            inputs = (pops[0], state.populations[1]) if p == 0 else (state.populations[0], pops[1])
+            evaluations.append(self._submit_block(table, blocks[p], p, inputs, k_eval))
+        t_oracle = time.perf_counter()
+        evaluations.append(self._submit_block(table, blocks[2], 2, (pops[0], pops[1]), k_eval))
+        cells = 0
+        for rows, cols, future in evaluations:
+            if future is not None:
+                cells += fill_evaluated(table, rows, cols, self.backend.gather([future])[0])
         new = PSROState((pops[0], pops[1]), table, state.meta, state.key, iteration)
         oracle_stats = {self.metagame.players[p]: results[p][1] for p in (0, 1)}
-        return self._finish(new, k_eval, t0, {"oracle_time": time.perf_counter() - t0, "oracle": oracle_stats})
+        # eval_time: evaluation not overlapped with training (from the last best response's arrival).
+        return self._finish(new, k_eval, t0, {"oracle_time": t_oracle - t0, "oracle": oracle_stats},
+                            done=(cells, t_oracle))
+
+    def _submit_block(self, table: PayoffTable, block: tuple[slice, slice], index: int,
+                      pops: tuple[Population, Population], key: jax.Array) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Submit the evaluation of ``block``'s missing cells (one task) with key ``fold_in(key, index)``.
+
+        Returns ``(rows (k,), cols (k,), future or None when nothing in the block is missing)``.
+        """
+        rows, cols = table.missing(block)
+        if rows.size == 0:
+            return rows, cols, None
+        self.evaluate_calls += 1
+        future = self.backend.submit(evaluate_cells, self.game, pops[0], pops[1], rows, cols,
+                                     np.asarray(jax.random.fold_in(key, index)), name=f"evaluate_cells/block_{index}")
+        return rows, cols, future
 
     def run(self, iterations: int, seed: int = 0, state: PSROState | None = None,
             callback: Callable[[PSROState, dict[str, Any]], None] | None = None,
@@ -167,10 +213,10 @@ class PSRO:
                 callback(state, metrics)
         return state
 
-    def _finish(self, state: PSROState, key: jax.Array, t0: float,
-                extra: dict[str, Any]) -> tuple[PSROState, dict[str, Any]]:
-        """Evaluate the missing cells (one batched task), solve the meta-game, measure."""
-        t_eval = time.perf_counter()
+    def _finish(self, state: PSROState, key: jax.Array, t0: float, extra: dict[str, Any],
+                done: tuple[int, float] | None = None) -> tuple[PSROState, dict[str, Any]]:
+        """Evaluate the missing cells (one batched task; unless ``done`` = ``(cells evaluated, start time)``
+        says the caller did), solve the meta-game, measure."""
         pops = state.populations
 
         def evaluate(rows: np.ndarray, cols: np.ndarray):
@@ -179,7 +225,11 @@ class PSRO:
                                          name="evaluate_cells")
             return self.backend.gather([future])[0]
 
-        cells = evaluate_missing(state.table, evaluate)
+        if done is None:
+            t_eval = time.perf_counter()
+            cells = evaluate_missing(state.table, evaluate)
+        else:
+            cells, t_eval = done
         t_solve = time.perf_counter()
         payoffs = state.table.payoffs
         sigma0, sigma1 = self.solve(payoffs)

@@ -29,15 +29,29 @@ KUHN_UNIFORM_EXPLOITABILITY = 0.4583333  # NashConv 11/12 of the uniform profile
 
 
 class RecordingBackend(LocalBackend):
-    """A local backend that records the name of every task submitted."""
+    """A local backend that records the name of every task submitted, and the cells of each evaluation."""
 
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
+        self.cells: list[set[tuple[int, int]]] = []
+        self.keys: dict[str, list[list[int]]] = {}  # each evaluation block's PRNG keys, in order
 
     def submit(self, fn, *args, name: str = "", **kwargs):
         self.names.append(name)
+        if name.startswith("evaluate_cells"):
+            _game, _pop0, _pop1, rows, cols, key = args
+            self.cells.append(set(zip(rows.tolist(), cols.tolist(), strict=True)))
+            self.keys.setdefault(name, []).append(np.asarray(key).tolist())
         return super().submit(fn, *args, name=name, **kwargs)
+
+
+class ReversedBackend(RecordingBackend):
+    """Best responses complete last-submitted first (player 1's before player 0's), as on a parallel backend
+    where player 1's trains faster."""
+
+    def as_completed(self, futures):
+        yield from reversed(list(futures))
 
 
 def run(game: str, solver: str, iterations: int, oracle: OracleSpec | None = None, spec: GameSpec | None = None,
@@ -92,14 +106,42 @@ def test_psro_with_any_meta_solver_finds_the_uniform_equilibrium(solver):
     assert lines[-1]["exploitability"] <= 3 * tol
 
 
-def test_one_batched_evaluation_per_iteration():
+def test_new_cells_are_evaluated_in_three_blocks_as_their_members_arrive():
     backend = RecordingBackend()
     psro, state, lines = run("kuhn_poker", "nash", 4, backend=backend)
-    per_iteration = [["evaluate_cells"]] + [["best_response/player_0", "best_response/player_1", "evaluate_cells"]] * 4
+    # Player 0's new row is submitted as soon as its best response is back (before player 1's is gathered on
+    # a parallel backend), then player 1's new column and the (new, new) cell.
+    per_iteration = [["evaluate_cells"]] + [["best_response/player_0", "best_response/player_1",
+                                            "evaluate_cells/block_0", "evaluate_cells/block_1",
+                                            "evaluate_cells/block_2"]] * 4
     assert backend.names == [n for it in per_iteration for n in it]
-    assert psro.evaluate_calls == 5
+    assert psro.evaluate_calls == 1 + 3 * 4
+    expected = [{(0, 0)}]
+    for k in range(1, 5):  # k members each before iteration k: new row k, new column k, then cell (k, k)
+        expected += [{(k, j) for j in range(k)}, {(i, k) for i in range(k)}, {(k, k)}]
+    assert backend.cells == expected  # each call covers exactly its block, every cell once
     assert [ln["cells_evaluated"] for ln in lines] == [1, 3, 5, 7, 9]  # (k+1)^2 - k^2 new cells
     assert not np.isnan(state.table.payoffs).any()
+
+
+@pytest.mark.parametrize("game, solver, populations", [("kuhn_poker", "nash", None),
+                                                       ("rock_paper_scissors", "uniform", (ROCK, ROCK))])
+def test_result_does_not_depend_on_which_best_response_completes_first(game, solver, populations):
+    forward, backward = RecordingBackend(), ReversedBackend()
+    _, state_f, lines_f = run(game, solver, 4, populations=populations, backend=forward)
+    _, state_b, lines_b = run(game, solver, 4, populations=populations, backend=backward)
+    assert backward.names[1:6] == ["best_response/player_0", "best_response/player_1", "evaluate_cells/block_1",
+                                   "evaluate_cells/block_0", "evaluate_cells/block_2"]  # really the other order
+    assert sorted(map(sorted, forward.cells)) == sorted(map(sorted, backward.cells))
+    # Each block's key is fixed by the block (Monte-Carlo payoffs depend on it), not by the arrival order.
+    assert forward.keys == backward.keys and len(forward.keys) == 4
+    blocks = [forward.keys[f"evaluate_cells/block_{b}"] for b in range(3)]
+    assert all(len({tuple(k) for k in ks}) == 3 for ks in zip(*blocks, strict=True))  # 3 distinct a step
+    np.testing.assert_array_equal(state_f.table.payoffs, state_b.table.payoffs)
+    for p in (0, 1):
+        np.testing.assert_array_equal(state_f.populations[p]["tables"], state_b.populations[p]["tables"])
+        np.testing.assert_array_equal(state_f.meta[p], state_b.meta[p])
+    assert [ln["exploitability"] for ln in lines_f] == [ln["exploitability"] for ln in lines_b]
 
 
 def test_ppo_oracle_on_kuhn_beats_the_uniform_policy_and_continues_from_a_checkpoint(tmp_path):
