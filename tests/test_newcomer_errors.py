@@ -223,7 +223,6 @@ def test_missing_pettingzoo_extra_cli(capsys, monkeypatch):
     assert "pip install pettingzoo" in line
 
 
-@pytest.mark.xfail(strict=True, reason="run_config.resolve imports pettingzoo_in for every env (see errors.md)")
 def test_builtin_env_trains_without_pettingzoo(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)
     monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_in", raising=False)

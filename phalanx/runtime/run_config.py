@@ -116,14 +116,18 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
 def resolve(args: list[str]) -> RunConfig:
     """The validated :class:`RunConfig` of ``phalanx train ARGS`` (env name and settings checked too)."""
     from phalanx.envs import make
-    from phalanx.envs.pettingzoo_in import is_pettingzoo_name, pettingzoo_factory
 
     values, env_settings = split_args(args)
     config = from_values(values, env_settings)
-    if is_pettingzoo_name(config.env):
+    if config.env.startswith("pettingzoo:"):
+        # Imported only here: Phalanx's own envs train without the pettingzoo extra installed.
+        from phalanx.envs.pettingzoo_in import pettingzoo_factory
+
         pettingzoo_factory(config.env, **config.env_settings)  # unknown module → one line (settings: at start)
     else:
-        make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
+        env = make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
+        # Building the learner (no compilation) catches algo/env mismatches before a run dir exists.
+        get_algorithm(config.algo).make_train(config.train, env)
     return config
 
 

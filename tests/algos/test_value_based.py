@@ -275,11 +275,11 @@ def test_phalanx_train_qmix_end_to_end(tmp_path):
 def test_bad_settings_exit_2_with_one_line(capsys, tmp_path, args, message):
     from phalanx.cli import main
 
-    # (The Discrete-actions check runs when the learner is built, after the run directory exists.)
     assert main(["train", "env=simple_spread", *args, f"run_dir={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("phalanx: error: ") and message in err
+    assert not (tmp_path / "run").exists()  # caught while resolving the config: no half-made run dir
 
 
 # ---------------------------------------------------------------------------------- learning targets (slow)
