@@ -8,8 +8,9 @@ self-play): its newest checkpoint is restored and the env rebuilt from its confi
 each group against the other playing uniformly at random — taggers with
 ``make_train(config, env, learners=("taggers",))`` against random runners, then runners with
 ``learners=("runners",)`` against random taggers — writes the result to ``OUT_JSON`` and evaluates the
-pair. Defaults of the second form: Tag 10 taggers vs 100 runners, 6 nearest observed, 32 envs,
-``train.total_steps=200000`` for each group.
+pair; the trained parameters go to ``OUT_JSON.params`` (``flax.serialization`` bytes of
+``{"params": {group: ...}, "obs_stats": ...}``). Defaults of the second form: Tag 10 taggers vs
+100 runners, 6 nearest observed, 32 envs, ``train.total_steps=200000`` for each group.
 
 Evaluation: every cell of taggers ∈ {random, trained, chase} × runners ∈ {random, trained}, for
 ``--episodes`` full episodes (one jitted ``lax.scan`` over the episode, ``vmap``-ped over episodes, no
@@ -31,6 +32,7 @@ import ast
 import json
 import time
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -217,6 +219,8 @@ def main() -> None:
         result["run"] = info
         with open(args.target, "w") as f:
             json.dump(result, f, indent=1)
+        with open(args.target + ".params", "wb") as f:  # both trained groups, for further matchups
+            f.write(flax.serialization.to_bytes({"params": params, "obs_stats": obs_stats}))
     else:
         from phalanx.runtime import run_dir as rd
         from phalanx.runtime.loop import restore_final
