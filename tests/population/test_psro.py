@@ -179,3 +179,21 @@ def test_exact_oracle_does_not_fit_env_games():
     spec = GameSpec.create("tag", {"num_runners": 2}, policy=PPOConfig())
     with pytest.raises(ConfigError, match="oracle=exact needs a game with exact best responses"):
         PSRO(spec, OracleSpec("exact"), "prd", backend=LocalBackend())
+
+
+@pytest.mark.slow
+def test_monte_carlo_payoffs_do_not_depend_on_completion_order():
+    """Tag (PPO oracle, Monte-Carlo payoffs): the same table, bit for bit, whichever best response comes first."""
+    from phalanx.runtime.population_config import resolve
+
+    config = resolve(["game=tag", "env.num_taggers=1", "env.num_runners=1", "env.episode_length=8",
+                      "ppo.total_steps=512", "ppo.num_envs=8", "ppo.num_steps=8", "ppo.num_minibatches=1",
+                      "ppo.hidden=[8]", "eval_episodes=8", "meta_solver=general_sum"])
+    tables = []
+    for backend in (LocalBackend(), ReversedBackend()):
+        psro = PSRO(config.game_spec(), config.oracle_spec(), config.meta_solver, backend=backend)
+        tables.append(psro.run(2).table)
+    assert np.all(tables[0].counts == 8) and np.all(np.isfinite(tables[0].payoffs))
+    assert np.any(tables[0].stderr > 0)  # really Monte-Carlo estimates
+    np.testing.assert_array_equal(tables[0].payoffs, tables[1].payoffs)
+    np.testing.assert_array_equal(tables[0].stderr, tables[1].stderr)
