@@ -112,9 +112,10 @@ def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, o
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     assert main(["psro", *oracle, "iterations=2", f"run_dir={full}"]) == 0
     config = resolve([*oracle, "iterations=2", f"run_dir={crashed}"])
-    # Tasks: evaluate (it. 0); 2 best responses + evaluate (it. 1); the 5th is iteration 2's first best response.
+    # Tasks: evaluate (it. 0); 2 best responses + 3 evaluation blocks (it. 1); the 7th is iteration 2's first
+    # best response.
     with pytest.raises(KeyboardInterrupt):
-        run(config, backend=CrashingBackend(crash_at=5))
+        run(config, backend=CrashingBackend(crash_at=7))
     assert len(lines_of(crashed)) == 2 and restore_final(crashed)[0].iteration == 1
     assert main(["psro", f"resume={crashed}"]) == 0
     assert_same_run(full, crashed)

@@ -151,7 +151,7 @@ def test_worker_killed_during_its_second_task(local_psro, tmp_path):
     path = tmp_path / "kuhn"
     backend = RayBackend(2, crash={0: (2, str(marker))})
     run(resolve([*KUHN, f"iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet(), backend=backend)
-    tasks = 1 + 3 * ITERATIONS  # an evaluation, then 2 best responses and an evaluation per iteration
+    tasks = 1 + 5 * ITERATIONS  # an evaluation, then 2 best responses and 3 evaluation blocks per iteration
     assert marker.exists()
     assert (backend.tasks_submitted, backend.tasks_done, backend.attempts) == (tasks, tasks, tasks + 1)
     stats = backend.utilisation()
@@ -188,8 +188,8 @@ def test_coordinator_killed_then_resumed_equals_local(local_psro, tmp_path):
     assert_same_psro(local_psro, path)
     lines = lines_of(path)
     assert [ln["exploitability"] for ln in lines] == [ln["exploitability"] for ln in lines_of(local_psro)]
-    # The resumed run's workers did only iterations done+1..ITERATIONS: 3 tasks each.
-    assert sum(w["tasks"] for w in lines[-1]["workers"]) == 3 * (ITERATIONS - done)
+    # The resumed run's workers did only iterations done+1..ITERATIONS: 5 tasks each.
+    assert sum(w["tasks"] for w in lines[-1]["workers"]) == 5 * (ITERATIONS - done)
 
 
 def test_resume_of_a_finished_run_keeps_it(local_psro):
