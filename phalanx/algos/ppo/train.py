@@ -338,7 +338,7 @@ class Trainer:
         divide ``rows`` and keep each chunk within ``grad_chunk`` agent-samples."""
         limit = self.config.grad_chunk
         if limit == -1:
-            limit = 4096 if jax.default_backend() == "cpu" else 0
+            limit = 256 if jax.default_backend() == "cpu" else 0
         per_row = length * sum(g.num_agents for g in self.env.spec.groups.values())
         if limit == 0 or rows * per_row <= limit:
             return 1
