@@ -85,12 +85,14 @@ def split_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 #: Training defaults that differ by env (beneath the user's ``train.KEY=VALUE``). Tag's long
 #: episodes and sparse tags want more parallel envs per update (RESULTS.md, learning targets).
-#: LBF's sparse food rewards want a constant, larger step and agent ids (its agents share one
-#: network): IPPO's team return then reaches 0.9 in 2e5 steps (results_lbf_rware.md).
+#: LBF's and RWARE's sparse rewards want a constant, larger step and agent ids (a group's agents
+#: share one network): IPPO's LBF team return reaches 0.9 in 2e5 steps, and RWARE's deliveries
+#: leave zero within 1e6 (results_lbf_rware.md). Same lr and agent ids as value-based defaults.
 ENV_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tag": {"num_envs": 32},
     "tag_grid": {"num_envs": 32},
     "lbf": {"lr": 5e-4, "anneal_lr": False, "agent_id": True},
+    "rware": {"lr": 5e-4, "anneal_lr": False, "agent_id": True},
 }
 
 
