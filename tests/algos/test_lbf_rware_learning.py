@@ -53,8 +53,11 @@ def test_ippo_beats_random_on_tiny_lbf():
 # team return are about half of what the measured runs reached (results_lbf_rware.md).
 SLOW_TARGETS = [
     # task, algo, env steps, margin over random
-    ("lbf", "ippo", 300_000, 0.5),  # measured: 0.93 at 3.9e5 steps vs random 0.016
-    ("lbf", "mappo", 300_000, 0.5),
+    ("lbf", "ippo", 300_000, 0.5),  # measured: 0.92 at 2.9e5 steps vs random 0.016
+    ("lbf", "mappo", 300_000, 0.5),  # measured: 0.92 at 2.9e5 steps
+    # RWARE's curves are still rising at 1e6 steps (deliveries per episode, last 10 % of updates ≈ 0.4).
+    ("rware-tiny-2ag", "mappo", 1_000_000, 0.15),  # measured: 0.51 (last 5 %) vs random 0.022
+    ("rware-tiny-4ag", "ippo", 1_000_000, 0.15),  # measured: 0.50 (last 5 %) vs random 0.017
 ]
 
 
