@@ -19,7 +19,7 @@ median of the per-round ratios and the 1-minute load average during the rounds.
 Phalanx variants (``--variants``): ``auto`` (the defaults: ``grad_chunk`` auto, the per-env
 ``AutoReset`` of ``wrap_for_training``), ``off`` (``train.grad_chunk=0``: one pass per
 minibatch), ``batched-reset`` (auto, with ``AutoResetVecEnv``: resets computed only on steps
-where an episode ended).
+where an episode ended), or a number ``N`` (``train.grad_chunk=N``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def phalanx_trainer(num_envs: int, updates: int, variant: str):
 
     config = PPOConfig(num_envs=num_envs, num_steps=128, update_epochs=4, num_minibatches=4, lr=2.5e-4,
                        hidden=(64, 64), activation="tanh", total_steps=num_envs * 128 * updates,
-                       grad_chunk=0 if variant == "off" else -1)
+                       grad_chunk=0 if variant == "off" else int(variant) if variant.isdigit() else -1)
     env = phalanx.make("simple_spread")
     trainer = make_train(config, env)
     if variant == "batched-reset":
@@ -164,7 +164,8 @@ def main() -> None:
     parser.add_argument("--jaxmarl-python")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 1024])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=["auto"], choices=["auto", "off", "batched-reset"])
+    parser.add_argument("--variants", nargs="+", default=["auto"],
+                        help="auto, off, batched-reset, or a number: that train.grad_chunk")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--tag", action="store_true", help="also time IPPO on 1000-agent Tag")
     args = parser.parse_args()
