@@ -38,6 +38,7 @@ class Layout:
 
     @property
     def offsets(self) -> tuple[int, ...]:
+        """Start of each leaf in the packed feature axis, and the total width ``F`` last (``len(shapes) + 1`` ints)."""
         return tuple(int(x) for x in np.cumsum([0, *(math.prod(s) for s in self.shapes)]))
 
     def pack(self, tree: Any, lead: int) -> jax.Array:

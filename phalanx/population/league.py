@@ -217,6 +217,7 @@ class League:
 
     @property
     def names(self) -> list[str]:
+        """Every player's name, in player order."""
         return [p.name for p in self.players]
 
     def __len__(self) -> int:

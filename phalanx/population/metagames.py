@@ -88,6 +88,9 @@ class GameSpec:
 
     @classmethod
     def create(cls, game: str, env_settings: Mapping[str, Any] | None = None, **kwargs: Any) -> GameSpec:
+        """A spec for ``game`` with ``env_settings`` given as a mapping (frozen to sorted pairs); ``kwargs`` are
+        the other fields.
+        """
         return cls(game, _freeze(dict(env_settings or {})), **kwargs)
 
     def settings(self) -> dict[str, Any]:
@@ -95,6 +98,7 @@ class GameSpec:
         return {k: _thaw(v) for k, v in self.env_settings}
 
     def make_env(self) -> Any:
+        """The env: :func:`phalanx.make` of ``game`` with these settings."""
         import phalanx
 
         return phalanx.make(self.game, **self.settings())
@@ -271,6 +275,9 @@ class TabularMetaGame(MetaGame):
         return float(b0 + b1 - v[0] - v[1])
 
     def uniform_table(self, player: int) -> np.ndarray:
+        """``(n_p, A_p)`` float32 uniform policy of ``player``: equal probability on the legal actions of each
+        information state.
+        """
         legal = self.legal(player)
         return (legal / legal.sum(-1, keepdims=True)).astype(np.float32)
 

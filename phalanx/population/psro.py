@@ -51,9 +51,13 @@ from phalanx.population.payoff_table import PayoffTable, evaluate_missing, fill_
 class TaskBackend(Protocol):
     """What PSRO needs from an execution backend (``phalanx.runtime.backend``'s ``LocalBackend`` or Ray)."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any: ...
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:
+        """Start ``fn(*args, **kwargs)`` as a task called ``name``; returns a future for :meth:`gather`."""
+        ...
 
-    def gather(self, futures: Any) -> list[Any]: ...
+    def gather(self, futures: Any) -> list[Any]:
+        """The results of ``futures``, in order (blocks until all are done)."""
+        ...
 
 
 def evaluate_cells(game: GameSpec, pop0: Population, pop1: Population, rows: np.ndarray, cols: np.ndarray,
@@ -85,6 +89,7 @@ class PSROState:
 
     @property
     def sizes(self) -> tuple[int, int]:
+        """``(n0, n1)``: members in each player's population."""
         return population_size(self.populations[0]), population_size(self.populations[1])
 
 

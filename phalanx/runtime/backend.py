@@ -67,12 +67,14 @@ class LocalBackend:
         self.tasks_run = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> TaskFuture:
+        """Run ``fn(*args, **kwargs)`` now, in this process; the future holds its result (errors raise here)."""
         future = TaskFuture(name=name or getattr(fn, "__name__", "task"))
         future.result = fn(*args, **kwargs)  # errors propagate with their own traceback
         self.tasks_run += 1
         return future
 
     def gather(self, futures: Sequence[TaskFuture]) -> list[Any]:
+        """The results of ``futures``, in order (already computed by :meth:`submit`)."""
         return [f.result for f in futures]
 
     def as_completed(self, futures: Sequence[TaskFuture]) -> Iterator[TaskFuture]:
@@ -80,6 +82,7 @@ class LocalBackend:
         yield from futures
 
     def close(self) -> None:
+        """Nothing to release (tasks ran in this process)."""
         pass
 
     def __enter__(self) -> LocalBackend:

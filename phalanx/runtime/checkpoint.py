@@ -24,6 +24,10 @@ def _stored(state: Any) -> dict[str, Any]:
 
 
 class Checkpoints:
+    """The checkpoints of a run in ``directory`` (an Orbax ``CheckpointManager``), keeping the last ``keep``.
+
+    Each step stores the whole train state and the host-side progress dict, saved synchronously.
+    """
     def __init__(self, directory: Path, keep: int = 2):
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
         self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
@@ -33,9 +37,11 @@ class Checkpoints:
         return self.manager.latest_step()
 
     def all_steps(self) -> list[int]:
+        """Every finalised step still kept, oldest first."""
         return list(self.manager.all_steps())
 
     def save(self, step: int, state: Any, progress: dict[str, Any]) -> None:
+        """Store ``state`` (any pytree) and ``progress`` (JSON-able) as ``step``; returns once it is finalised."""
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_stored(state)),
                                                         progress=ocp.args.JsonSave(progress)))
         self.manager.wait_until_finished()
@@ -54,4 +60,5 @@ class Checkpoints:
         return jax.tree_util.tree_unflatten(treedef, state), dict(out["progress"])
 
     def close(self) -> None:
+        """Close the underlying Orbax manager."""
         self.manager.close()

@@ -266,5 +266,8 @@ def random_episode_states(env: Environment, seed: int = 0, max_steps: int | None
 
 
 def unstack(states: Any, n: int) -> list[Any]:
+    """Split ``states`` (leaves ``(T, ...)``, on device) into the first ``n`` per-step states on the host
+    (leaves ``(...)``).
+    """
     host = jax.device_get(states)
     return [jax.tree.map(lambda x, t=t: x[t], host) for t in range(n)]

@@ -78,6 +78,7 @@ class TaskSpec:
 
     @classmethod
     def of(cls, config: LeagueConfig) -> TaskSpec:
+        """The task spec of a league config (env settings as sorted pairs)."""
         return cls(config.env, tuple(sorted(config.env_settings.items())), config.train, config.updates_per_task,
                    config.eval_games, config.eval_chunk, config.greedy_eval)
 
@@ -182,6 +183,7 @@ def evaluate_matches_task(spec: TaskSpec, actors_a: dict, actors_b: dict, key: n
 
 # ---------------------------------------------------------------------------------------------- run directory
 def default_path(config: LeagueConfig) -> Path:
+    """``runs/<env>-league-<YYYYmmdd-HHMMSS>``, the directory a new league run writes to by default."""
     return Path("runs") / f"{config.env}-league-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -242,6 +244,7 @@ class Pending:
     ready: bool = False
 
     def wait(self, backend: Backend) -> Any:
+        """The task's result, gathering it from ``backend`` the first time (blocks until it is done)."""
         if not self.ready:
             self.result, self.ready = backend.gather([self.future])[0], True
         return self.result

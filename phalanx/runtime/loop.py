@@ -45,6 +45,9 @@ def chunk_sizes(num_updates: int, log_every: int) -> list[int]:
 
 
 def make_chunk(trainer: Any, length: int, num_seeds: int):
+    """A jitted ``chunk(state) -> (state, metrics)`` that runs ``length`` updates in a ``lax.scan`` (metrics
+    leaves ``(length, ...)``); ``vmap``-ped over a leading seed axis when ``num_seeds > 1``.
+    """
     def chunk(state):
         return jax.lax.scan(lambda s, _: trainer.update(s), state, None, length=length)
 
@@ -52,6 +55,9 @@ def make_chunk(trainer: Any, length: int, num_seeds: int):
 
 
 def init_state(trainer: Any, config: RunConfig):
+    """The jitted ``trainer.init`` from ``PRNGKey(seed)``; with ``num_seeds > 1``, ``vmap``-ped over that many
+    split keys (every leaf gets a leading ``(num_seeds,)`` axis).
+    """
     key = jax.random.PRNGKey(config.seed)
     if config.num_seeds > 1:
         return jax.jit(jax.vmap(trainer.init))(jax.random.split(key, config.num_seeds))

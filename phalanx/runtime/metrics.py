@@ -93,10 +93,12 @@ class MetricsLog:
         self.path = path
 
     def truncate(self, n: int) -> None:
+        """Keep only the first ``n`` complete lines (what a checkpoint had logged), rewriting the file."""
         lines = self.read_raw()[:n] if self.path.exists() else []
         self.path.write_text("".join(line + "\n" for line in lines))
 
     def read_raw(self) -> list[str]:
+        """Every complete line as text (a last line cut short by a kill is dropped); ``[]`` with no file."""
         if not self.path.exists():
             return []
         text = self.path.read_text()
@@ -104,9 +106,11 @@ class MetricsLog:
         return [line for line in lines[:-1] if line]  # a last line without "\n" was cut short
 
     def read(self) -> list[dict[str, Any]]:
+        """Every complete line, parsed."""
         return [json.loads(line) for line in self.read_raw()]
 
     def append(self, line: dict[str, Any]) -> None:
+        """Append one line (a JSON object) to the log."""
         with self.path.open("a") as f:
             f.write(json.dumps(line) + "\n")
 
@@ -120,6 +124,7 @@ class TensorBoard:
         self.writer = SummaryWriter(str(path), purge_step=purge_step)
 
     def write(self, line: dict[str, Any]) -> None:
+        """Log one metrics line's scalars (throughput, episode stats, per-group losses) at its ``env_steps``."""
         step = line["env_steps"]
         w = self.writer
         w.add_scalar("perf/steps_per_s", line["steps_per_s"], step)
@@ -142,6 +147,7 @@ class TensorBoard:
         w.flush()
 
     def close(self) -> None:
+        """Flush and close the event file."""
         self.writer.close()
 
 
@@ -194,6 +200,7 @@ def _finite(x: float) -> float:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)

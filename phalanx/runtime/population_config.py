@@ -65,6 +65,7 @@ class PopulationConfig:
                                eval_episodes=self.eval_episodes, eval_steps=self.eval_steps)
 
     def oracle_spec(self) -> Any:
+        """The :class:`~phalanx.population.oracles.OracleSpec` of this run (``"exact"`` unless ``oracle`` is set)."""
         from phalanx.population.oracles import OracleSpec
 
         return OracleSpec(self.oracle or "exact", self.ppo_seeds, tuple(sorted(self.ppo_compiler_options.items())))

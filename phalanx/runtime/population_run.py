@@ -59,30 +59,37 @@ class PopulationRunDir:
 
     @property
     def config(self) -> Path:
+        """``<run>/config.yaml``, the resolved config (what ``resume=`` reads back)."""
         return self.path / "config.yaml"
 
     @property
     def metrics(self) -> Path:
+        """``<run>/metrics.jsonl``, one line per iteration."""
         return self.path / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
+        """``<run>/checkpoints``, the Orbax checkpoints (the last 2)."""
         return self.path / "checkpoints"
 
     @property
     def payoffs(self) -> Path:
+        """``<run>/payoffs.png``, the meta-game's payoff table as a heat map."""
         return self.path / "payoffs.png"
 
     @property
     def exploitability(self) -> Path:
+        """``<run>/exploitability.png``, exact games: exploitability vs iteration and vs wall time."""
         return self.path / "exploitability.png"
 
     @property
     def meta_strategy(self) -> Path:
+        """``<run>/meta_strategy.json``, the latest meta-strategy per player."""
         return self.path / "meta_strategy.json"
 
     @property
     def policy(self) -> Path:
+        """``<run>/policy.json``, poker: each player's meta-strategy mixture as an OpenSpiel-keyed tabular policy."""
         return self.path / "policy.json"
 
 
@@ -90,6 +97,7 @@ class PopulationRunDir:
 
 
 def default_path(config: PopulationConfig, label: str) -> Path:
+    """``runs/<game>-<label>-<YYYYmmdd-HHMMSS>``, the directory a new population run writes to by default."""
     return Path("runs") / f"{config.game}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 

@@ -165,6 +165,7 @@ class Worker:
         self.index, self.crash, self.tasks = index, crash, 0
 
     def describe(self) -> dict[str, Any]:
+        """``{"index", "pid", "node"}``: where this worker runs (its node's IP address)."""
         import ray
 
         return {"index": self.index, "pid": os.getpid(), "node": ray.util.get_node_ip_address()}

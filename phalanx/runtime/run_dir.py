@@ -30,26 +30,34 @@ class RunDir:
 
     @property
     def config(self) -> Path:
+        """``<run>/config.yaml``, the resolved config (what ``resume=`` reads back)."""
         return self.path / "config.yaml"
 
     @property
     def metrics(self) -> Path:
+        """``<run>/metrics.jsonl``, one JSON object per log step (per compiled chunk)."""
         return self.path / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
+        """``<run>/checkpoints``, the Orbax checkpoints (the last 2)."""
         return self.path / "checkpoints"
 
     @property
     def plot(self) -> Path:
+        """``<run>/learning_curve.png``, episode return vs env steps per group."""
         return self.path / "learning_curve.png"
 
     @property
     def marl_eval(self) -> Path:
+        """``<run>/marl_eval.json``, the run in marl-eval's raw-data format."""
         return self.path / "marl_eval.json"
 
 
 def default_path(config: RunConfig) -> Path:
+    """``runs/<env>-<algo>-<YYYYmmdd-HHMMSS>`` (``:`` in the env name becomes ``-``), the directory a new
+    run writes to by default.
+    """
     env = config.env.replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
     return Path("runs") / f"{env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
 

@@ -36,6 +36,7 @@ class ReplayBuffer:
 
     @property
     def capacity(self) -> int:
+        """Slots in the buffer: the leading axis of every leaf of ``data``."""
         return jax.tree.leaves(self.data)[0].shape[0]
 
     def add(self, items: Any) -> ReplayBuffer:

@@ -125,6 +125,7 @@ class Layout:
         return self.with_id(name, obs) if self.agent_id else obs
 
     def actor_input_dim(self, name: str) -> int:
+        """Width ``d [+ A]`` of group ``name``'s actor input: flat obs, plus a one-hot agent id when ``agent_id``."""
         g = self.groups[name]
         return g.obs_dim + (g.num_agents if self.agent_id else 0)
 
@@ -142,5 +143,8 @@ class Layout:
         return self.with_id(name, x) if num > 1 else x
 
     def central_input_dim(self, name: str) -> int:
+        """Width ``C [+ A]`` of group ``name``'s centralised critic input (:meth:`central_input`): the one-hot
+        agent id is added only when the group has more than one agent.
+        """
         num = self.groups[name].num_agents
         return self.central_dim + (num if num > 1 else 0)

@@ -60,6 +60,9 @@ class MADDPG:
 
     @classmethod
     def create(cls, config: MADDPGConfig, layout: Layout) -> MADDPG:
+        """MADDPG for ``layout``: a deterministic actor per group, one shared critic architecture, Adam with
+        gradient clipping (``max_grad_norm``) for actors and critics.
+        """
         def opt(lr):
             return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
@@ -70,10 +73,14 @@ class MADDPG:
 
     @property
     def stores_state(self) -> bool:
+        """Whether the critics read the global state (``critic_input == "state"``), so transitions store it."""
         return self.config.critic_input == "state"
 
     # ------------------------------------------------------------------ networks
     def init(self, key: jax.Array) -> tuple[dict, dict, dict]:
+        """``(params, target_params, opt_state)``: per group ``{"actor", "critic"}`` parameters; the targets start
+        as copies of them.
+        """
         layout = self.layout
         params, opt_state = {}, {}
         for k, (name, g) in zip(jax.random.split(key, len(layout.groups)), layout.groups.items(), strict=True):
@@ -93,17 +100,24 @@ class MADDPG:
                 for n in self.layout.groups}
 
     def explore(self, params: dict, obs: dict, key: jax.Array) -> dict:
+        """Training actions ``{group: (..., A, k)}``: the greedy actions plus Gaussian noise
+        (std ``exploration_noise``), clipped to ``[−1, 1]``.
+        """
         mu = self.policy(params, obs)
         keys = dict(zip(mu, jax.random.split(key, len(mu)), strict=True))
         noise = self.config.exploration_noise
         return {n: jnp.clip(a + noise * jax.random.normal(keys[n], a.shape), -1.0, 1.0) for n, a in mu.items()}
 
     def greedy(self, params: dict, obs: dict) -> dict:
+        """Deterministic actions ``{group: (..., A, k)}`` in ``[−1, 1]`` from flat obs ``{group: (..., A, d)}``."""
         return self.policy(params, obs)
 
     # ------------------------------------------------------------------ learning
     def gradient_step(self, params: dict, target_params: dict, opt_state: dict, batch: Transition,
                       key: jax.Array) -> tuple[dict, dict, dict, dict]:
+        """One critic then actor step per group on a minibatch (leaves ``(B, ...)``), then a Polyak
+        target update (``tau``): ``(params, target_params, opt_state, info)``, ``info = {metric: {group: ()}}``.
+        """
         del key  # deterministic given the minibatch
         c, layout = self.config, self.layout
         central = layout.central(batch.obs, batch.state)

@@ -68,6 +68,9 @@ class SAC:
 
     @classmethod
     def create(cls, config: SACConfig, layout: Layout) -> SAC:
+        """SAC for ``layout``: a squashed-Gaussian actor per group, twin Q critics, Adam with gradient clipping
+        (``max_grad_norm``) for actors and critics, and Adam for the temperature.
+        """
         def opt(lr):
             return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
@@ -77,10 +80,16 @@ class SAC:
 
     @property
     def centralised(self) -> bool:
+        """Whether the critics are centralised (``critic == "masac"``); otherwise each agent's critic sees only
+        its own observation and action (ISAC).
+        """
         return self.config.critic == "masac"
 
     @property
     def stores_state(self) -> bool:
+        """Whether the critics read the global state (centralised with ``critic_input == "state"``), so
+        transitions store it.
+        """
         return self.centralised and self.config.critic_input == "state"
 
     def target_entropy(self, name: str) -> float:
@@ -95,6 +104,9 @@ class SAC:
         return layout.actor_input_dim(name), layout.groups[name].action_dim
 
     def init(self, key: jax.Array) -> tuple[dict, dict, dict]:
+        """``(params, target_params, opt_state)``: per group ``{"actor", "critic", "log_alpha"}`` parameters
+        (``log_alpha`` ``()`` starts at ``log(init_alpha)``); the targets hold copies of the critics only.
+        """
         layout = self.layout
         params, opt_state = {}, {}
         for k, (name, g) in zip(jax.random.split(key, len(layout.groups)), layout.groups.items(), strict=True):
@@ -118,11 +130,13 @@ class SAC:
         return squashed_gaussian_sample(key, mean, log_std)
 
     def explore(self, params: dict, obs: dict, key: jax.Array) -> dict:
+        """Training actions ``{group: (..., A, k)}`` in ``[−1, 1]``, sampled from each group's squashed Gaussian."""
         keys = jax.random.split(key, len(self.layout.groups))
         return {n: self.sample(params[n]["actor"], n, obs[n], k)[0]
                 for k, n in zip(keys, self.layout.groups, strict=True)}
 
     def greedy(self, params: dict, obs: dict) -> dict:
+        """Deterministic actions ``{group: (..., A, k)}``: ``tanh`` of each actor's mean."""
         return {n: jnp.tanh(self.actors[n].apply(params[n]["actor"], self.layout.actor_input(n, obs[n]))[0])
                 for n in self.layout.groups}
 
@@ -142,6 +156,9 @@ class SAC:
     # ------------------------------------------------------------------ learning
     def gradient_step(self, params: dict, target_params: dict, opt_state: dict, batch: Transition,
                       key: jax.Array) -> tuple[dict, dict, dict, dict]:
+        """One critic, actor and temperature step per group on a minibatch (leaves ``(B, ...)``), then a Polyak
+        target update of the critics: ``(params, target_params, opt_state, info)``, ``info = {metric: {group: ()}}``.
+        """
         c, layout = self.config, self.layout
         k_next, k_actor = jax.random.split(key)
         central = next_central = None

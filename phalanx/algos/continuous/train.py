@@ -92,10 +92,12 @@ class Trainer:
 
     @property
     def num_updates(self) -> int:
+        """Updates in the whole run: ``max(1, total_steps // (num_envs * num_steps))``."""
         return self.config.num_updates
 
     @property
     def layout(self) -> Layout:
+        """The learner's :class:`~phalanx.algos.continuous.inputs.Layout` (groups, input widths)."""
         return self.learner.layout
 
     def init(self, key: jax.Array) -> TrainState:

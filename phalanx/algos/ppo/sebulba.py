@@ -140,6 +140,7 @@ class HostTrainer:
 
     @property
     def num_updates(self) -> int:
+        """PPO updates in the whole run: ``max(1, total_steps // (num_envs * num_steps))``."""
         return self.config.num_updates
 
     # ------------------------------------------------------------------ device functions

@@ -100,6 +100,7 @@ class Trainer:
 
     @property
     def num_updates(self) -> int:
+        """PPO updates in the whole run: ``max(1, total_steps // (num_envs * num_steps))``."""
         return self.config.num_updates
 
     def init(

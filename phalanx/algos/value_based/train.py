@@ -127,10 +127,12 @@ class Trainer:
 
     @property
     def num_updates(self) -> int:
+        """Updates in the whole run: ``max(1, total_steps // (num_envs * num_steps))``."""
         return self.config.num_updates
 
     @property
     def groups(self) -> dict:
+        """The env's agent groups, ``{group: GroupSpec}``."""
         return self.env.spec.groups
 
     # ------------------------------------------------------------------ setup

@@ -57,23 +57,29 @@ class KuhnHistory:
     bets: tuple[int, ...] = ()
 
     def is_chance(self) -> bool:
+        """Whether a card is still to be dealt (fewer than two cards so far)."""
         return len(self.cards) < 2
 
     def chance_outcomes(self) -> list[tuple[int, float]]:
+        """At a chance node: ``[(card, probability)]``, uniform over the cards not dealt yet."""
         left = [c for c in range(KUHN_NUM_CARDS) if c not in self.cards]
         return [(c, 1.0 / len(left)) for c in left]
 
     def is_terminal(self) -> bool:
         # Over after "pp", "bp", "bb" (two actions, unless "pb") or after any third action.
+        """Whether the betting is over (pass-pass, bet-pass, bet-bet, or any third action)."""
         return len(self.bets) == 3 or (len(self.bets) == 2 and self.bets != (KUHN_PASS, KUHN_BET))
 
     def player(self) -> int:
+        """The player to act at a decision node (players alternate, player 0 first)."""
         return len(self.bets) % 2
 
     def legal_actions(self) -> list[int]:
+        """Both betting actions, ``[pass, bet]``, are always legal."""
         return [KUHN_PASS, KUHN_BET]
 
     def child(self, action: int) -> KuhnHistory:
+        """The history after ``action``: a dealt card at a chance node, else a betting action."""
         if self.is_chance():
             return KuhnHistory((*self.cards, action), self.bets)
         return KuhnHistory(self.cards, (*self.bets, action))
@@ -132,19 +138,24 @@ class LeducHistory:
     over: bool = False
 
     def is_chance(self) -> bool:
+        """Whether a card is to be dealt: a private card, or the public card once round 2 has started."""
         return len(self.cards) < 2 or (len(self.rounds) == 2 and len(self.cards) == 2)
 
     def chance_outcomes(self) -> list[tuple[int, float]]:
+        """At a chance node: ``[(card, probability)]``, uniform over the cards not dealt yet."""
         left = [c for c in range(LEDUC_NUM_CARDS) if c not in self.cards]
         return [(c, 1.0 / len(left)) for c in left]
 
     def is_terminal(self) -> bool:
+        """Whether the hand is over (a fold, or the end of round 2)."""
         return self.over
 
     def player(self) -> int:
+        """The player to act at a decision node."""
         return self.mover
 
     def legal_actions(self) -> list[int]:
+        """Legal actions of the mover: fold only when facing a bet, call always, raise below the per-round cap."""
         actions = [LEDUC_FOLD] if self.stakes > self.contrib[self.mover] else []
         actions.append(LEDUC_CALL)
         if self.raises < LEDUC_MAX_RAISES:
@@ -152,6 +163,9 @@ class LeducHistory:
         return actions
 
     def child(self, action: int) -> LeducHistory:
+        """The history after ``action``: a dealt card at a chance node, else fold, call or raise by the mover
+        (updating contributions, stakes, raise/call counts, and starting round 2 or ending the hand).
+        """
         if self.is_chance():
             return dataclasses.replace(self, cards=(*self.cards, action))
         p = self.mover

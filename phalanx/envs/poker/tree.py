@@ -59,6 +59,7 @@ class PlayerTree:
 
     @property
     def num_infostates(self) -> int:
+        """``n``, the number of this player's information states."""
         return len(self.strings)
 
     @property
@@ -89,6 +90,7 @@ class GameTree:
 
     @property
     def num_terminals(self) -> int:
+        """``Z``, the number of terminal histories (over all deals)."""
         return len(self.chance)
 
     def num_infostates(self, player: int) -> int:

@@ -66,6 +66,7 @@ class Layout:
 
     @property
     def num_shelves(self) -> int:
+        """``S``, the number of shelves (rows of ``shelf_cells``)."""
         return int(self.shelf_cells.shape[0])
 
 
