@@ -185,7 +185,8 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
 
     path = Path(run_dir)
     if not path.is_dir():
-        raise PhalanxError(f"run_dir={run_dir}: no such directory.")
+        raise PhalanxError(f"run_dir={run_dir}: no such directory; give the run directory phalanx train printed, "
+                           "e.g. runs/<env>-<algo>-<time>.")
     if not (path / "config.yaml").is_file():
         raise PhalanxError(f"run_dir={run_dir}: no config.yaml there; is it a phalanx run directory?")
     config = rd.load_config(path)

@@ -201,6 +201,9 @@ def create_run_dir(config: LeagueConfig) -> tuple[Path, LeagueConfig]:
 def load_config(path: str | Path) -> LeagueConfig:
     """The :class:`LeagueConfig` stored in a league run directory."""
     file = Path(path) / "config.yaml"
+    if not Path(path).is_dir():
+        raise PhalanxError(f"resume={path}: no such directory; give the run directory phalanx league printed, "
+                           "e.g. runs/<env>-league-<time>.")
     if not file.is_file():
         raise PhalanxError(f"resume={path}: no config.yaml there; is it a phalanx league run directory?")
     values = yaml.safe_load(file.read_text())

@@ -127,7 +127,8 @@ def load_run(path: str | Path) -> Run:
     """Read a run directory; one-line :class:`PhalanxError` when it is missing, empty or of no known kind."""
     path = Path(path)
     if not path.is_dir():
-        raise PhalanxError(f"run_dir={path}: no such directory.")
+        raise PhalanxError(f"run_dir={path}: no such directory; give the run directory a phalanx run printed, "
+                           "e.g. runs/<env>-<algo>-<time>.")
     metrics = path / "metrics.jsonl"
     if not metrics.is_file():
         raise PhalanxError(f"run_dir={path}: no metrics.jsonl there; is it a run directory of "

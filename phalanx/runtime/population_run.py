@@ -116,6 +116,9 @@ def create(config: PopulationConfig, label: str = "psro") -> tuple[PopulationRun
 def load_config(path: str | Path) -> PopulationConfig:
     """The :class:`PopulationConfig` stored in a run directory."""
     file = Path(path) / "config.yaml"
+    if not Path(path).is_dir():
+        raise PhalanxError(f"resume={path}: no such directory; give the run directory phalanx psro/selfplay "
+                           "printed, e.g. runs/<game>-<psro|selfplay>-<time>.")
     if not file.is_file():
         raise PhalanxError(f"resume={path}: no config.yaml there; is it a phalanx psro/selfplay run directory?")
     values = yaml.safe_load(file.read_text())

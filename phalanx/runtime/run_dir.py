@@ -77,6 +77,9 @@ def create(config: RunConfig) -> tuple[RunDir, RunConfig]:
 def load_config(path: str | Path) -> RunConfig:
     """The :class:`RunConfig` stored in a run directory."""
     file = Path(path) / "config.yaml"
+    if not Path(path).is_dir():
+        raise PhalanxError(f"resume={path}: no such directory; give the run directory phalanx train printed, "
+                           "e.g. runs/<env>-<algo>-<time>.")
     if not file.is_file():
         raise PhalanxError(f"resume={path}: no config.yaml there; is it a phalanx run directory?")
     return from_values(yaml.safe_load(file.read_text()))

@@ -181,7 +181,7 @@ def test_config_command_prints_the_resolved_psro_config(capsys):
         (["psro", "game=tag", "env.num_runnerz=3"], "unknown setting 'num_runnerz'"),
         (["selfplay", "game=rock_paper_scissors", "mode=fps"], "mode='fps': expected sp"),
         (["selfplay", "game=rock_paper_scissors", "meta_solver=nash"], "takes mode=sp|fsp, not meta_solver="),
-        (["psro", "resume=/nonexistent/run"], "no config.yaml there"),
+        (["psro", "resume=/nonexistent/run"], "no such directory; give the run directory phalanx psro/selfplay"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(args, message, capsys):

@@ -24,7 +24,7 @@ from phalanx.cli import main
         (["env.bogus=1"], "unknown setting 'bogus'"),
         (["env.N=two"], "N='two' must be an integer"),
         (["seed=1.5"], "seed=1.5: expected an integer"),
-        (["resume=/nonexistent/run"], "no config.yaml there"),
+        (["resume=/nonexistent/run"], "no such directory; give the run directory phalanx train printed"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, args, message):
