@@ -19,6 +19,14 @@ class ConfigError(PhalanxError):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """Return ' Did you mean X?' for the closest choice, or '' if none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1)
+    """Return ' Did you mean X?' for the closest choice, or '' if none is close.
+
+    Besides near-misses (``kuhn_pokr``), a name that is the first word of exactly one choice
+    (``kuhn`` for ``kuhn_poker``) counts as close: difflib scores such short prefixes too low.
+    """
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    if not close and name:
+        close = [c for c in choices if any(c.startswith(name + sep) for sep in "_-.")]
+        close = close if len(close) == 1 else []
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -11,6 +11,8 @@ import importlib
 import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +25,9 @@ from phalanx.algos.ppo import PPOConfig, make_train
 from phalanx.cli import main
 from phalanx.envs import Box, Discrete, Environment, EnvSpec, GroupSpec, full_mask, make_timestep
 from phalanx.envs.testing import EnvCheckError, check_env
-from phalanx.errors import ConfigError, PhalanxError
+from phalanx.errors import ConfigError, PhalanxError, did_you_mean
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli_error(capsys, *argv: str) -> str:
@@ -212,15 +216,21 @@ def test_non_divisible_batch_cli(capsys):
 def test_missing_pettingzoo_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)  # as if not installed
     monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_out", raising=False)
-    with pytest.raises(PhalanxError, match=r"PettingZoo interop needs pettingzoo .*pip install pettingzoo"):
+    with pytest.raises(PhalanxError, match=r'PettingZoo interop needs pettingzoo .*pip install -e "\.\[pettingzoo\]"'):
         importlib.import_module("phalanx.envs.pettingzoo_out")
+
+
+def test_pettingzoo_extra_named_in_the_message_exists():
+    # The extra the message names is real and installs both packages it says are missing.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {re.split(r"[<>=\[]", r)[0] for r in extras["pettingzoo"]} == {"pettingzoo", "gymnasium"}
 
 
 def test_missing_pettingzoo_extra_cli(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)
     monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_in", raising=False)
     line = cli_error(capsys, "config", "train", "env=pettingzoo:mpe2.simple_spread_v3")
-    assert "pip install pettingzoo" in line
+    assert 'pip install -e ".[pettingzoo]"' in line
 
 
 def test_builtin_env_trains_without_pettingzoo(capsys, monkeypatch):
@@ -243,6 +253,18 @@ def test_cli_syntax(capsys, argv: list[str], fix: str):
     assert fix in cli_error(capsys, *argv)
 
 
+def test_unknown_game_prefix(capsys):
+    # difflib alone scores "kuhn" against "kuhn_poker" below its cutoff; the first word of one game counts.
+    assert "unknown game 'kuhn'. Did you mean 'kuhn_poker'?" in cli_error(capsys, "psro", "game=kuhn")
+    assert "Did you mean 'leduc_poker'?" in cli_error(capsys, "selfplay", "game=leduc")
+
+
+def test_did_you_mean_prefix_must_be_unique():
+    assert did_you_mean("kuhn", ["kuhn_poker", "leduc_poker"]) == " Did you mean 'kuhn_poker'?"
+    assert did_you_mean("kuh", ["kuhn_poker", "leduc_poker"]) == ""  # not a whole first word
+    assert did_you_mean("big", ["big_a_long_name", "big_b_other_one"]) == ""  # two choices start with it
+
+
 def test_unknown_command(capsys):
     assert "unknown command 'trian'. Did you mean 'train'?" in cli_error(capsys, "trian", "env=tag")
 
@@ -250,7 +272,23 @@ def test_unknown_command(capsys):
 # ------------------------------------------------------------------ 9. resume / run_dir that is not a run
 def test_resume_missing_dir(capsys, tmp_path):
     line = cli_error(capsys, "train", f"resume={tmp_path / 'nope'}")
-    assert f"resume={tmp_path / 'nope'}" in line and "run directory" in line
+    assert f"resume={tmp_path / 'nope'}: no such directory" in line
+    assert "give the run directory phalanx train printed, e.g. runs/<env>-<algo>-<time>" in line
+
+
+@pytest.mark.parametrize(("command", "example"), [
+    ("psro", "runs/<game>-<psro|selfplay>-<time>"),
+    ("selfplay", "runs/<game>-<psro|selfplay>-<time>"),
+    ("league", "runs/<env>-league-<time>"),
+])
+def test_population_resume_missing_dir(capsys, tmp_path, command: str, example: str):
+    line = cli_error(capsys, command, f"resume={tmp_path / 'nope'}")
+    assert f"resume={tmp_path / 'nope'}: no such directory" in line and f"e.g. {example}" in line
+
+
+def test_eval_missing_dir(capsys, tmp_path):
+    line = cli_error(capsys, "eval", f"run_dir={tmp_path / 'nope'}")
+    assert "no such directory; give the run directory phalanx train printed" in line
 
 
 def test_resume_not_a_run_dir(capsys, tmp_path):

@@ -64,7 +64,8 @@ try:
     import pettingzoo  # noqa: F401 - checked here so that a missing install fails early and clearly
 except ModuleNotFoundError as _err:
     raise PhalanxError(
-        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: pip install pettingzoo gymnasium"
+        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: "
+        'pip install -e ".[pettingzoo]" (or pip install pettingzoo gymnasium)'
     ) from None
 
 PREFIX = "pettingzoo:"

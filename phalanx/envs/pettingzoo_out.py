@@ -56,7 +56,8 @@ try:
     from pettingzoo import ParallelEnv
 except ModuleNotFoundError as _err:  # optional dependencies: one clear line instead of a traceback
     raise PhalanxError(
-        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: pip install pettingzoo gymnasium"
+        f"PettingZoo interop needs pettingzoo and gymnasium ({_err}); install them: "
+        'pip install -e ".[pettingzoo]" (or pip install pettingzoo gymnasium)'
     ) from None
 
 RENDER_MODES = ("rgb_array",)
