@@ -28,6 +28,9 @@ from phalanx.envs.wrappers import VecEnv, wrap_for_training
 from phalanx.errors import PhalanxError
 from phalanx.networks import distributions as dist
 
+#: ``grad_chunk=-1`` chunks (on CPU) only minibatches of more agent-samples than this.
+AUTO_CHUNK_ABOVE = 4096
+
 
 @struct.dataclass
 class TrainState:
@@ -338,9 +341,12 @@ class Trainer:
         """Chunks per minibatch of ``rows`` sequences of ``length`` steps: the fewest that
         divide ``rows`` and keep each chunk within ``grad_chunk`` agent-samples."""
         limit = self.config.grad_chunk
-        if limit == -1:
-            limit = 256 if jax.default_backend() == "cpu" else 0
         per_row = length * sum(g.num_agents for g in self.env.spec.groups.values())
+        if limit == -1:
+            # Auto: chunk only minibatches too big for the cache (on CPU). Small ones (16 envs) measured
+            # ~8 % slower when cut into 256-sample passes, large ones (1024 envs) 1.2x faster.
+            big = rows * per_row > AUTO_CHUNK_ABOVE
+            limit = 256 if jax.default_backend() == "cpu" and big else 0
         if limit == 0 or rows * per_row <= limit:
             return 1
         return next(k for k in range(1, rows + 1) if rows % k == 0 and (rows // k) * per_row <= max(limit, per_row))
