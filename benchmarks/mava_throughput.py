@@ -21,15 +21,15 @@ Mava runs in a subprocess of its own venv that waits for a line on stdin before 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
 
 import jax
+
+from phalanx.bench import PeerProcess
 
 # Our timing harness for Mava's ff_ippo (runs in Mava's venv, cwd = the Mava clone). It only composes
 # Mava's Hydra config with overrides, builds Mava's learner with Mava's own learner_setup, and times it.
@@ -66,30 +66,11 @@ MAVA_DRIVER = textwrap.dedent("""
 TASKS = {"lbf": ("lbf", "2s-8x8-2p-2f-coop"), "rware": ("rware", "tiny-2ag")}
 
 
-class MavaSide:
-    """Mava's compiled learner in its own process; :meth:`time_once` runs one timed call."""
-
-    def __init__(self, repo: str, python: str, env: str, scenario: str, args: argparse.Namespace, num_envs: int):
-        argv = [python, "-c", MAVA_DRIVER, repo, env, scenario, str(num_envs), str(args.rollout), str(args.epochs),
-                str(args.minibatches), str(args.width), str(args.updates)]
-        self.proc = subprocess.Popen(argv, cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        self.env_steps = self._read()["env_steps"]
-
-    def _read(self) -> dict:
-        for line in self.proc.stdout:  # Mava prints banners of its own; ours are JSON lines
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"Mava driver exited with status {self.proc.wait()}")
-
-    def time_once(self) -> float:
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return self._read()["seconds"]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
+def mava_side(args: argparse.Namespace, env: str, scenario: str, num_envs: int) -> PeerProcess:
+    """Mava's compiled learner in its own process (its virtualenv); ``.time()`` runs one timed call."""
+    argv = [args.mava_repo, env, scenario, num_envs, args.rollout, args.epochs, args.minibatches, args.width,
+            args.updates]
+    return PeerProcess(args.mava_python, MAVA_DRIVER, argv, "Mava", cwd=args.mava_repo, quiet=True)
 
 
 class PhalanxSide:
@@ -110,7 +91,8 @@ class PhalanxSide:
         jax.block_until_ready(self.run(self.state))  # compile
         self.env_steps = num_envs * args.rollout * args.updates
 
-    def time_once(self) -> float:
+    def time(self) -> float:
+        """Seconds of one timed call."""
         start = time.perf_counter()
         jax.block_until_ready(self.run(self.state))
         return time.perf_counter() - start
@@ -120,12 +102,12 @@ def measure(task: str, num_envs: int, args: argparse.Namespace) -> tuple[float, 
     """Median env steps/s of (Phalanx, Mava or None), timed turn about."""
     env, scenario = TASKS[task]
     ours = PhalanxSide(env, scenario, args, num_envs)
-    theirs = MavaSide(args.mava_repo, args.mava_python, env, scenario, args, num_envs) if args.mava_repo else None
+    theirs = mava_side(args, env, scenario, num_envs) if args.mava_repo else None
     our_times, their_times = [], []
     for _ in range(args.repeats):
-        our_times.append(ours.time_once())
+        our_times.append(ours.time())
         if theirs:
-            their_times.append(theirs.time_once())
+            their_times.append(theirs.time())
     if theirs:
         theirs.close()
     our_rate = ours.env_steps / statistics.median(our_times)

@@ -29,12 +29,13 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
 
 import jax
+
+from phalanx.bench import PeerProcess
 
 UPDATES = {16: 50, 1024: 3}
 
@@ -59,32 +60,6 @@ PEER_DRIVER = textwrap.dedent("""
         jax.block_until_ready(train(key))
         print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 """)
-
-
-class Peer:
-    """JaxMARL's compiled ``train`` in a child process; :meth:`time` runs it once."""
-
-    def __init__(self, repo: str, python: str, num_envs: int, updates: int):
-        self.proc = subprocess.Popen([python, "-c", PEER_DRIVER, repo, str(num_envs), str(updates)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.env_steps = self._read()["env_steps"]
-
-    def _read(self) -> dict:
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the JaxMARL process exited; run it by hand to see its error")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    def time(self) -> float:
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return self._read()["seconds"]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
 
 
 def phalanx_trainer(num_envs: int, updates: int, variant: str):
@@ -134,7 +109,7 @@ def compare(num_envs: int, variants: list[str], rounds: int, repo: str | None, p
     updates = UPDATES.get(num_envs, max(1, 400_000 // (num_envs * 128)))
     env_steps = num_envs * 128 * updates
     sides = {f"phalanx-{v}": compiled_run(phalanx_trainer(num_envs, updates, v)) for v in variants}
-    peer = Peer(repo, python, num_envs, updates) if repo and python else None
+    peer = PeerProcess(python, PEER_DRIVER, [repo, num_envs, updates], "JaxMARL") if repo and python else None
     if peer is not None:
         assert peer.env_steps == env_steps, (peer.env_steps, env_steps)
         sides["jaxmarl"] = peer.time

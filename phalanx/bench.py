@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -83,3 +85,38 @@ def env_throughput(env: Environment, num_envs: int, num_steps: int, repeats: int
         "agent_steps_per_s": env_steps * env.spec.num_agents / seconds,
         "device": jax.devices()[0].device_kind,
     }
+
+
+class PeerProcess:
+    """A peer library's compiled program in its own interpreter (its own virtualenv), timed on request.
+
+    The child runs ``driver`` (Python source) with ``args``: it compiles, prints one JSON line holding
+    ``env_steps`` (steps per timed call), then for every line it reads on stdin runs once and prints
+    ``{"seconds": ...}``. Other output lines (a peer's own banners) are skipped. Keeping the peer alive
+    lets a benchmark time both sides turn about with compilation excluded.
+    """
+
+    def __init__(self, python: str, driver: str, args: list[Any], name: str, cwd: str | None = None,
+                 quiet: bool = False):
+        self.name = name
+        self.proc = subprocess.Popen([python, "-c", driver, *map(str, args)], cwd=cwd, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True)
+        self.env_steps: int = self._read()["env_steps"]
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"the {self.name} process exited with status {self.proc.wait()}; "
+                           "run its driver by hand to see its error")
+
+    def time(self) -> float:
+        """Seconds of one timed call in the peer process."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return self._read()["seconds"]
+
+    def close(self) -> None:
+        """End the peer process."""
+        self.proc.stdin.close()
+        self.proc.wait()
