@@ -242,18 +242,6 @@ def simulated(sim: SimRay) -> Iterator[SimRay]:
         ray_backend.import_ray, ray_backend.connect = saved
 
 
-def proposed_wait(self: Any, futures: Any) -> list[Any]:
-    """A proposed ``RayBackend.wait`` (``--proposed-wait``): resume from the first unfinished future instead of
-    re-checking every future from the start after each completion (linear instead of quadratic in their number)."""
-    i = 0
-    while i < len(futures):
-        if futures[i].meta.get("done"):
-            i += 1
-        else:
-            self._step()
-    return list(futures)
-
-
 # ---------------------------------------------------------------------------------------------- workloads
 def stream(backend: Any, learners: int, tasks_per_learner: int, task_s: Callable[[int, int], float],
            payload: Any = None) -> list[Any]:
@@ -438,13 +426,8 @@ def main() -> None:
     parser.add_argument("--costs", default=None, help="RayCosts as JSON (from --calibrate); default: zero")
     parser.add_argument("--calibrate", action="store_true", help="measure Ray's per-call costs on a local Ray")
     parser.add_argument("--validate", type=int, default=0, help="run N real sleep workers on Ray, then simulate")
-    parser.add_argument("--proposed-wait", action="store_true", help="simulate with proposed_wait as RayBackend.wait")
     parser.add_argument("--json", default=None, help="append results here (JSON lines)")
     args = parser.parse_args()
-    if args.proposed_wait:
-        from phalanx.runtime.ray_backend import RayBackend
-
-        RayBackend.wait = proposed_wait
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  {platform.node()}  {os.cpu_count()} cpus  load {_load()}")
     costs = RayCosts(**json.loads(args.costs)) if args.costs else RayCosts()
     rows: list[dict[str, Any]] = []

@@ -130,18 +130,3 @@ def test_a_new_payload_per_task_is_put_every_time():
     assert r.tasks == 12
     assert r.bytes_put == 12 * (1 << 16)
     assert r.makespan_s == pytest.approx(3.0, abs=SLACK)
-
-
-def test_proposed_wait_gives_the_same_run(monkeypatch):
-    # The linear wait proposed for RayBackend (benchmarks/ray_dispatch_sim.py --proposed-wait): the same
-    # results, retries and timeline as the current one, here on the worker-death run worked out above.
-    from phalanx.runtime.ray_backend import RayBackend
-
-    monkeypatch.setattr(RayBackend, "wait", sim_mod.proposed_wait)
-    sim = sim_mod.SimRay(2, deaths={0: [2]}, restart_s=1.0)
-    with sim_mod.simulated(sim):
-        backend = RayBackend(2)
-        futures = sim_mod.bulk(backend, 6, lambda k, _: 1.0)
-    assert [f.result for f in futures] == [1.0] * 6
-    assert backend.attempts == 7
-    assert sim.now == pytest.approx(4.0, abs=SLACK)
