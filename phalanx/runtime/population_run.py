@@ -43,6 +43,7 @@ from phalanx.population.psro import PSRO, PSROState
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.metrics import MetricsLog, write_json
 from phalanx.runtime.population_config import PopulationConfig, from_values, to_values
+from phalanx.runtime.run_dir import RunPaths
 
 #: Seconds between redraws of the plots during a run (they are always drawn at the end).
 PLOT_INTERVAL = 30.0
@@ -52,25 +53,8 @@ RESUME_OVERRIDABLE = ("iterations", "run_dir", "resume", "backend", "ray")
 
 
 @dataclasses.dataclass(frozen=True)
-class PopulationRunDir:
+class PopulationRunDir(RunPaths):
     """Paths of a population run's outputs (see the module docstring)."""
-
-    path: Path
-
-    @property
-    def config(self) -> Path:
-        """``<run>/config.yaml``, the resolved config (what ``resume=`` reads back)."""
-        return self.path / "config.yaml"
-
-    @property
-    def metrics(self) -> Path:
-        """``<run>/metrics.jsonl``, one line per iteration."""
-        return self.path / "metrics.jsonl"
-
-    @property
-    def checkpoints(self) -> Path:
-        """``<run>/checkpoints``, the Orbax checkpoints (the last 2)."""
-        return self.path / "checkpoints"
 
     @property
     def payoffs(self) -> Path:

@@ -25,7 +25,9 @@ from phalanx.runtime.run_config import RunConfig, from_values, to_values
 
 
 @dataclasses.dataclass(frozen=True)
-class RunDir:
+class RunPaths:
+    """The files every run directory has (``phalanx train``, ``psro``, ``selfplay``, ``league``)."""
+
     path: Path
 
     @property
@@ -35,13 +37,18 @@ class RunDir:
 
     @property
     def metrics(self) -> Path:
-        """``<run>/metrics.jsonl``, one JSON object per log step (per compiled chunk)."""
+        """``<run>/metrics.jsonl``, one JSON object per log step (a compiled chunk, or an iteration)."""
         return self.path / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
         """``<run>/checkpoints``, the Orbax checkpoints (the last 2)."""
         return self.path / "checkpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir(RunPaths):
+    """Paths of a ``phalanx train`` run's outputs."""
 
     @property
     def plot(self) -> Path:
