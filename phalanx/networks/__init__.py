@@ -1,5 +1,5 @@
 """Flax modules shared by learners: MLP torsos, a scanned GRU, actor and critic heads."""
 
-from phalanx.networks.modules import MLP, Actor, Critic, ScannedGRU
+from phalanx.networks.modules import MLP, Actor, Critic, Dense, ScannedGRU
 
-__all__ = ["MLP", "Actor", "Critic", "ScannedGRU"]
+__all__ = ["MLP", "Actor", "Critic", "Dense", "ScannedGRU"]

@@ -19,6 +19,21 @@ import numpy as np
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 
 
+class Dense(nn.Dense):
+    """``nn.Dense`` that multiplies its input as one ``(rows, features)`` matrix.
+
+    Same parameters (and names) and the same numbers as ``nn.Dense``. With several leading
+    axes, XLA:CPU transposes every activation before the weight-gradient matmul; with one
+    it does not, which made a 16-env PPO update on LBF about 25 % faster.
+    """
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """``inputs (..., d) -> (..., features)``, as ``nn.Dense``."""
+        lead = inputs.shape[:-1]
+        return super().__call__(inputs.reshape(-1, inputs.shape[-1])).reshape(*lead, self.features)
+
+
 def orthogonal(scale: float) -> nn.initializers.Initializer:
     """Orthogonal initialisation, the usual choice for PPO torsos and heads."""
     return nn.initializers.orthogonal(scale)
@@ -34,7 +49,7 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=orthogonal(np.sqrt(2)), bias_init=nn.initializers.zeros)(x))
+            x = act(Dense(width, kernel_init=orthogonal(np.sqrt(2)), bias_init=nn.initializers.zeros)(x))
         return x
 
 
@@ -69,7 +84,7 @@ class _Torso(nn.Module):
     def __call__(self, carry, x, resets):
         if self.recurrent_size:
             x = ACTIVATIONS[self.activation](
-                nn.Dense(self.recurrent_size, kernel_init=orthogonal(np.sqrt(2)))(x)
+                Dense(self.recurrent_size, kernel_init=orthogonal(np.sqrt(2)))(x)
             )
             carry, x = ScannedGRU(self.recurrent_size)(carry, (x, resets))
         return carry, MLP(self.hidden, self.activation)(x)
@@ -91,7 +106,7 @@ class Actor(nn.Module):
     @nn.compact
     def __call__(self, carry, obs, resets):
         carry, x = _Torso(self.hidden, self.activation, self.recurrent_size)(carry, obs, resets)
-        out = nn.Dense(self.num_outputs, kernel_init=orthogonal(0.01), bias_init=nn.initializers.zeros)(x)
+        out = Dense(self.num_outputs, kernel_init=orthogonal(0.01), bias_init=nn.initializers.zeros)(x)
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_outputs,))
             return carry, (out, log_std)
@@ -108,5 +123,5 @@ class Critic(nn.Module):
     @nn.compact
     def __call__(self, carry, x, resets):
         carry, x = _Torso(self.hidden, self.activation, self.recurrent_size)(carry, x, resets)
-        value = nn.Dense(1, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(x)
+        value = Dense(1, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(x)
         return carry, value[..., 0]

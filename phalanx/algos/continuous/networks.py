@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from phalanx.networks import MLP
-from phalanx.networks.modules import orthogonal
+from phalanx.networks.modules import Dense, orthogonal
 
 #: SAC's usual bounds on the actor's log standard deviation (keeps exp(log_std) sane).
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -29,7 +29,7 @@ class DeterministicActor(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = MLP(self.hidden, self.activation)(x)
-        return jnp.tanh(nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(x))
+        return jnp.tanh(Dense(self.action_dim, kernel_init=orthogonal(0.01))(x))
 
 
 class GaussianActor(nn.Module):
@@ -45,8 +45,8 @@ class GaussianActor(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = MLP(self.hidden, self.activation)(x)
-        mean = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(x)
-        log_std = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(x)
+        mean = Dense(self.action_dim, kernel_init=orthogonal(0.01))(x)
+        log_std = Dense(self.action_dim, kernel_init=orthogonal(0.01))(x)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 
@@ -59,7 +59,7 @@ class QNetwork(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, action: jax.Array) -> jax.Array:
         h = MLP(self.hidden, self.activation)(jnp.concatenate([x, action], axis=-1))
-        return nn.Dense(1, kernel_init=orthogonal(1.0))(h)[..., 0]
+        return Dense(1, kernel_init=orthogonal(1.0))(h)[..., 0]
 
 
 class TwinQNetwork(nn.Module):

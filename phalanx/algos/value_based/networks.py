@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from phalanx.networks import MLP
-from phalanx.networks.modules import ACTIVATIONS
+from phalanx.networks.modules import ACTIVATIONS, Dense
 
 
 def _gru_steps(cell: nn.GRUCell, carry: jax.Array, inputs: tuple[jax.Array, jax.Array, jax.Array]):
@@ -42,10 +42,10 @@ class QNetwork(nn.Module):
 
     def setup(self):
         if self.recurrent_size:
-            self.embed = nn.Dense(self.recurrent_size)
+            self.embed = Dense(self.recurrent_size)
             self.cell = nn.GRUCell(self.recurrent_size)
         self.torso = MLP(self.hidden, self.activation)
-        self.head = nn.Dense(self.num_actions)
+        self.head = Dense(self.num_actions)
 
     def _q(self, h: jax.Array) -> jax.Array:
         return self.head(self.torso(h))
@@ -128,7 +128,7 @@ class QMixer(nn.Module):
         n, e = self.num_agents, self.embed
 
         def dense(width: int, name: str, x: jax.Array) -> jax.Array:
-            return nn.Dense(width, name=name)(x)
+            return Dense(width, name=name)(x)
 
         def hyper(width: int, name: str) -> jax.Array:
             return dense(width, f"{name}_1", nn.relu(dense(self.hypernet_embed, f"{name}_0", state)))
