@@ -32,9 +32,8 @@ class PPOConfig:
             (kept for ablations and comparisons).
         grad_chunk: most agent-samples per forward/backward pass. A larger minibatch is cut
             into chunks whose gradients are summed (the same gradient up to float rounding):
-            activations then stay in cache, which on a CPU makes large batches about 2× faster.
-            ``-1`` (default) = 256 on CPU for minibatches over 4096 agent-samples, else no chunking
-            (and none on accelerators); ``0`` = never.
+            activations then stay in cache, which on a CPU makes large batches faster.
+            ``-1`` (default) = 2048 on CPU, no chunking on accelerators; ``0`` = never.
     """
 
     critic: Literal["ippo", "mappo"] = "ippo"

@@ -28,8 +28,8 @@ from phalanx.envs.wrappers import VecEnv, wrap_for_training
 from phalanx.errors import PhalanxError
 from phalanx.networks import distributions as dist
 
-#: ``grad_chunk=-1`` chunks (on CPU) only minibatches of more agent-samples than this.
-AUTO_CHUNK_ABOVE = 4096
+#: ``grad_chunk=-1``: most agent-samples per forward/backward pass on CPU.
+AUTO_CHUNK = 2048
 
 
 @struct.dataclass
@@ -343,10 +343,9 @@ class Trainer:
         limit = self.config.grad_chunk
         per_row = length * sum(g.num_agents for g in self.env.spec.groups.values())
         if limit == -1:
-            # Auto: chunk only minibatches too big for the cache (on CPU). Small ones (16 envs) measured
-            # ~8 % slower when cut into 256-sample passes, large ones (1024 envs) 1.2x faster.
-            big = rows * per_row > AUTO_CHUNK_ABOVE
-            limit = 256 if jax.default_backend() == "cpu" and big else 0
+            # Auto, CPU only: 2048-sample passes measured fastest or tied on LBF/RWARE (128 envs) and
+            # simple_spread (1024 envs), against 256, 1024, 4096 and none (benchmarks/RESULTS.md).
+            limit = AUTO_CHUNK if jax.default_backend() == "cpu" else 0
         if limit == 0 or rows * per_row <= limit:
             return 1
         return next(k for k in range(1, rows + 1) if rows % k == 0 and (rows // k) * per_row <= max(limit, per_row))
