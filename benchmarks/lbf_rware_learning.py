@@ -36,6 +36,9 @@ TASKS = {
     "lbf": ("lbf", {"scenario": "2s-8x8-2p-2f-coop", "team_reward": True}),
     "rware-tiny-2ag": ("rware", {"scenario": "tiny-2ag"}),
     "rware-tiny-4ag": ("rware", {"scenario": "tiny-4ag"}),
+    # The original RWARE's collision rule (EPyMARL's and Mava's "w/o collision" curves).
+    "rware-tiny-2ag-resolve": ("rware", {"scenario": "tiny-2ag", "collision": "resolve"}),
+    "rware-tiny-4ag-resolve": ("rware", {"scenario": "tiny-4ag", "collision": "resolve"}),
 }
 
 
