@@ -2,7 +2,7 @@
 
     python benchmarks/value_based_lbf.py [--algos iql vdn qmix] [--steps 3e5] [--seed 0]
                                          [--time-limit 50] [--eval-episodes 1000] [--json out.json]
-    PYTHONPATH=DIR_WITH_FLASHBAX python benchmarks/value_based_lbf.py --replay-vs-flashbax
+    python benchmarks/value_based_lbf.py --replay-vs-flashbax
 
 Each learner is built exactly as ``phalanx train env=lbf algo=NAME env.scenario=2s-8x8-2p-2f-coop
 env.team_reward=true env.time_limit=50 train.total_steps=STEPS`` builds it (the same config
@@ -19,9 +19,10 @@ Settings mirror EPyMARL's benchmark of this task (Papoudakis et al., 2021: ``For
 ``time_limit=50``, common reward = the sum of the agents' rewards): ``env.team_reward=true`` gives
 every agent that sum, so an episode's return is 1 when both food items are eaten.
 
-``--replay-vs-flashbax`` instead times :class:`phalanx.algos.replay.ReplayBuffer` against
-flashbax's trajectory buffer (``flashbax`` importable, e.g. ``pip install --no-deps --target DIR
-flashbax``) on the learner's traffic (process CPU time): rollouts of 8 steps × 16 envs of LBF-sized steps added, two
+``--replay-vs-flashbax`` instead times :class:`phalanx.algos.replay.ReplayBuffer` (flashbax's
+trajectory buffer behind the learners' time-major calls since 2026-11-22; before, our own packed
+buffer) against flashbax's trajectory buffer called directly, on the learner's traffic (process
+CPU time): rollouts of 8 steps × 16 envs of LBF-sized steps added, two
 batches of 32 windows of 30 steps sampled per update, ``lax.scan`` over 100 updates in one jitted
 function, both buffers alternating in one process.
 """

@@ -32,8 +32,8 @@ def test_add_wraps_around_and_keeps_the_newest_steps():
     add = jax.jit(buffer.add)
     for first in (0, 3, 6):  # 9 steps in adds of 3: steps 4..8 remain
         state = add(state, _steps(first, 3))
-    assert int(state.head) == 9 % 5 and int(state.size) == 5
-    stored = np.asarray(state.layout.unpack(state.data)["value"])[:, 0]
+    assert int(state.current_index) == 9 % 5 and bool(state.is_full)
+    stored = np.asarray(state.experience["value"])[0]  # env 0's slots
     np.testing.assert_array_equal(stored, [100 + 10 * t for t in (5, 6, 7, 8, 4)])  # slot = t mod 5
     with pytest.raises(ValueError, match="cannot add 6 steps to a buffer of 5 slots"):
         buffer.add(state, _steps(0, 6))

@@ -176,7 +176,7 @@ def test_learns_a_coordination_game(mixer, variant):
     np.testing.assert_allclose(stats.mean, reward_sum / count, rtol=1e-4)
     np.testing.assert_allclose(stats.count, count + 1e-4, rtol=1e-6)
     if variant:  # the GRU states acting started from are stored with the steps
-        assert np.abs(state.buffer.layout.unpack(state.buffer.data).hidden["player_0"]).sum() > 0
+        assert np.abs(np.asarray(state.buffer.experience.hidden["player_0"])).sum() > 0
 
 
 def _check_target_update(config, old, new) -> None:

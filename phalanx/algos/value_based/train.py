@@ -88,7 +88,7 @@ class TrainState:
     params: dict  # {"agents": {group: Q-network}, "mixers": {mixing set: QMixer}}
     target_params: dict  # same structure
     opt_state: Any
-    buffer: ReplayState  # leaves (capacity, E, ...) of Step
+    buffer: ReplayState  # flashbax trajectory-buffer state; experience leaves (E, capacity, ...) of Step
     env_state: Any  # batched env state, (E, ...)
     timestep: TimeStep  # the last timestep, (E, ...)
     hidden: dict  # {group: (E, A, H)} acting GRU state
