@@ -56,7 +56,7 @@ class ReplayBuffer:
 
     def can_sample(self, state: ReplayState, length: int = 1) -> jax.Array:
         """``()`` bool: at least one window of ``length`` consecutive valid slots exists."""
-        return state.is_full | (state.current_index >= length)
+        return _tb.can_sample(state, length)
 
     def sample(self, state: ReplayState, key: jax.Array, batch_size: int, length: int = 1) -> Any:
         """``batch_size`` windows of ``length`` consecutive steps, uniformly over valid windows.
