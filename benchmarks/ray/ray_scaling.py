@@ -14,9 +14,9 @@ turns for ``--warm`` rounds (the same workers, programs compiled; alternating so
 changing load hits every backend alike). Scaling efficiency is ``T_1 / (n T_n)`` with ``T_n`` the median warm
 wall time on ``n`` Ray workers.
 
-**Overhead per task.** Every task is submitted wrapped in :func:`_timed`, which stamps its start and end on
-the worker (``time.time``: one machine, one clock). With the submission time and the time the backend saw
-the result (``TaskFuture.meta["wall_s"]``), each task splits into
+**Overhead per task.** Every task goes through :class:`~phalanx.runtime.task_timeline.Recorder`, which
+stamps its start and end on the worker (``time.time``: one machine, one clock). With the submission time
+and the time the backend saw the result (``TaskFuture.meta["wall_s"]``), each task splits into
 
 * ``dispatch`` — from ``max(submitted, the end of the worker's previous task)`` to the start on the worker:
   argument ``put``/serialisation, Ray scheduling, the call's transfer and unpickling;
@@ -30,10 +30,10 @@ exploitability, league bookkeeping, checkpoints) plus all overheads.
 
 Usage::
 
-    python benchmarks/ray_scaling.py --case psro_exact
-    python benchmarks/ray_scaling.py --case psro_ppo --ppo-steps 32768
-    python benchmarks/ray_scaling.py --case league --league-tasks 2
-    python benchmarks/ray_scaling.py --case sizes        # parameter bytes per member / player (docs/scaling.md)
+    python benchmarks/ray/ray_scaling.py --case psro_exact
+    python benchmarks/ray/ray_scaling.py --case psro_ppo --ppo-steps 32768
+    python benchmarks/ray/ray_scaling.py --case league --league-tasks 2
+    python benchmarks/ray/ray_scaling.py --case sizes        # parameter bytes per member / player (docs/scaling.md)
 """
 
 from __future__ import annotations
@@ -46,90 +46,15 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
-    """``(fn(*args, **kwargs), start, end)`` with wall-clock stamps taken where the task runs."""
-    start = time.time()
-    value = fn(*args, **kwargs)
-    return value, start, time.time()
+from phalanx.runtime.task_timeline import Recorder, timeline
 
 
-class Recorder:
-    """A backend that forwards to ``inner`` and records every task's timeline (see the module docstring).
-
-    Every other attribute (``utilisation``, ``name``, ...) is ``inner``'s, so the run loops see the backend
-    they would see without it.
-    """
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.tasks: list[dict[str, Any]] = []
-        self._open: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:
-        record = {"name": name or getattr(fn, "__name__", "task"), "submitted": time.time()}
-        future = self.inner.submit(_timed, fn, *args, name=record["name"], **kwargs)
-        self._open[id(future)] = (future, record)
-        return future
-
-    def gather(self, futures: Sequence[Any]) -> list[Any]:
-        wrapped = self.inner.gather(futures)
-        values = []
-        for future, (value, start, end) in zip(futures, wrapped, strict=True):
-            values.append(value)
-            entry = self._open.pop(id(future), None)
-            if entry is not None:
-                record = entry[1]
-                meta = future.meta
-                seen = record["submitted"] + meta["wall_s"] if "wall_s" in meta else end
-                record.update(start=start, end=end, seen=seen, worker=meta.get("worker", 0),
-                              attempts=meta.get("attempts", 1))
-                self.tasks.append(record)
-        return values
-
-
-def timeline(tasks: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
-    """Per-task dispatch/return overheads and the run's serial time (no task running) from a Recorder's tasks."""
-    by_worker: dict[int, list[dict[str, Any]]] = {}
-    for t in sorted(tasks, key=lambda t: t["start"]):
-        by_worker.setdefault(t["worker"], []).append(t)
-    dispatch, back, busy = [], [], []
-    for runs in by_worker.values():
-        prev_end = -np.inf
-        for t in runs:
-            dispatch.append(t["start"] - max(t["submitted"], prev_end))
-            back.append(t["seen"] - t["end"])
-            busy.append(t["end"] - t["start"])
-            prev_end = t["end"]
-    # wall time covered by at least one running task
-    covered, edge = 0.0, t0
-    for t in sorted(tasks, key=lambda t: t["start"]):
-        start, end = max(t["start"], edge), t["end"]
-        if end > start:
-            covered += end - start
-            edge = end
-    kinds: dict[str, list[float]] = {}  # median task time per kind: the first word of the task's name
-    for t in tasks:
-        kinds.setdefault(t.get("name", "task").split()[0].split("/")[0], []).append(t["end"] - t["start"])
-    dispatch_a, back_a, busy_a = np.asarray(dispatch), np.asarray(back), np.asarray(busy)
-    return {"tasks": len(tasks), "task_s_mean": float(busy_a.mean()), "task_s_median": float(np.median(busy_a)),
-            "dispatch_s_mean": float(dispatch_a.mean()), "return_s_mean": float(back_a.mean()),
-            "overhead_s_mean": float((dispatch_a + back_a).mean()),
-            "overhead_share": float((dispatch_a + back_a).sum() / busy_a.sum()),
-            "serial_s": float((t1 - t0) - covered), "busy_s": float(busy_a.sum()),
-            "task_s_by_kind": {k: float(np.median(v)) for k, v in sorted(kinds.items())}}
-
-
-# ---------------------------------------------------------------------------------------------- the cases
 def psro_case(oracle: str, iterations: int, ppo_steps: int) -> Callable[[Any], dict[str, Any]]:
     """PSRO-Nash on Leduc with ``oracle``; returns a function of the backend → final exploitability."""
     from phalanx.population.psro import PSRO

@@ -1,4 +1,4 @@
-"""The dispatch simulation (benchmarks/ray_dispatch_sim.py) and the scaling benchmark's timeline arithmetic.
+"""The dispatch simulation (phalanx/runtime/dispatch_sim.py) and the task timeline arithmetic.
 
 The simulation runs the real ``RayBackend`` on a virtual clock; these tests check it against timelines
 worked out by hand (makespans, utilisation, retries after a worker dies), so the numbers in docs/scaling.md
@@ -7,26 +7,12 @@ rest on something checked. No Ray is started.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import numpy as np
 import pytest
 
-_BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+from phalanx.runtime import dispatch_sim as sim_mod
+from phalanx.runtime import task_timeline
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, _BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-sim_mod = _load("ray_dispatch_sim")
-scaling = _load("ray_scaling")
 # The coordinator's real CPU time is charged to the virtual clock: allow a little of it per task.
 SLACK = 0.05
 
@@ -102,7 +88,7 @@ def test_timeline_splits_dispatch_task_and_return():
     tasks = [{"name": "train a", "submitted": 0.0, "start": 1.0, "end": 3.0, "seen": 3.5, "worker": 0},
              {"name": "evaluate a", "submitted": 0.5, "start": 3.25, "end": 4.0, "seen": 4.5, "worker": 0},
              {"name": "train b", "submitted": 4.0, "start": 5.0, "end": 6.0, "seen": 6.0, "worker": 1}]
-    t = scaling.timeline(tasks, 0.0, 7.0)
+    t = task_timeline.timeline(tasks, 0.0, 7.0)
     # dispatch: 1, 0.25 (from the end of a), 1; return: 0.5, 0.5, 0; task time 2, 0.75, 1.
     assert t["dispatch_s_mean"] == pytest.approx(2.25 / 3)
     assert t["return_s_mean"] == pytest.approx(1.0 / 3)
@@ -116,7 +102,7 @@ def test_timeline_splits_dispatch_task_and_return():
 def test_recorder_returns_the_tasks_values_on_the_local_backend():
     from phalanx.runtime.backend import LocalBackend
 
-    recorder = scaling.Recorder(LocalBackend())
+    recorder = task_timeline.Recorder(LocalBackend())
     futures = [recorder.submit(np.add, k, 1, name=f"add {k}") for k in range(3)]
     assert recorder.gather(futures) == [1, 2, 3]
     assert [t["name"] for t in recorder.tasks] == ["add 0", "add 1", "add 2"]
