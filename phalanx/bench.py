@@ -1,18 +1,22 @@
-"""Measuring environment throughput: a jitted random rollout, timed without compilation."""
+"""Environments under uniformly random actions: throughput and the random policy's return.
+
+* :func:`env_throughput` — env steps/s of a jitted random rollout, compilation excluded (``phalanx bench``);
+* :func:`random_return` — the mean episode return of uniformly random legal actions: the floor that a
+  learning target is stated against (a trained policy must beat it by a margin).
+"""
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from phalanx.envs.environment import Environment
-from phalanx.envs.wrappers import VecEnv
+from phalanx.envs.wrappers import VecEnv, wrap_for_training
 
 
 def make_random_rollout(env: Environment, num_envs: int, num_steps: int) -> Callable[[jax.Array], Any]:
@@ -87,36 +91,27 @@ def env_throughput(env: Environment, num_envs: int, num_steps: int, repeats: int
     }
 
 
-class PeerProcess:
-    """A peer library's compiled program in its own interpreter (its own virtualenv), timed on request.
+def random_return(env: Environment, num_envs: int, num_steps: int, key: jax.Array, group: str | None = None) -> float:
+    """Mean return per episode of uniformly random legal actions, over the episodes that end in the rollout.
 
-    The child runs ``driver`` (Python source) with ``args``: it compiles, prints one JSON line holding
-    ``env_steps`` (steps per timed call), then for every line it reads on stdin runs once and prints
-    ``{"seconds": ...}``. Other output lines (a peer's own banners) are skipped. Keeping the peer alive
-    lets a benchmark time both sides turn about with compilation excluded.
+    ``num_envs`` auto-resetting envs take ``num_steps`` steps each; an episode's return is the mean over
+    ``group``'s agents (default: the env's first group), so with a team reward it is the team return.
     """
+    venv = wrap_for_training(env, num_envs)
+    group = group or next(iter(env.spec.groups))
 
-    def __init__(self, python: str, driver: str, args: list[Any], name: str, cwd: str | None = None,
-                 quiet: bool = False):
-        self.name = name
-        self.proc = subprocess.Popen([python, "-c", driver, *map(str, args)], cwd=cwd, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True)
-        self.env_steps: int = self._read()["env_steps"]
+    @jax.jit
+    def rollout(key):
+        state, ts = venv.reset(key)
 
-    def _read(self) -> dict:
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"the {self.name} process exited with status {self.proc.wait()}; "
-                           "run its driver by hand to see its error")
+        def body(carry, k):
+            state, ts = carry
+            k_act, k_env = jax.random.split(k)
+            state, ts = venv.step(k_env, state, venv.sample_actions(k_act, ts.action_mask))
+            ret = ts.episode.returns[group].mean(-1)
+            return (state, ts), (jnp.where(ts.done, ret, 0.0).sum(), ts.done.sum())
 
-    def time(self) -> float:
-        """Seconds of one timed call in the peer process."""
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return self._read()["seconds"]
+        _, (ret, count) = jax.lax.scan(body, (state, ts), jax.random.split(key, num_steps))
+        return ret.sum() / jnp.maximum(count.sum(), 1)
 
-    def close(self) -> None:
-        """End the peer process."""
-        self.proc.stdin.close()
-        self.proc.wait()
+    return float(rollout(key))

@@ -1,8 +1,8 @@
 """Env throughput: Phalanx's jitted envs against baselines measured in the same run.
 
-    python benchmarks/env_throughput.py            # all cases (several minutes on 2 cores)
-    python benchmarks/env_throughput.py --only tag # Tag vs the NumPy reference only
-    python benchmarks/env_throughput.py --only mpe # simple_spread vs JaxMARL only
+    python benchmarks/env_throughput/env_throughput.py            # all cases (several minutes on 2 cores)
+    python benchmarks/env_throughput/env_throughput.py --only tag # Tag vs the NumPy reference only
+    python benchmarks/env_throughput/env_throughput.py --only mpe # simple_spread vs JaxMARL only
 
 Every number is the median of ``--repeats`` timed runs after one warm-up (compilation
 excluded). Random actions; rollouts are ``vmap`` over envs and ``lax.scan`` over steps.

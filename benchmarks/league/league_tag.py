@@ -1,7 +1,7 @@
 """League on Tag: does the main agent get stronger? Run a league (or read a finished one) and report.
 
-    python benchmarks/league_tag.py RUN_DIR [key=value ...]     # runs `phalanx league env=tag run_dir=RUN_DIR ...`
-    python benchmarks/league_tag.py RUN_DIR --json              # the numbers as JSON instead of Markdown
+    python benchmarks/league/league_tag.py RUN_DIR [key=value ...]  # runs `phalanx league env=tag run_dir=RUN_DIR ...`
+    python benchmarks/league/league_tag.py RUN_DIR --json           # the numbers as JSON instead of Markdown
 
 If ``RUN_DIR`` already holds a finished league (``league_final.json``) it is only analysed; an
 unfinished one is resumed. The report, from the final round robin (every pair of players,

@@ -1,7 +1,7 @@
 """IPPO/MAPPO returns on LBF and RWARE, beside a uniformly random policy (same env, same episodes).
 
-    python benchmarks/lbf_rware_learning.py --task lbf --algo ippo --steps 2e6
-    python benchmarks/lbf_rware_learning.py --task rware-tiny-2ag --algo mappo --steps 3e6
+    python benchmarks/mava/lbf_rware_learning.py --task lbf --algo ippo --steps 2e6
+    python benchmarks/mava/lbf_rware_learning.py --task rware-tiny-2ag --algo mappo --steps 3e6
 
 The training config is what ``phalanx train env=<env> algo=<algo>`` resolves to (the per-env
 defaults in ``phalanx.runtime.run_config.ENV_TRAIN_DEFAULTS``), plus ``--set train.KEY=VALUE``

@@ -1,6 +1,6 @@
 """End-to-end IPPO training throughput (rollout + update) vs Mava's ``ff_ippo`` on LBF and RWARE.
 
-    python benchmarks/mava_throughput.py --mava-repo PATH --mava-python PATH
+    python benchmarks/mava/mava_throughput.py --mava-repo PATH --mava-python PATH
 
 ``--mava-repo`` is a clone of instadeepai/Mava (``mava/systems/ppo/anakin/ff_ippo.py`` is run as
 published, never copied here); ``--mava-python`` is the interpreter of a separate virtual
@@ -26,10 +26,12 @@ import statistics
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import jax
 
-from phalanx.bench import PeerProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: benchmarks.common
+from benchmarks.common.peer import PeerProcess
 
 # Our timing harness for Mava's ff_ippo (runs in Mava's venv, cwd = the Mava clone). It only composes
 # Mava's Hydra config with overrides, builds Mava's learner with Mava's own learner_setup, and times it.

@@ -1,6 +1,6 @@
 """IPPO on simple_spread two ways: PettingZoo's ``mpe2`` on the host (Sebulba) vs Phalanx's pure-JAX env.
 
-    python benchmarks/pettingzoo_vs_jax.py --steps 3e5 --seeds 0 1
+    python benchmarks/pettingzoo/pettingzoo_vs_jax.py --steps 3e5 --seeds 0 1
 
 Both sides run ``phalanx train`` with the same PPO settings and env steps; only the env
 differs: ``env=pettingzoo:mpe2.simple_spread_v3`` (host envs in ``num_workers`` processes,

@@ -1,7 +1,7 @@
 """Run JaxMARL's published ``baselines/IPPO/ippo_ff_mpe.py`` (one seed, wandb disabled) for the
-learning-target comparison in RESULTS.md ("Learning targets"). Run it with the peer venv:
+learning-target comparison in this folder's README. Run it with the interpreter of JaxMARL's virtualenv:
 
-    /tmp/peer_venv/bin/python benchmarks/jaxmarl_spread_learning.py /tmp/jaxmarl_src OUT.json [TOTAL_STEPS]
+    PEER_PYTHON benchmarks/ppo_throughput/jaxmarl_spread_learning.py JAXMARL_REPO OUT.json [TOTAL_STEPS]
 
 Times ``jit(make_train(config))(key)`` end to end including compilation, and writes the per-update
 ``returned_episode_returns`` (MPELogWrapper: per-agent reward × num_agents, summed over the episode,

@@ -1,6 +1,6 @@
 """End-to-end IPPO training throughput (rollout + update) vs JaxMARL's ``ippo_ff_mpe``.
 
-    python benchmarks/train_throughput.py --jaxmarl-repo PATH --jaxmarl-python PATH \\
+    python benchmarks/ppo_throughput/train_throughput.py --jaxmarl-repo PATH --jaxmarl-python PATH \\
         [--num-envs 16 1024] [--rounds 3] [--variants auto off batched-reset]
 
 ``--jaxmarl-repo`` is a clone of FLAIROx/JaxMARL (its ``baselines/IPPO/ippo_ff_mpe.py`` is
@@ -32,10 +32,12 @@ import statistics
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import jax
 
-from phalanx.bench import PeerProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: benchmarks.common
+from benchmarks.common.peer import PeerProcess
 
 UPDATES = {16: 50, 1024: 3}
 

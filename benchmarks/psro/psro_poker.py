@@ -18,9 +18,9 @@ Exploitability is NashConv / 2 throughout; both are printed.
 
 Usage::
 
-    python benchmarks/psro_poker.py --case kuhn
-    python benchmarks/psro_poker.py --case leduc --openspiel-budget 300
-    python benchmarks/psro_poker.py --case leduc_ppo --max-iterations 60
+    python benchmarks/psro/psro_poker.py --case kuhn
+    python benchmarks/psro/psro_poker.py --case leduc --openspiel-budget 300
+    python benchmarks/psro/psro_poker.py --case leduc_ppo --max-iterations 60
 """
 
 from __future__ import annotations

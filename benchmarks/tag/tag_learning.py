@@ -1,7 +1,7 @@
 """Tag learning check: trained taggers / runners against random ones, and a scripted chaser as the ceiling.
 
-    python benchmarks/tag_learning.py RUN_DIR [--episodes 1024] [--seed 0] [--greedy]
-    python benchmarks/tag_learning.py --vs-random OUT_JSON [env.KEY=VALUE ...] [train.KEY=VALUE ...]
+    python benchmarks/tag/tag_learning.py RUN_DIR [--episodes 1024] [--seed 0] [--greedy]
+    python benchmarks/tag/tag_learning.py --vs-random OUT_JSON [env.KEY=VALUE ...] [train.KEY=VALUE ...]
 
 The first form evaluates a finished ``phalanx train env=tag ...`` run (both groups trained at once,
 self-play): its newest checkpoint is restored and the env rebuilt from its config. The second trains

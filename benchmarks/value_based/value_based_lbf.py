@@ -1,8 +1,8 @@
 """IQL / VDN / QMIX on level-based foraging ``2s-8x8-2p-2f-coop``: returns vs steps, wall time, random baseline.
 
-    python benchmarks/value_based_lbf.py [--algos iql vdn qmix] [--steps 3e5] [--seed 0]
+    python benchmarks/value_based/value_based_lbf.py [--algos iql vdn qmix] [--steps 3e5] [--seed 0]
                                          [--time-limit 50] [--eval-episodes 1000] [--json out.json]
-    python benchmarks/value_based_lbf.py --replay-vs-flashbax
+    python benchmarks/value_based/value_based_lbf.py --replay-vs-flashbax
 
 Each learner is built exactly as ``phalanx train env=lbf algo=NAME env.scenario=2s-8x8-2p-2f-coop
 env.team_reward=true env.time_limit=50 train.total_steps=STEPS`` builds it (the same config
