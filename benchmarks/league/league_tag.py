@@ -14,7 +14,7 @@ unfinished one is resumed. The report, from the final round robin (every pair of
   every past player (win rate > 0.5);
 * the league table (every player's role, env steps, online and fitted Elo, mean win rate).
 
-``analyse(run_dir)`` is importable (the slow test uses it).
+The numbers are :func:`phalanx.population.lineage.lineage_report`'s (the slow league test checks the same).
 """
 
 from __future__ import annotations
@@ -24,38 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from phalanx.population.lineage import lineage_report
 
 
 def analyse(run_dir: str | Path, main: str = "main_0") -> dict[str, Any]:
     """The lineage of learner ``main`` and the target checks, from ``RUN_DIR/league_final.json``."""
-    from scipy.stats import spearmanr
-
     final = json.loads((Path(run_dir) / "league_final.json").read_text())
-    names = final["names"]
-    win = np.asarray(final["win_rates"])
-    me = names.index(main)
-    lineage = [i for i, p in enumerate(final["players"]) if p["parent"] == me] + [me]  # snapshots are in order
-    past = [i for i, p in enumerate(final["players"]) if p["parent"] is not None]  # every snapshot in the league
-    fitted = np.asarray(final["elo_fit"])[lineage]
-    rho = float(spearmanr(np.arange(len(lineage)), fitted).statistic) if len(lineage) > 2 else float("nan")
-    own = [i for i in lineage if i != me]
-    return {
-        "run_dir": str(run_dir),
-        "lineage": [{"player": names[i], "env_steps": final["players"][i]["steps"],
-                     "elo_fit": round(final["elo_fit"][i], 1), "elo_online": round(final["elo_online"][i], 1),
-                     "final_main_win_rate": None if i == me else round(float(win[me, i]), 3)} for i in lineage],
-        "elo_rise": round(float(fitted[-1] - fitted[0]), 1),
-        "elo_spearman": round(rho, 3),
-        "elo_final_is_highest": bool(fitted[-1] == fitted.max()),
-        "min_win_rate_vs_own_snapshots": round(float(win[me, own].min()), 3),
-        "min_win_rate_vs_past_players": round(float(win[me, past].min()), 3),
-        "mean_win_rate_vs_past_players": round(float(win[me, past].mean()), 3),
-        "beats_every_own_snapshot": bool(win[me, own].min() > 0.5),
-        "beats_every_past_player": bool(win[me, past].min() > 0.5),
-        "players": len(names), "games_per_pair": final["games_per_pair"], "env_steps": final["env_steps"],
-        "wall_time_s": round(final["wall_time"], 1),
-    }
+    return {"run_dir": str(run_dir), **lineage_report(final, main)}
 
 
 def markdown(result: dict[str, Any], table: str) -> str:
@@ -83,7 +58,7 @@ def main() -> None:
     args = sys.argv[1:]
     if not args or args[0].startswith("-") or "=" in args[0]:
         print(__doc__)
-        sys.exit(2)
+        sys.exit(0 if args[:1] in (["-h"], ["--help"]) else 2)
     run_dir, rest = Path(args[0]), [a for a in args[1:] if a != "--json"]
     if not (run_dir / "league_final.json").is_file():
         from phalanx.runtime import league_run

@@ -23,12 +23,11 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import phalanx
 from phalanx.algos.ppo import make_train
-from phalanx.envs.wrappers import wrap_for_training
+from phalanx.bench import random_return
 from phalanx.runtime.run_config import from_values
 
 #: task -> (env name, env settings). LBF takes Mava's team reward so returns read as Mava's/EPyMARL's.
@@ -40,29 +39,6 @@ TASKS = {
     "rware-tiny-2ag-resolve": ("rware", {"scenario": "tiny-2ag", "collision": "resolve"}),
     "rware-tiny-4ag-resolve": ("rware", {"scenario": "tiny-4ag", "collision": "resolve"}),
 }
-
-
-def random_return(env: phalanx.envs.Environment, num_envs: int, num_steps: int, key: jax.Array) -> float:
-    """Mean team return per episode of uniformly random legal actions (episodes ended in the rollout)."""
-    venv = wrap_for_training(env, num_envs)
-    group = next(iter(env.spec.groups))
-
-    @jax.jit
-    def rollout(key):
-        state, ts = venv.reset(key)
-
-        def body(carry, k):
-            state, ts = carry
-            k_act, k_env = jax.random.split(k)
-            actions = venv.sample_actions(k_act, ts.action_mask)
-            state, ts = venv.step(k_env, state, actions)
-            ret = ts.episode.returns[group].mean(-1)
-            return (state, ts), (jnp.where(ts.done, ret, 0.0).sum(), ts.done.sum())
-
-        _, (ret, count) = jax.lax.scan(body, (state, ts), jax.random.split(key, num_steps))
-        return ret.sum() / jnp.maximum(count.sum(), 1)
-
-    return float(rollout(key))
 
 
 def train_returns(task: str, algo: str, steps: float, overrides: list[str], seed: int) -> dict:

@@ -21,8 +21,6 @@ survival (steps a runner stays in the game / episode length). Trained agents sam
 scripted tagger (not learned): each step it takes the action whose next position lands nearest to
 its nearest runner's next position extrapolated at constant velocity — a yardstick for how many tags
 are possible.
-
-``evaluate(env, policy, params, ...)`` and ``train_vs_random`` are importable (the slow tests use them).
 """
 
 from __future__ import annotations

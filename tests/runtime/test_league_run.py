@@ -157,15 +157,12 @@ def test_cli_exit_status_2_with_one_line(monkeypatch, capsys):
 @pytest.mark.slow
 def test_league_target_main_agent_improves(tmp_path):
     """The default league on Tag (about 5 minutes on 2 cores): the main agent's fitted Elo rises along its
-    lineage and its final parameters beat every past snapshot of itself (benchmarks/RESULTS.md, League section)."""
-    import importlib.util
-    import pathlib
+    lineage and its final parameters beat every past snapshot of itself (benchmarks/league/README.md)."""
+    import json
 
-    bench = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "league_tag.py"
-    spec = importlib.util.spec_from_file_location("league_tag", bench)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from phalanx.population.lineage import lineage_report
+
     league_run.run(resolve([f"run_dir={tmp_path / 'run'}"]), console=quiet())
-    result = module.analyse(tmp_path / "run")
+    result = lineage_report(json.loads((tmp_path / "run" / "league_final.json").read_text()))
     assert result["elo_rise"] > 100 and result["elo_spearman"] > 0.8 and result["elo_final_is_highest"]
     assert result["beats_every_own_snapshot"] and result["mean_win_rate_vs_past_players"] > 0.55
