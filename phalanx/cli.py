@@ -227,8 +227,7 @@ def cmd_render(args: list[str]) -> int:
 
     config, env_settings = _resolve_render(args)
     env = make(config.env, **env_settings)
-    # Turn-based games have no time limit setting; they bound their own length (poker: 3 or 8 moves).
-    states = random_episode_states(env, config.seed, config.steps or getattr(env, "max_game_length", None))
+    states = random_episode_states(env, config.seed, config.steps or env.time_limit)
     if hasattr(env, "render_text"):  # text games (poker): the episode on stdout as well
         for s in states:
             print(env.render_text(s) + "\n")

@@ -90,6 +90,35 @@ class Environment(abc.ABC, Generic[StateT, ParamsT]):
         return state, ts
 
     @property
+    def time_limit(self) -> int:
+        """The most steps an episode lasts under :attr:`default_params`: every episode is over by then.
+
+        One name on every env, whatever its own setting is called (Tag's ``episode_length``, MPE's
+        ``max_cycles``, a poker game's longest line of play), so evaluation, PSRO payoff estimates and
+        rendering know how many steps to roll out without knowing the env.
+
+        Raises:
+            PhalanxError: if the env does not declare one (override this property).
+        """
+        raise PhalanxError(
+            f"{self.name}: the env declares no time limit; override the property "
+            f"{type(self).__name__}.time_limit (the most steps an episode lasts), or pass the number of steps."
+        )
+
+    def draw_frame(self, fig: Any, state: StateT) -> None:
+        """Draw one unbatched ``state`` (leaves as NumPy arrays) on the matplotlib ``fig``.
+
+        Each env draws itself in its own ``viewer.py``; :func:`phalanx.envs.viewers.render_frame`
+        gives the figure and turns it into an RGB frame. Text games may also offer
+        ``render_text(state) -> str``.
+
+        Raises:
+            PhalanxError: if the env has no viewer (override this method).
+        """
+        del fig, state
+        raise PhalanxError(f"{self.name}: no viewer for this environment; override {type(self).__name__}.draw_frame.")
+
+    @property
     def groups(self) -> dict[str, int]:
         """``{group: number of agents}`` in the env's fixed group order."""
         return {name: g.num_agents for name, g in self.spec.groups.items()}

@@ -78,8 +78,15 @@ def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
     """Run ``num_steps`` jitted steps with random legal actions, validating each timestep.
 
     Resets when an episode ends. Returns the number of episodes that ended. Fails if
-    ``reset`` or ``step`` is traced more than once.
+    ``reset`` or ``step`` is traced more than once, or if an episode outlasts the env's
+    :attr:`~phalanx.envs.Environment.time_limit` (when it declares one).
     """
+    try:
+        limit = env.time_limit
+    except PhalanxError:
+        limit = None  # not declared: evaluation then needs an explicit number of steps
+    _require(limit is None or (isinstance(limit, int) and limit >= 1), env.name,
+             f"time_limit is {limit!r}; expected an int >= 1 (the most steps an episode lasts).")
     chex.clear_trace_counter()  # counts are per function, shared by all instances
     reset = jax.jit(chex.assert_max_traces(env.reset, n=1))
     step = jax.jit(chex.assert_max_traces(env.step, n=1))
@@ -88,7 +95,7 @@ def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
     key, k = jax.random.split(key)
     state, ts = reset(k)
     validate_timestep(env, ts, f"{env.name}.reset")
-    episodes = 0
+    episodes = length = 0
     for t in range(num_steps):
         key, k_act, k_step, k_reset = jax.random.split(key, 4)
         actions = sample(k_act, ts.action_mask)
@@ -96,8 +103,11 @@ def check_env(env: Environment, num_steps: int = 50, seed: int = 0) -> int:
             assert g.action.contains(np.asarray(actions[name])), name
         state, ts = step(k_step, state, actions)
         validate_timestep(env, ts, f"{env.name}.step (step {t + 1} of check_env)")
+        length += 1
+        _require(limit is None or length < limit or bool(ts.done), env.name,
+                 f"an episode is still running after {length} steps, but time_limit is {limit}.")
         if bool(ts.done):
-            episodes += 1
+            episodes, length = episodes + 1, 0
             state, ts = reset(k_reset)
             validate_timestep(env, ts, f"{env.name}.reset")
     return episodes

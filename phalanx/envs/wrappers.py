@@ -28,6 +28,13 @@ class Wrapper(Environment):
         return self.env.default_params
 
     @property
+    def time_limit(self) -> int:
+        return self.env.time_limit
+
+    def draw_frame(self, fig: Any, state: Any) -> None:
+        self.env.draw_frame(fig, state)
+
+    @property
     def unwrapped(self) -> Environment:
         """The innermost env."""
         return getattr(self.env, "unwrapped", self.env)
@@ -125,6 +132,11 @@ class VecEnv:
     def default_params(self) -> Any:
         """The wrapped env's params, shared by every env of the batch."""
         return self.env.default_params
+
+    @property
+    def time_limit(self) -> int:
+        """The wrapped env's time limit (the most steps of one episode)."""
+        return self.env.time_limit
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
         """Reset all copies: ``(state, timestep)`` with a leading env axis."""

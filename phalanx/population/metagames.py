@@ -427,16 +427,6 @@ class MatrixMetaGame(TabularMetaGame):
 # --------------------------------------------------------------------------- two-team env games
 
 
-def horizon(env: Any) -> int:
-    """An env's time limit in steps (see :func:`phalanx.runtime.evaluate.horizon`)."""
-    from phalanx.runtime.evaluate import horizon as env_horizon
-
-    try:
-        return env_horizon(env.unwrapped if hasattr(env, "unwrapped") else env)
-    except PhalanxError:
-        raise PhalanxError(f"{type(env.unwrapped).__name__}: cannot tell its episode length; set eval_steps.") from None
-
-
 class EnvMetaGame(MetaGame):
     """A two-group env (team vs team) whose members are PPO actors, payoffs estimated by Monte Carlo.
 
@@ -447,7 +437,7 @@ class EnvMetaGame(MetaGame):
 
     def __init__(self, spec: GameSpec):
         super().__init__(spec)
-        self.steps = spec.eval_steps or horizon(self.env)
+        self.steps = spec.eval_steps or self.env.time_limit
 
     def initial_population(self, player, key):
         return {"actors": jax.tree.map(lambda x: x[None], self.initial_actor(player, key))}
@@ -576,7 +566,6 @@ __all__ = [
     "bucket",
     "concat_members",
     "game_kind",
-    "horizon",
     "make_metagame",
     "pad_members",
     "pad_weights",

@@ -12,7 +12,7 @@ Pure functions returning numbers (the CLI only formats them):
 * :func:`evaluate` — all of the above for a run directory.
 
 Episodes are not auto-reset: every env plays exactly one episode from its own reset key, for
-``horizon(env)`` steps (the env's time limit); rewards after the episode's end are ignored.
+``env.time_limit`` steps; rewards after the episode's end are ignored.
 The policy normalises observations with the statistics stored in the ``TrainState`` (frozen),
 starts from zero recurrent state (reset on the first step) and respects action masks.
 """
@@ -100,19 +100,6 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------- rollouts
-def horizon(env: Environment) -> int:
-    """The env's time limit in steps (every episode is over by then)."""
-    params = env.default_params
-    for key in ("episode_length", "max_cycles", "time_limit"):
-        if hasattr(params, key):
-            return int(getattr(params, key))
-    if hasattr(env, "n_actions"):  # matrix games: one move
-        return 1
-    if hasattr(env, "max_game_length"):  # turn-based games bound their own length (poker: 3 or 8 moves)
-        return int(env.max_game_length)
-    raise PhalanxError(f"{env.name}: cannot tell its episode length; pass max_steps.")
-
-
 def make_rollout(env: Environment, num_envs: int, num_steps: int, act: Any, keep_states: bool = False):
     """A jitted ``f(key, carry0) -> (returns {group: (N,)}, lengths (N,), done (N,), states)``.
 
@@ -237,7 +224,7 @@ def evaluate_loaded(loaded: tuple, episodes: int, seed: int = 0, greedy: bool = 
 def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, seed: int = 0,
                     greedy: bool = False, max_steps: int | None = None):
     """``(trained, random)`` returns ``{group: (episodes,)}``; both use the same reset keys."""
-    steps = max_steps or horizon(env)
+    steps = max_steps or env.time_limit
     key = jax.random.PRNGKey(seed)
     trained_run = make_rollout(env, episodes, steps, policy_actor(trainer, state, greedy))
     random_run = make_rollout(env, episodes, steps, random_actor(env))
@@ -252,7 +239,7 @@ def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, s
 def policy_episode_states(env: Environment, trainer: Any, state: Any, seed: int = 0, greedy: bool = False,
                           max_steps: int | None = None) -> list[Any]:
     """The env states of one episode of the trained policy (reset state first, through the end)."""
-    steps = max_steps or horizon(env)
+    steps = max_steps or env.time_limit
     run = make_rollout(env, 1, steps, policy_actor(trainer, state, greedy), keep_states=True)
     _, length, _, states = run(jax.random.PRNGKey(seed), trainer.initial_hidden(1))
     return unstack(states, int(length[0]) + 1)
@@ -260,7 +247,7 @@ def policy_episode_states(env: Environment, trainer: Any, state: Any, seed: int 
 
 def random_episode_states(env: Environment, seed: int = 0, max_steps: int | None = None) -> list[Any]:
     """The env states of one episode of the uniform random policy."""
-    steps = max_steps or horizon(env)
+    steps = max_steps or env.time_limit
     run = make_rollout(env, 1, steps, random_actor(env), keep_states=True)
     _, length, _, states = run(jax.random.PRNGKey(seed), None)
     return unstack(states, int(length[0]) + 1)

@@ -109,29 +109,16 @@ def test_recurrent_policy_evaluates_from_a_fresh_state():
     assert len(policy_episode_states(env, trainer, state)) == 2
 
 
-@pytest.mark.parametrize("game", ["kuhn_poker", "leduc_poker"])
-def test_poker_horizon_is_openspiels_longest_game(game):
-    """Eval and PSRO's env meta-game bound a poker episode by OpenSpiel's longest game (in player moves)."""
-    pyspiel = pytest.importorskip("pyspiel")
-    import phalanx
-    from phalanx.population.metagames import horizon as metagame_horizon
-    from phalanx.runtime.evaluate import horizon
-
-    env = phalanx.make(game)
-    expected = pyspiel.load_game(game).max_game_length()
-    assert horizon(env) == metagame_horizon(env) == expected
-
-
 @pytest.mark.parametrize("name", ["lbf", "rware"])
-def test_horizon_bounds_every_episode_of_time_limited_envs(name):
-    """``horizon`` reads ``time_limit``: every random episode is over within it, and some last that long."""
+def test_rollouts_of_time_limit_steps_end_every_episode(name):
+    """Eval rolls out ``env.time_limit`` steps: every random episode is over within it, and some last that long."""
     import jax
 
     import phalanx
-    from phalanx.runtime.evaluate import horizon, make_rollout, random_actor
+    from phalanx.runtime.evaluate import make_rollout, random_actor
 
     env = phalanx.make(name, time_limit=12)
-    steps = horizon(env)
+    steps = env.time_limit
     assert steps == 12
     _, lengths, over, _ = make_rollout(env, 32, steps, random_actor(env))(jax.random.PRNGKey(0), None)
     assert bool(np.all(over)) and int(np.max(lengths)) == steps

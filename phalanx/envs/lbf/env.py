@@ -188,6 +188,11 @@ class LevelBasedForaging(Environment[LBFState, LBFParams]):
         return self._params
 
     @property
+    def time_limit(self) -> int:
+        """``time_limit``: the episode is truncated after this many steps."""
+        return int(self._params.time_limit)
+
+    @property
     def obs_shape(self) -> tuple[int, ...]:
         """One agent's observation: ``(3 (F + N),)`` or ``(3, 2 fov + 1, 2 fov + 1)``."""
         if self.grid_observation:

@@ -1,4 +1,4 @@
-"""Drawing one LBF state with matplotlib (used by ``phalanx.envs.viewers.render_frame``)."""
+"""Drawing one LBF state with matplotlib (its ``draw_frame``, used by ``phalanx.envs.viewers.render_frame``)."""
 
 from __future__ import annotations
 

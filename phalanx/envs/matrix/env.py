@@ -111,6 +111,17 @@ class MatrixGame(Environment[MatrixState, MatrixParams]):
     def default_params(self) -> MatrixParams:
         return self._params
 
+    @property
+    def time_limit(self) -> int:
+        """1: a matrix game is one simultaneous move."""
+        return 1
+
+    def draw_frame(self, fig: Any, state: MatrixState) -> None:
+        """Draw one (unbatched, NumPy) state on the matplotlib ``fig``: see :mod:`phalanx.envs.matrix.viewer`."""
+        from phalanx.envs.matrix.viewer import draw_matrix
+
+        draw_matrix(fig, self.name, self.payoffs, self.action_names, state)
+
     @functools.cached_property
     def spec(self) -> EnvSpec:
         obs = Box(0.0, 1.0, (1,))

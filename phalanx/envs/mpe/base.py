@@ -8,7 +8,7 @@ state: ``_initial_state`` (random start), ``_observations`` and ``_rewards``.
 from __future__ import annotations
 
 import functools
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -77,6 +77,17 @@ class MPEEnv(Environment[MPEState, ParamsT]):
     @property
     def default_params(self) -> ParamsT:
         return self._params
+
+    @property
+    def time_limit(self) -> int:
+        """``max_cycles``: the episode is truncated after this many steps."""
+        return int(self._params.max_cycles)
+
+    def draw_frame(self, fig: Any, state: MPEState) -> None:
+        """Draw one (unbatched, NumPy) state on the matplotlib ``fig``: see :mod:`phalanx.envs.mpe.viewer`."""
+        from phalanx.envs.mpe.viewer import draw_mpe
+
+        draw_mpe(fig, self, state)
 
     def _action_space(self, role: Role) -> Discrete | Box:
         n = physics.NUM_MOVES if role == "move" else self.dim_c

@@ -133,6 +133,11 @@ class PokerEnv(Environment[StateT, PokerParams], Generic[StateT]):
 
         return MAX_GAME_LENGTH[self.name]
 
+    @property
+    def time_limit(self) -> int:
+        """:attr:`max_game_length`: a game is over after its longest line of play."""
+        return self.max_game_length
+
     def render_text(self, state: StateT) -> str:
         """One (unbatched) state as readable text: cards, pot, bets, whose turn or the result."""
         from phalanx.envs.poker.viewer import poker_text

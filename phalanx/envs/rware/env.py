@@ -62,6 +62,7 @@ which shelves are requested, the step count and the request key (see :class:`Rwa
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -197,6 +198,11 @@ class Rware(Environment[RwareState, RwareParams]):
     @property
     def default_params(self) -> RwareParams:
         return self._params
+
+    @property
+    def time_limit(self) -> int:
+        """``time_limit``: the episode is truncated after this many steps."""
+        return int(self._params.time_limit)
 
     @property
     def obs_dim(self) -> int:
@@ -481,8 +487,8 @@ class Rware(Environment[RwareState, RwareParams]):
         return jnp.concatenate([header, agent_feat.reshape(N, -1), shelves, final], axis=-1)
 
     # ------------------------------------------------------------------ viewer
-    def draw_frame(self, fig, state: RwareState) -> None:
+    def draw_frame(self, fig: Any, state: RwareState) -> None:
         """Draw ``state`` (NumPy leaves) on the matplotlib ``fig``: see :mod:`phalanx.envs.rware.viewer`."""
         from phalanx.envs.rware.viewer import draw_warehouse
 
-        draw_warehouse(fig, self, state)
+        draw_warehouse(fig, self.layout, self.scenario, state)

@@ -7,12 +7,11 @@ Highways are the light floor; row 0 is at the top, as in the grid.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from phalanx.envs.rware.env import Rware, RwareState
+from phalanx.envs.rware.layout import Layout
 
 SHELF = (72 / 255, 61 / 255, 139 / 255)
 SHELF_REQUESTED = (0.0, 128 / 255, 128 / 255)
@@ -25,11 +24,10 @@ SHELF_FLOOR = (0.82, 0.82, 0.86)
 _FACING = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], np.float64)
 
 
-def draw_warehouse(fig, env: Rware, s: RwareState) -> None:
-    """Draw the floor, goals, shelves (requested ones highlighted) and agents of ``s`` on ``fig``."""
+def draw_warehouse(fig: Any, lay: Layout, scenario: str, s: Any) -> None:
+    """Draw the floor, goals, shelves (requested ones highlighted) and agents of the state ``s`` on ``fig``."""
     from matplotlib.patches import Circle, Rectangle
 
-    lay = env.layout
     H, W = lay.height, lay.width
     ax = fig.add_axes((0.04, 0.04, 0.92, 0.86))
     floor = np.where(lay.highways[..., None], np.array(FLOOR), np.array(SHELF_FLOOR))
@@ -56,7 +54,7 @@ def draw_warehouse(fig, env: Rware, s: RwareState) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(
-        f"rware {env.scenario}  t={int(s.t)}  carrying {int(np.sum(s.carrying))}/{len(s.carrying)}"
+        f"rware {scenario}  t={int(s.t)}  carrying {int(np.sum(s.carrying))}/{len(s.carrying)}"
         f"  requested (teal) {int(np.sum(requested))}",
         fontsize=9,
     )

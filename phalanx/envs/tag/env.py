@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -163,6 +164,17 @@ class Tag(Environment[TagState, TagParams]):
     @property
     def default_params(self) -> TagParams:
         return self._params
+
+    @property
+    def time_limit(self) -> int:
+        """``episode_length``: the game ends at ``t == episode_length`` if runners are left."""
+        return int(self._params.episode_length)
+
+    def draw_frame(self, fig: Any, state: TagState) -> None:
+        """Draw one (unbatched, NumPy) state on the matplotlib ``fig``: see :mod:`phalanx.envs.tag.viewer`."""
+        from phalanx.envs.tag.viewer import draw_tag
+
+        draw_tag(fig, self._params.grid_length, state)
 
     @property
     def obs_dim(self) -> int:

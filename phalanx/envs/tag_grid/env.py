@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -188,6 +189,17 @@ class TagGrid(Environment[TagGridState, TagGridParams]):
     @property
     def default_params(self) -> TagGridParams:
         return self._params
+
+    @property
+    def time_limit(self) -> int:
+        """``episode_length``: the game ends at ``t == episode_length`` at the latest."""
+        return int(self._params.episode_length)
+
+    def draw_frame(self, fig: Any, state: TagGridState) -> None:
+        """Draw one (unbatched, NumPy) state on the matplotlib ``fig``: see :mod:`phalanx.envs.tag_grid.viewer`."""
+        from phalanx.envs.tag_grid.viewer import draw_tag_grid
+
+        draw_tag_grid(fig, self._params.grid_length, state)
 
     @property
     def obs_dim(self) -> int:
