@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import phalanx
+from phalanx.algos.common import Opponents
 from phalanx.algos.ppo import PPOConfig, make_train
 
 
@@ -118,15 +119,14 @@ def _pure_actor(actor: dict, action: int, num_actions: int) -> dict:
 @pytest.mark.parametrize(("weights", "best"), [((1.0, 0.0), 1), ((0.0, 1.0), 0), ((0.2, 0.8), 0)])
 def test_best_response_against_a_fixed_opponent_mixture(weights, best):
     """player_0 learns; player_1 is drawn per episode from {rock, scissors} with the given weights."""
-    import jax.numpy as jnp
 
     env = phalanx.make("rock_paper_scissors")  # actions: 0 rock, 1 paper, 2 scissors
     config = PPOConfig(num_envs=32, num_steps=4, num_minibatches=2, total_steps=32 * 4 * 40, lr=3e-3, ent_coef=0.0)
     trainer = make_train(config, env, learners=("player_0",))
     base = trainer.policy.init(jax.random.PRNGKey(0))["player_1"]["actor"]
     members = [_pure_actor(base, a, 3) for a in (0, 2)]
-    opponents = {"player_1": jax.tree.map(lambda *x: jnp.stack(x), *members)}
-    state = trainer.init(jax.random.PRNGKey(1), opponents, jnp.asarray(weights))
+    opponents = Opponents.stack([{"player_1": {"actor": m, "obs_stats": None}} for m in members], weights)
+    state = trainer.init(jax.random.PRNGKey(1), opponents)
     state, metrics = jax.jit(lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, length=40))(state)
     assert set(metrics.policy_loss) == {"player_0"}  # only the learner has losses
     # The opponent's own parameters never move; the learner's policy ends on the best response.

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from phalanx.algos.common.normalize import RunningStats
 from phalanx.algos.ppo.losses import compute_gae, policy_loss, value_loss
-from phalanx.algos.ppo.normalize import RunningStats
 from phalanx.envs.spaces import Box, Discrete, MultiDiscrete
 from phalanx.networks import distributions as dist
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from phalanx.algos.common.targets import masked_mean
+
 
 def compute_gae(
     rewards: jax.Array,
@@ -44,18 +46,6 @@ def compute_gae(
         backward, jnp.zeros_like(deltas[0]), (deltas, continues), reverse=True
     )
     return advantages, advantages + values
-
-
-def masked_mean(x: jax.Array, mask: jax.Array, count: jax.Array | None = None) -> jax.Array:
-    """Mean of ``x`` over entries where ``mask`` is True (0 if none).
-
-    With ``count`` given, the masked sum is divided by it instead of by this array's own
-    count: a batch cut into chunks then sums its chunks' results to the batch's mean.
-    """
-    mask = mask.astype(x.dtype)
-    if count is None:
-        count = jnp.maximum(jnp.sum(mask), 1.0)
-    return jnp.sum(x * mask) / count
 
 
 def normalize(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:

@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phalanx.algos.common.inputs import agent_inputs, with_agent_id
+from phalanx.algos.common.normalize import RunningStats
 from phalanx.algos.ppo.config import PPOConfig
-from phalanx.algos.ppo.normalize import RunningStats
 from phalanx.envs.spaces import Box
 from phalanx.envs.types import EnvSpec, TimeStep
 from phalanx.networks import Actor, Critic
@@ -85,19 +86,33 @@ class MultiAgentPolicy:
         if state_stats is not None:
             state = state_stats.normalize(state)
         actor_in, critic_in = {}, {}
-        for name, g in self.groups.items():
-            o = obs[name].reshape(*obs[name].shape[:2], -1)
-            if obs_stats is not None:
-                o = obs_stats[name].normalize(o)
+        for name in self.groups:
+            stats = None if obs_stats is None else obs_stats[name]
+            o = agent_inputs(obs[name], len(self.spec.groups[name].observation.shape), stats)
             if self.config.critic == "mappo":
                 c = jnp.broadcast_to(state[:, None, :], (*o.shape[:2], state.shape[-1]))
             else:
                 c = o
             if self.config.agent_id:
-                ids = jnp.broadcast_to(jnp.eye(g.num_agents), (*o.shape[:2], g.num_agents))
-                o, c = jnp.concatenate([o, ids], -1), jnp.concatenate([c, ids], -1)
+                o, c = with_agent_id(o), with_agent_id(c)
             actor_in[name], critic_in[name] = o, c
         return actor_in, critic_in
+
+    def actor_input(self, name: str, obs: jax.Array, stats: RunningStats | None) -> jax.Array:
+        """Group ``name``'s actor input ``(E, A, d)`` from its raw observations ``(E, A, *obs_shape)``."""
+        return agent_inputs(obs, len(self.spec.groups[name].observation.shape), stats, self.config.agent_id)
+
+    def act(self, actor_params, name: str, hidden: jax.Array, actor_in: jax.Array, first: jax.Array):
+        """One step of group ``name``'s actor: ``actor_in (E, A, d)``, ``first (E,)`` episode starts.
+
+        Returns ``(hidden (E, A, H), outputs)`` with outputs ``logits (E, A, n)`` or, for continuous
+        actions, ``(mean (E, A, k), log_std (k,))`` (what :mod:`phalanx.networks.distributions` reads).
+        """
+        resets = jnp.broadcast_to(first[..., None], actor_in.shape[:-1])
+        hidden, out = self.groups[name].actor.apply(actor_params, hidden, actor_in[None], resets[None])
+        if isinstance(out, tuple):
+            return hidden, (out[0][0], out[1])
+        return hidden, out[0]
 
     def actor_outputs(self, params, name: str, hidden, actor_in, resets):
         """Apply group ``name``'s actor over a ``(T, E, A, d)`` sequence."""

@@ -34,84 +34,35 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
 
-from phalanx.algos.ppo.normalize import RunningStats
-from phalanx.algos.replay import ReplayBuffer, ReplayState
+from phalanx.algos.common import protocol
+from phalanx.algos.common.episodes import EpisodeSums, active_agents, base_metrics, episode_starts
+from phalanx.algos.common.inputs import agent_inputs, flatten_obs, with_agent_id
+from phalanx.algos.common.normalize import RunningStats
+from phalanx.algos.common.opponents import (
+    Opponents,
+    check_learners,
+    check_opponents,
+    draw_members,
+    opponent_actions,
+)
+from phalanx.algos.replay import ReplayBuffer
 from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
 from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init, vdn_mix
 from phalanx.algos.value_based.targets import bootstrap_values, epsilon_greedy, linear_epsilon, n_step_targets
+from phalanx.algos.value_based.types import Step, TrainState, UpdateMetrics
 from phalanx.envs.environment import Environment
 from phalanx.envs.spaces import Discrete
 from phalanx.envs.types import TimeStep
 from phalanx.envs.wrappers import VecEnv, wrap_for_training
 from phalanx.errors import ConfigError
 
-
-@struct.dataclass
-class Step:
-    """One env step of every env, as stored in the replay buffer; leaves ``(E, ...)``."""
-
-    obs: dict  # {group: (E, A, d)} flattened observation acted on
-    action: dict  # {group: (E, A)} int32
-    reward: dict  # {group: (E, A)} reward of this transition
-    terminated: dict  # {group: (E, A)} bool: the agent reached a terminal state on this step
-    active: dict  # {group: (E, A)} bool: the agent was in the game and acted
-    next_obs: dict  # {group: (E, A, d)} observation reached (pre-reset on an episode's last step)
-    next_mask: dict  # {group: (E, A, n)} bool legal actions there (all legal on episode ends)
-    episode_end: jax.Array  # (E,) bool: the episode ended on this step (terminal or truncated)
-    resets: jax.Array  # (E,) bool: this step begins an episode
-    hidden: dict  # {group: (E, A, H)} GRU state before this step (H = 0 feed-forward)
-    state: jax.Array  # (E, S) global state (QMIX only; (E, 0) otherwise)
-    next_state: jax.Array  # (E, S) global state reached (pre-reset), likewise
-
-
-@struct.dataclass
-class EpisodeSums:
-    """Episodes that ended on one step, summed over envs."""
-
-    return_sum: dict  # {group: ()} sum of ended episodes' returns (each the mean over the group's agents)
-    length_sum: jax.Array  # ()
-    count: jax.Array  # ()
-
-
-@struct.dataclass
-class TrainState:
-    """Everything a run needs to continue exactly: checkpoint this and resume bit for bit."""
-
-    params: dict  # {"agents": {group: Q-network}, "mixers": {mixing set: QMixer}}
-    target_params: dict  # same structure
-    opt_state: Any
-    buffer: ReplayState  # flashbax trajectory-buffer state; experience leaves (E, capacity, ...) of Step
-    env_state: Any  # batched env state, (E, ...)
-    timestep: TimeStep  # the last timestep, (E, ...)
-    hidden: dict  # {group: (E, A, H)} acting GRU state
-    reward_stats: dict | None  # {group (IQL) or mixer: RunningStats(())} of the rewards targets use
-    key: jax.Array
-    update_step: jax.Array  # () int32 updates done
-    grad_steps: jax.Array  # () int32 gradient steps done (target updates count these)
-    env_steps: jax.Array  # () int32 env steps done
-
-
-@struct.dataclass
-class UpdateMetrics:
-    """Per-update numbers; episode statistics as sums and a count (divided on the host)."""
-
-    env_steps: jax.Array
-    episode_return_sum: dict  # {group: ()}
-    episode_length_sum: jax.Array
-    episode_count: jax.Array
-    loss: dict  # {group: ()} TD loss of the group (IQL) or of the mixer it belongs to; 0 before learning starts
-    q_taken: dict  # {group: ()} mean Q of the actions taken in sampled steps
-    target: dict  # {group: ()} mean TD target of the group's Q (IQL) or of its mixer's Q_tot
-    epsilon: jax.Array  # () exploration rate of this update's rollout
-    learning: jax.Array  # () 1 when this update took gradient steps
+__all__ = ["Step", "TrainState", "Trainer", "UpdateMetrics", "make_train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +75,7 @@ class Trainer:
     mix_sets: dict[str, tuple[str, ...]]  # mixer name -> the groups it joins (empty for IQL)
     optimizer: optax.GradientTransformation
     buffer: ReplayBuffer
+    learners: tuple[str, ...]  # groups trained; the others play fixed opponents (greedily)
 
     @property
     def num_updates(self) -> int:
@@ -148,7 +100,8 @@ class Trainer:
         """``{"agents": {group: params}, "mixers": {set: params}}`` (no mixer params for IQL/VDN),
         every layer ``U(±1/√fan_in)`` as PyTorch's (EPyMARL's) default (:func:`fan_in_uniform_init`)."""
         agents, mixers = {}, {}
-        for name, spec in self.groups.items():
+        for name in self.learners:
+            spec = self.groups[name]
             x = jnp.zeros((1, 1, spec.num_agents, self._in_dim(name)))
             h = jnp.zeros((1, spec.num_agents, self.config.recurrent_size))
             resets = jnp.zeros((1, 1, spec.num_agents), bool)
@@ -166,19 +119,27 @@ class Trainer:
         """A zero :class:`Step` with the shapes of the batched timestep ``ts`` (to size the buffer)."""
         e = self.config.num_envs
         obs = self._flat(ts.obs)
+        learn = self.learners
         zeros = lambda x, dtype=None: jnp.zeros(x.shape, dtype or x.dtype)  # noqa: E731
         states = ts.global_state if self.config.mixer == "qmix" else jnp.zeros((e, 0))
         return Step(
-            obs=jax.tree.map(zeros, obs), action={g: zeros(r, jnp.int32) for g, r in ts.reward.items()},
-            reward=jax.tree.map(zeros, ts.reward), terminated=jax.tree.map(zeros, ts.terminated),
-            active=jax.tree.map(zeros, ts.terminated), next_obs=jax.tree.map(zeros, obs),
-            next_mask={g: zeros(ts.action_mask[g]) for g in self.groups}, episode_end=jnp.zeros(e, bool),
-            resets=jnp.zeros(e, bool), hidden=self.initial_hidden(e), state=zeros(states),
+            obs=jax.tree.map(zeros, obs), action={g: zeros(ts.reward[g], jnp.int32) for g in learn},
+            reward={g: zeros(ts.reward[g]) for g in learn}, terminated={g: zeros(ts.terminated[g]) for g in learn},
+            active={g: zeros(ts.terminated[g]) for g in learn}, next_obs=jax.tree.map(zeros, obs),
+            next_mask={g: zeros(ts.action_mask[g]) for g in learn}, episode_end=jnp.zeros(e, bool),
+            resets=jnp.zeros(e, bool), hidden={g: h for g, h in self.initial_hidden(e).items() if g in learn},
+            state=zeros(states),
             next_state=zeros(states),
         )
 
-    def init(self, key: jax.Array) -> TrainState:
-        """Parameters (target = online), optimiser, an empty buffer and envs at the start of a run."""
+    def init(self, key: jax.Array, opponents: Opponents | None = None) -> TrainState:
+        """Parameters (target = online), optimiser, an empty buffer and envs at the start of a run.
+
+        ``opponents``: the population of the groups that do not learn (members' :meth:`policy_params`
+        stacked ``(K, ...)``); they act greedily.
+        """
+        opponents, opponent_index = check_opponents(tuple(self.groups), self.learners, opponents,
+                                                    self.config.num_envs)
         k_params, k_env, k_run = jax.random.split(key, 3)
         params = self.init_params(k_params)
         env_state, ts = self.env.reset(k_env)
@@ -189,7 +150,7 @@ class Trainer:
             reward_stats={n: RunningStats.create(()) for n in self._streams()} if self.config.standardize_rewards
             else None,
             key=k_run, update_step=jnp.int32(0),
-            grad_steps=jnp.int32(0), env_steps=jnp.int32(0),
+            grad_steps=jnp.int32(0), env_steps=jnp.int32(0), opponents=opponents, opponent_index=opponent_index,
         )
 
     def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
@@ -198,7 +159,7 @@ class Trainer:
 
     def _streams(self) -> tuple[str, ...]:
         """The learned Q-targets, one per group (IQL) or one per mixer (VDN/QMIX)."""
-        return tuple(self.groups) if self.config.mixer == "none" else tuple(self.mix_sets)
+        return self.learners if self.config.mixer == "none" else tuple(self.mix_sets)
 
     def _rewards(self, reward: dict) -> dict:
         """The reward of each stream: ``{group: (..., A)}`` (IQL) or ``{mixer: (...)}`` team rewards."""
@@ -212,76 +173,78 @@ class Trainer:
 
     # ------------------------------------------------------------------ inputs and acting
     def _flat(self, obs: dict) -> dict:
-        """``{group: (..., A, *obs_shape)} -> {group: (..., A, d)}``."""
-        out = {}
-        for name, spec in self.groups.items():
-            x = obs[name]
-            out[name] = x.reshape(*x.shape[: x.ndim - len(spec.observation.shape)], -1).astype(jnp.float32)
-        return out
+        """The learning groups' flat observations: ``{group: (..., A, *obs_shape)} -> {group: (..., A, d)}``."""
+        return {g: flatten_obs(obs[g], len(self.groups[g].observation.shape)) for g in self.learners}
 
     def _with_ids(self, obs: dict) -> dict:
         """Append each agent's one-hot index within its group when ``agent_id``: ``(..., A, d + A)``."""
-        if not self.config.agent_id:
-            return obs
-        out = {}
-        for name, x in obs.items():
-            a = x.shape[-2]
-            out[name] = jnp.concatenate([x, jnp.broadcast_to(jnp.eye(a), (*x.shape[:-1], a))], -1)
-        return out
+        return {g: with_agent_id(x) for g, x in obs.items()} if self.config.agent_id else obs
 
-    def _act(self, params: dict, hidden: dict, key: jax.Array, ts: TimeStep, resets: jax.Array,
-             epsilon: jax.Array) -> tuple[dict, dict]:
-        """ε-greedy actions ``{group: (E, A)}`` and the new GRU states for the batched timestep ``ts``."""
-        inputs = self._with_ids(self._flat(ts.obs))
+    def policy_params(self, state: TrainState, group: str) -> dict:
+        """Group ``group``'s Q-network parameters (a fixed group: opponent member 0)."""
+        if group not in self.learners:
+            return jax.tree.map(lambda p: p[0], state.opponents.params[group])
+        return state.params["agents"][group]
+
+    def act(self, params: dict, group: str, hidden: jax.Array, obs: jax.Array, first: jax.Array, key: jax.Array,
+            *, mask: jax.Array | None = None, greedy: bool = False,
+            epsilon: jax.Array | float | None = None) -> tuple[jax.Array, jax.Array]:
+        """One step of ``group`` in ``E`` envs: ε-greedy actions ``(E, A)`` and the new GRU state.
+
+        ``epsilon`` defaults to ``eval_epsilon``; ``greedy`` means ε = 0. ``mask`` ``(E, A, n)``: legal actions.
+        """
+        spec = self.groups[group]
+        x = agent_inputs(obs, len(spec.observation.shape), None, self.config.agent_id)
+        resets = jnp.broadcast_to(first[:, None], x.shape[:-1])
+        hidden, q = self.networks[group].apply(params, hidden, x[None], resets[None])
+        mask = jnp.ones(q.shape[1:], bool) if mask is None else mask
+        eps = 0.0 if greedy else (self.config.eval_epsilon if epsilon is None else epsilon)
+        return epsilon_greedy(key, q[0], mask, eps), hidden
+
+    def _act(self, state: TrainState, key: jax.Array, ts: TimeStep, resets: jax.Array,
+             epsilon: jax.Array) -> tuple[dict, dict, jax.Array | None]:
+        """Every group's actions ``{group: (E, A)}``, new GRU states and opponent members: the learners
+        ε-greedy, the fixed groups greedily with the member each env drew at its episode start."""
+        k_opp, key = jax.random.split(key) if state.opponents is not None else (None, key)
         keys = dict(zip(self.groups, jax.random.split(key, len(self.groups)), strict=True))
-        actions, new_hidden = {}, {}
-        for name, spec in self.groups.items():
-            r = jnp.broadcast_to(resets[:, None], (resets.shape[0], spec.num_agents))
-            h, q = self.networks[name].apply(params["agents"][name], hidden[name], inputs[name][None], r[None])
-            actions[name] = epsilon_greedy(keys[name], q[0], ts.action_mask[name], epsilon)
-            new_hidden[name] = h
-        return actions, new_hidden
-
-    def act(self, state: TrainState, hidden: dict, key: jax.Array, ts: TimeStep, first: jax.Array,
-            greedy: bool = False) -> tuple[dict, dict]:
-        """Actions of every group for a batch of envs ``ts`` (``(E, ...)``): greedy, or ε-greedy
-        with ``eval_epsilon``. ``first`` (``(E,)`` or ``()``) marks episode starts."""
-        resets = jnp.broadcast_to(first, ts.truncated.shape)
-        epsilon = 0.0 if greedy else self.config.eval_epsilon
-        actions, hidden = self._act(state.params, hidden, key, ts, resets, epsilon)
-        return hidden, actions
+        index = state.opponent_index
+        if index is not None:
+            index = draw_members(k_opp, state.opponents, index, resets)
+        actions, hidden = {}, {}
+        for name in self.groups:
+            args = (name, state.hidden[name], ts.obs[name], resets, keys[name])
+            if name in self.learners:
+                actions[name], hidden[name] = self.act(state.params["agents"][name], *args,
+                                                       mask=ts.action_mask[name], epsilon=epsilon)
+            else:
+                actions[name], hidden[name] = opponent_actions(self.act, state.opponents, index, *args,
+                                                               mask=ts.action_mask[name], greedy=True)
+        return actions, hidden, index
 
     # ------------------------------------------------------------------ rollout
     def _env_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, tuple[Step, EpisodeSums]]:
-        c = self.config
+        c, learn = self.config, self.learners
         k_act, k_env = jax.random.split(key)
         ts = state.timestep
-        # A new episode starts where the last step ended one (and at the very first step).
-        resets = ts.done | (state.env_steps == 0)
+        resets = episode_starts(ts, state.env_steps)
         epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
-        actions, hidden = self._act(state.params, state.hidden, k_act, ts, resets, epsilon)
+        actions, hidden, index = self._act(state, k_act, ts, resets, epsilon)
         env_state, nts = self.env.step(k_env, state.env_state, actions)
         end = nts.done
         qmix = c.mixer == "qmix"
         step = Step(
-            obs=self._flat(ts.obs), action=actions, reward=nts.reward, terminated=nts.terminated,
-            # Agents out of the game earlier in the episode do not act; everyone acts after a reset.
-            active={g: ~ts.terminated[g] | resets[:, None] for g in self.groups},
+            obs=self._flat(ts.obs), action={g: actions[g] for g in learn}, reward={g: nts.reward[g] for g in learn},
+            terminated={g: nts.terminated[g] for g in learn},
+            active={g: active_agents(ts.terminated[g], resets) for g in learn},
             next_obs=self._flat(nts.final_obs),
-            next_mask={g: nts.action_mask[g] | end[:, None, None] for g in self.groups},
-            episode_end=end, resets=resets, hidden=state.hidden,
+            next_mask={g: nts.action_mask[g] | end[:, None, None] for g in learn},
+            episode_end=end, resets=resets, hidden={g: state.hidden[g] for g in learn},
             state=ts.global_state if qmix else jnp.zeros((c.num_envs, 0)),
             next_state=nts.final_global_state if qmix else jnp.zeros((c.num_envs, 0)),
         )
-        ep = nts.episode
-        sums = EpisodeSums(
-            return_sum={g: jnp.sum(jnp.where(end, r.mean(-1), 0.0)) for g, r in ep.returns.items()},
-            length_sum=jnp.sum(jnp.where(end, ep.length, 0)).astype(jnp.float32),
-            count=jnp.sum(end).astype(jnp.float32),
-        )
         new_state = state.replace(env_state=env_state, timestep=nts, hidden=hidden,
-                                  env_steps=state.env_steps + c.num_envs)
-        return new_state, (step, sums)
+                                  env_steps=state.env_steps + c.num_envs, opponent_index=index)
+        return new_state, (step, EpisodeSums.of(nts))
 
     # ------------------------------------------------------------------ learning
     def _loss(self, params: dict, target_params: dict, batch: Step,
@@ -293,7 +256,7 @@ class Trainer:
         inputs, next_inputs = self._with_ids(batch.obs), self._with_ids(batch.next_obs)
         tail = jax.tree.map(lambda x: x[burn:], batch)  # the steps after burn-in
         q_taken, boot = {}, {}
-        for name in self.groups:
+        for name in self.learners:
             net = self.networks[name]
             resets = jnp.broadcast_to(batch.resets[..., None], batch.action[name].shape)
             start = batch.hidden[name][0]
@@ -321,7 +284,7 @@ class Trainer:
             rewards = {n: (r - reward_stats[n].mean) / jnp.sqrt(reward_stats[n].var + 1e-8) for n, r in rewards.items()}
         losses, targets, total = {}, {}, 0.0
         if c.mixer == "none":
-            for name in self.groups:
+            for name in self.learners:
                 term = tail.terminated[name]
                 y = n_step_targets(rewards[name], term, end[..., None] | term, boot[name], c.gamma, c.n_step)
                 losses[name], targets[name] = td_loss(q_taken[name], y, tail.active[name][:seq])
@@ -345,7 +308,7 @@ class Trainer:
                 targets.update({g: target for g in names})
                 total = total + loss
         q_mean = {g: jnp.sum(jnp.where(tail.active[g], q_taken[g], 0.0)) / jnp.maximum(tail.active[g].sum(), 1)
-                  for g in self.groups}
+                  for g in self.learners}
         return total, {"loss": losses, "q_taken": q_mean, "target": targets}
 
     def _gradient_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
@@ -385,13 +348,11 @@ class Trainer:
             state = state.replace(reward_stats={n: st.update(rewards[n].reshape(-1)) for n, st in
                                                 state.reward_stats.items()})
         ready = self.buffer.can_sample(state.buffer, self._min_slots())
-        zero = {g: jnp.float32(0.0) for g in self.groups}
+        zero = {g: jnp.float32(0.0) for g in self.learners}
         skipped = {"loss": zero, "q_taken": zero, "target": zero}
         state, info = jax.lax.cond(ready, self._learn, lambda s, _: (s, skipped), state, k_learn)
         metrics = UpdateMetrics(
-            env_steps=state.env_steps,
-            episode_return_sum=jax.tree.map(jnp.sum, sums.return_sum),
-            episode_length_sum=jnp.sum(sums.length_sum), episode_count=jnp.sum(sums.count),
+            **base_metrics(state.env_steps, sums.total()),
             loss=info["loss"], q_taken=info["q_taken"], target=info["target"], epsilon=epsilon,
             learning=ready.astype(jnp.float32),
         )
@@ -399,12 +360,14 @@ class Trainer:
 
     def train(self, key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
         """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
-        state = self.init(key)
-        return jax.lax.scan(lambda s, _: self.update(s), state, None, length=self.num_updates)
+        return protocol.train(self, key)
 
 
-def make_train(config: QLearningConfig, env: Environment) -> Trainer:
+def make_train(config: QLearningConfig, env: Environment, learners: tuple[str, ...] | None = None) -> Trainer:
     """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here).
+
+    ``learners`` names the groups that learn (default: all); the others play the fixed opponents
+    given to :meth:`Trainer.init`.
 
     Raises:
         ConfigError: invalid settings, or a group without ``Discrete`` actions.
@@ -418,7 +381,7 @@ def make_train(config: QLearningConfig, env: Environment) -> Trainer:
                 "(iql/vdn/qmix) need Discrete ones; use algo=ippo or mappo (or a continuous-action learner such as "
                 "maddpg/isac where registered)."
             )
-    groups = tuple(env.spec.groups)
+    groups = learners = check_learners(tuple(env.spec.groups), learners)
     if config.mixer == "none":
         mix_sets: dict[str, tuple[str, ...]] = {}
     elif config.mixing == "all":
@@ -432,4 +395,4 @@ def make_train(config: QLearningConfig, env: Environment) -> Trainer:
     # One flat parameter vector for the optimiser: a few large operations instead of some per leaf.
     optimizer = optax.flatten(optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr)))
     return Trainer(config, wrap_for_training(env, config.num_envs), networks, mix_sets, optimizer,
-                   ReplayBuffer(config.capacity))
+                   ReplayBuffer(config.capacity), learners)

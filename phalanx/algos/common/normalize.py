@@ -1,4 +1,4 @@
-"""Running mean/variance statistics for observation and value normalisation."""
+"""Running mean/variance statistics (observation, value and reward normalisation), shared by every learner."""
 
 from __future__ import annotations
 
