@@ -133,7 +133,8 @@ def cmd_bench(args: list[str]) -> int:
 def cmd_train(args: list[str]) -> int:
     """Train IPPO/MAPPO: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
     from phalanx.runtime import run_config
-    from phalanx.runtime.loop import run
+    from phalanx.runtime.launch import launch
+    from phalanx.runtime.train_run import KIND, run
 
     values, env_settings = run_config.split_args(args)
     if values.get("resume") is not None:
@@ -142,16 +143,17 @@ def cmd_train(args: list[str]) -> int:
         if env_settings:
             overrides["env_settings"] = env_settings
         config = run_config.RunConfig(resume=str(values["resume"]))
-        run(config, overrides, console)
+        launch(run, KIND, config, overrides, console)
         return 0
-    run(run_config.resolve(args), console=console)
+    launch(run, KIND, run_config.resolve(args), console=console)
     return 0
 
 
 def _run_population(args: list[str], selfplay: bool) -> int:
     """``phalanx psro`` / ``phalanx selfplay``: resolve, then run or resume (see runtime.population_run)."""
     from phalanx.runtime import population_config as pc
-    from phalanx.runtime.population_run import run
+    from phalanx.runtime.launch import launch
+    from phalanx.runtime.population_run import KIND, run
 
     values, env_settings = pc.split_args(args)
     if values.get("resume") is not None:
@@ -159,11 +161,11 @@ def _run_population(args: list[str], selfplay: bool) -> int:
         overrides = {k: v for k, v in values.items() if k not in ("resume", "mode")}
         if env_settings:
             overrides["env_settings"] = env_settings
-        run(pc.PopulationConfig(resume=str(values["resume"])), overrides, console)
+        launch(run, KIND, pc.PopulationConfig(resume=str(values["resume"])), overrides, console)
         return 0
     config = pc.resolve(args, selfplay=selfplay)
     label = {"last": "sp", "uniform": "fsp"}[config.meta_solver] if selfplay else "psro"
-    run(config, console=console, label=label)
+    launch(run, KIND, config, console=console, label=label)
     return 0
 
 

@@ -221,7 +221,7 @@ def main() -> None:
             f.write(flax.serialization.to_bytes({"params": params, "obs_stats": obs_stats}))
     else:
         from phalanx.runtime import run_dir as rd
-        from phalanx.runtime.loop import restore_final
+        from phalanx.runtime.train_run import restore_final
 
         config = rd.load_config(args.target)
         env = phalanx.make(config.env, **config.env_settings)

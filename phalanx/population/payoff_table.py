@@ -8,13 +8,13 @@ they were added.
 
 The table never evaluates anything. The caller evaluates every missing cell in one batch (a
 jitted ``vmap`` over ``(row, col)`` pairs) and fills them at once; :func:`evaluate_missing` does
-exactly that with the caller's vectorised evaluator. :func:`plot_payoffs` draws ``payoffs.png``.
+exactly that with the caller's vectorised evaluator. The heat map of a table is drawn by
+``phalanx.runtime.plots.plot_payoffs`` (this layer touches no files).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -282,87 +282,6 @@ def fill_evaluated(table: PayoffTable, rows: np.ndarray, cols: np.ndarray, out: 
     counts = None if len(out) == 2 or out[2] is None else np.asarray(out[2])
     table.fill(rows, cols, values, stderr, counts)
     return int(np.asarray(rows).size)
-
-
-def plot_payoffs(table: PayoffTable, path: str | Path, labels: Any = None) -> Path:
-    """Write a heat map of both players' payoffs (members in order of addition) as a PNG.
-
-    One panel per player sharing one colour scale and colour bar (diverging and centred on 0 when the
-    payoffs have both signs); cells not evaluated are khaki (:data:`NAN_COLOUR`) and hatched. Values are
-    printed in the cells of small tables.
-
-    Args:
-        table: the payoff table.
-        path: the file to write, or a directory (then ``<dir>/payoffs.png``).
-        labels: ``(row labels, column labels)``, or None for the table's member names.
-
-    Returns:
-        The path written (written to a temporary name and renamed, so readers never see half a file).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import PatchCollection
-    from matplotlib.colors import Normalize, TwoSlopeNorm
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "payoffs.png"
-    n0, n1 = table.shape
-    rows_lab, cols_lab = table.names if labels is None else (list(labels[0]), list(labels[1]))
-    if len(rows_lab) != n0 or len(cols_lab) != n1:
-        raise PhalanxError(
-            f"plot_payoffs: labels give {len(rows_lab)} row and {len(cols_lab)} column names for a {n0} x {n1} table."
-        )
-    data = table.payoffs
-    finite = data[np.isfinite(data)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if lo < 0.0 < hi:
-        norm, cmap_name = TwoSlopeNorm(0.0, lo, hi), "RdBu"
-    else:
-        norm, cmap_name = Normalize(lo, hi if hi > lo else lo + 1.0), "viridis"
-    import matplotlib
-
-    cmap = matplotlib.colormaps[cmap_name].with_extremes(bad=NAN_COLOUR)
-
-    side = min(9.0, 3.0 + 0.3 * max(n0, n1, 1))  # inches per panel
-    fig = Figure(figsize=(2 * side + 1.5, side + 0.6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, squeeze=True)
-    image = None
-    any_missing = False
-    for player, ax in enumerate(axes):
-        grid = np.ma.masked_invalid(data[player]) if n0 and n1 else np.ma.masked_all((1, 1))
-        image = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
-        missing = np.argwhere(np.isnan(data[player])) if n0 and n1 else np.zeros((0, 2), int)
-        if len(missing):  # hatched (one collection: fast at any size) so they read as "not evaluated"
-            any_missing = True
-            cells = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in missing]
-            ax.add_collection(PatchCollection(cells, facecolor="none", edgecolor=(0.35, 0.35, 0.35), hatch="//",
-                                              linewidth=0))
-        if n0 * n1 <= 144:  # small tables: print the values
-            for i, j in zip(*np.nonzero(np.isfinite(data[player])), strict=True):
-                value = data[player, i, j]
-                dark = abs(norm(value) - 0.5) > 0.3 if cmap_name == "RdBu" else norm(value) < 0.5
-                ax.text(j, i, f"{value + 0.0:.2g}", ha="center", va="center", fontsize=8,
-                        color="white" if dark else "black")
-        step0, step1 = max(1, -(-n0 // 30)), max(1, -(-n1 // 30))  # at most 30 tick labels per axis
-        ax.set_yticks(range(0, n0, step0), [rows_lab[i] for i in range(0, n0, step0)])
-        ax.set_xticks(range(0, n1, step1), [cols_lab[j] for j in range(0, n1, step1)], rotation=90)
-        ax.set_xlabel("column player's member")
-        ax.set_title(f"player {player}'s payoff")
-    axes[0].set_ylabel("row player's member")
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="payoff")
-    fig.suptitle(f"meta-game payoffs, {n0} x {n1} members" + ("  (hatched: not evaluated yet)" if any_missing else ""))
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
-    return path
-
-
-#: Fill colour of cells not evaluated yet: a greyish khaki, in neither colour map used (RdBu, viridis)
-#: and not a grey that anti-aliased text could produce.
-NAN_COLOUR = (0.8, 0.8, 0.6)
 
 
 def _indices(value: Any, name: str) -> np.ndarray:

@@ -1,10 +1,10 @@
-"""``backend=ray``: the run loop in a coordinator actor, its tasks on worker actors, the driver relaying progress.
+"""``backend=ray``: a run function in a coordinator actor, its tasks on worker actors, the driver relaying progress.
 
 ::
 
-    driver (phalanx psro|league|train ... backend=ray)
+    driver (phalanx psro|league|train ... backend=ray; runtime.launch decides)
       └─ Coordinator actor (0 CPUs, pinned to the driver's node, so the run directory is the driver's)
-           runs the same run loop as backend=local — population_run.run / league_run.run / loop.run —
+           runs the run function it is given — the same as backend=local runs, e.g. population_run.run —
            owning the population, payoff table, schedule and RNG, checkpointing after every task batch
            └─ RayBackend: worker actors (num_cpus each, one per GPU where there are GPUs) run the tasks
 
@@ -13,7 +13,8 @@ to its own terminal, so progress bars and messages look as in a local run. Worke
 the coordinator: killing it (or the driver, Ctrl-C) ends them too; ``resume=<run_dir>`` then
 continues from the last checkpoint without redoing finished work.
 
-With ``ray.coordinator=false`` the run loop runs in the driver process instead (same results).
+With ``ray.coordinator=false`` the run function runs in the driver process instead (same results). This
+module never imports a run function: it is handed one (a module-level function, which Ray pickles by name).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import dataclasses
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,8 @@ from phalanx.errors import PhalanxError
 
 #: Seconds between the driver's polls of the coordinator.
 POLL_S = 0.25
-#: The run loops a coordinator can run.
-KINDS = ("psro", "league", "train")
+#: ``fn(config, overrides, console, backend=backend, **kwargs) -> run directory``: what a coordinator runs.
+RunFunction = Callable[..., Path]
 
 
 class _Buffer:
@@ -59,41 +61,23 @@ class _Buffer:
         return text
 
 
-def run_loop(kind: str, config: Any, overrides: dict[str, Any] | None, console: Console, backend: Any,
-             label: str = "psro") -> Path:
-    """Run the ``kind`` run loop (``psro`` — PSRO and self-play —, ``league`` or ``train``) on ``backend``."""
-    if kind == "psro":
-        from phalanx.runtime.population_run import run
-
-        return run(config, overrides, console, backend=backend, label=label)
-    if kind == "league":
-        from phalanx.runtime.league_run import run as run_league
-
-        return run_league(config, overrides, console, backend=backend)
-    if kind == "train":
-        from phalanx.runtime.loop import run as run_train
-
-        return run_train(config, overrides, console, backend=backend)
-    raise ValueError(f"kind={kind!r}: expected one of {KINDS}")
-
-
 class Coordinator:
-    """The coordinator (a Ray actor): runs one run loop in a thread with a :class:`RayBackend`.
+    """The coordinator (a Ray actor): runs one run function in a thread with a :class:`RayBackend`.
 
     Args:
-        kind, config, overrides, label: what :func:`run_loop` runs.
+        fn, config, overrides, kwargs: the run, ``fn(config, overrides, console, backend=..., **kwargs)``.
         ray_config: the run's :class:`~phalanx.runtime.backend.RayConfig` (its workers).
         terminal, width, color_system: the driver's console, which this one imitates.
     """
 
-    def __init__(self, kind: str, config: Any, overrides: dict[str, Any] | None, label: str, ray_config: Any,
-                 terminal: bool, width: int, color_system: str | None):
+    def __init__(self, fn: RunFunction, config: Any, overrides: dict[str, Any] | None, kwargs: dict[str, Any],
+                 ray_config: Any, terminal: bool, width: int, color_system: str | None):
         import jax
 
         # The coordinator's own computations (meta-solvers, exploitability, stacking) are small: it stays on
         # the CPU and leaves this node's accelerators (and their memory) to the workers.
         jax.config.update("jax_platforms", "cpu")
-        self.kind, self.config, self.overrides, self.label, self.ray_config = kind, config, overrides, label, ray_config
+        self.fn, self.config, self.overrides, self.kwargs, self.ray_config = fn, config, overrides, kwargs, ray_config
         self.buffer = _Buffer()
         self.console = Console(file=self.buffer, force_terminal=terminal, width=width, color_system=color_system)
         self.done, self.result, self.error = False, None, None
@@ -102,7 +86,7 @@ class Coordinator:
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the run loop (returns at once)."""
+        """Start the run (returns at once)."""
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
 
@@ -111,8 +95,8 @@ class Coordinator:
 
         try:
             self.backend = make_backend("ray", self.ray_config)
-            self.result = str(run_loop(self.kind, self.config, self.overrides, self.console, self.backend,
-                                       self.label))
+            self.result = str(self.fn(self.config, self.overrides, self.console, backend=self.backend,
+                                      **self.kwargs))
         except PhalanxError as e:
             self.error = ("phalanx", str(e))
         except BaseException:  # reported to the driver with the coordinator's traceback
@@ -143,12 +127,13 @@ def coordinator_name(path: str | Path) -> str:
     return f"phalanx-coordinator:{Path(path).absolute()}"
 
 
-def run_remote(kind: str, config: Any, overrides: dict[str, Any] | None, console: Console, ray_config: Any,
-               label: str = "psro", default_run_dir: Path | None = None) -> Path:
-    """Run ``kind`` in a :class:`Coordinator` actor on this node and relay its output; return the run directory.
+def run_remote(fn: RunFunction, config: Any, overrides: dict[str, Any] | None, console: Console, ray_config: Any,
+               **kwargs: Any) -> Path:
+    """Run ``fn(config, overrides, console, backend=<a RayBackend>, **kwargs)`` in a :class:`Coordinator` actor
+    on this node and relay its output; return the run directory.
 
-    Args:
-        default_run_dir: the run directory when ``config.run_dir`` is unset (fixed here, where the clock is read).
+    ``config`` must name its run directory (``run_dir`` or ``resume``): the coordinator's working directory and
+    clock are not the driver's (:func:`phalanx.runtime.launch.launch` fixes the default one first).
 
     Raises:
         PhalanxError: the run's own one-line errors, or the coordinator died (resume to continue).
@@ -157,8 +142,8 @@ def run_remote(kind: str, config: Any, overrides: dict[str, Any] | None, console
 
     ray = import_ray()
     connect(ray_config.address)
-    if config.resume is None and not config.run_dir and default_run_dir is not None:
-        config = dataclasses.replace(config, run_dir=str(default_run_dir))
+    if config.resume is None and not config.run_dir:
+        raise ValueError("run_remote: config names no run directory (run_dir or resume).")
     config = absolute_paths(config)
     overrides = dict(overrides or {})
     if overrides.get("run_dir"):
@@ -169,7 +154,7 @@ def run_remote(kind: str, config: Any, overrides: dict[str, Any] | None, console
     name = coordinator_name(config.resume or config.run_dir)
     actor = ray.remote(num_cpus=0, max_restarts=0, scheduling_strategy=here, name=name)(Coordinator)
     color = console.color_system
-    coordinator = actor.remote(kind, config, overrides, label, ray_config, console.is_terminal, console.width,
+    coordinator = actor.remote(fn, config, overrides, kwargs, ray_config, console.is_terminal, console.width,
                                color if color in ("standard", "256", "truecolor", "windows") else None)
     out = console.file
     try:
@@ -198,4 +183,4 @@ def run_remote(kind: str, config: Any, overrides: dict[str, Any] | None, console
     return Path(state["result"])
 
 
-__all__ = ["KINDS", "POLL_S", "Coordinator", "absolute_paths", "coordinator_name", "run_loop", "run_remote"]
+__all__ = ["POLL_S", "Coordinator", "RunFunction", "absolute_paths", "coordinator_name", "run_remote"]

@@ -152,8 +152,10 @@ def random_actor(env: Environment):
 def policy_actor(trainer: Any, state: Any, greedy: bool = False):
     """``act`` for :func:`make_rollout` from a trained state; the carry is the hidden state."""
 
+    from phalanx.algos.common.protocol import act_all
+
     def act(hidden, key, ts, first):
-        return trainer.act(state, hidden, key, ts, first, greedy)
+        return act_all(trainer, state, hidden, key, ts, first, greedy)
 
     return act
 
@@ -168,7 +170,7 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
     from phalanx.algos.registry import get_algorithm
     from phalanx.runtime import run_dir as rd
     from phalanx.runtime.checkpoint import Checkpoints
-    from phalanx.runtime.loop import init_state
+    from phalanx.runtime.train_run import init_state
 
     path = Path(run_dir)
     if not path.is_dir():

@@ -49,6 +49,8 @@ from phalanx.config import to_yaml
 from phalanx.errors import PhalanxError
 from phalanx.population.league import League, make_match_evaluator, match_scores
 from phalanx.population.league_math import fit_elo
+from phalanx.runtime import run_dir as rd
+from phalanx.runtime.atomic import write_json
 from phalanx.runtime.backend import (
     Backend,
     LocalBackend,  # noqa: F401 — re-exported (tests, callers)
@@ -58,9 +60,12 @@ from phalanx.runtime.backend import (
 )
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.league_config import LeagueConfig, from_values, resolve, split_args, to_values
-from phalanx.runtime.metrics import MetricsLog, write_json
+from phalanx.runtime.metrics import MetricsLog
 
 GROUPS = ("taggers", "runners")
+
+#: ``phalanx league`` run directories.
+KIND = rd.RunKind("phalanx league", "runs/<env>-league-<time>", LeagueConfig, from_values, lambda config: "league")
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -546,7 +551,8 @@ def table_rows(final: dict[str, Any]) -> list[dict[str, Any]]:
 def write_final(path: Path, final: dict[str, Any]) -> Table:
     """Write ``league_final.json``, ``league_table.csv``/``.md``, ``win_rates.csv``, ``payoffs.png`` and the
     two-panel ``elo.png``; return the table for printing."""
-    from phalanx.population.payoff_table import PayoffTable, plot_payoffs
+    from phalanx.population.payoff_table import PayoffTable
+    from phalanx.runtime.plots import plot_payoffs
 
     rows = table_rows(final)
     write_json(path / "league_final.json", final)
@@ -587,7 +593,7 @@ def _progress_bar(console: Console) -> Progress:
 
 
 def run(config: LeagueConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,
-        backend: Backend | None = None, stop_after: int | None = None) -> Path:
+        backend: Backend | None = None, stop_after: int | None = None, label: str | None = None) -> Path:
     """Run (or, with ``config.resume``, continue) a league; return its run directory.
 
     ``stop_after`` stops once that many tasks are processed (for tests of resuming); the final round
@@ -600,10 +606,6 @@ def run(config: LeagueConfig, overrides: dict[str, Any] | None = None, console: 
     if own_backend:
         stored = load_config(config.resume) if config.resume is not None else None
         name, ray_config = backend_choice(config, overrides, stored)
-        if name == "ray" and ray_config.coordinator and stop_after is None:
-            from phalanx.runtime.coordinator import run_remote
-
-            return run_remote("league", config, overrides, console, ray_config, default_run_dir=default_path(config))
         backend = make_backend(name, ray_config)
     try:
         return _run(config, overrides, console, backend, stop_after)

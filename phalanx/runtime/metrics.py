@@ -1,4 +1,4 @@
-"""Chunk metrics → ``metrics.jsonl`` lines, TensorBoard scalars and the marl-eval JSON file.
+"""Chunk metrics → ``metrics.jsonl`` lines, TensorBoard scalars and the marl-eval JSON data.
 
 One line of ``metrics.jsonl`` per log step (one compiled chunk of ``log_every`` updates)::
 
@@ -116,7 +116,11 @@ class MetricsLog:
 
 
 class TensorBoard:
-    """TensorBoard scalars at ``global_step = env_steps``; ``purge_step`` drops events logged past a checkpoint."""
+    """A run's TensorBoard event file; ``purge_step`` drops events logged past a checkpoint.
+
+    :meth:`write` logs a ``phalanx train`` metrics line at ``global_step = env_steps``; :meth:`scalars` any
+    named values (population iterations, league Elo).
+    """
 
     def __init__(self, path: Path, purge_step: int | None = None):
         from tensorboardX import SummaryWriter
@@ -145,6 +149,13 @@ class TensorBoard:
                 if v is not None:
                     w.add_scalar(f"episode/return/{g}/seed_{k}", v, step)
         w.flush()
+
+    def scalars(self, values: dict[str, Any], step: int) -> None:
+        """Log ``{tag: value}`` at ``step`` (None values are left out) and flush."""
+        for tag, value in values.items():
+            if value is not None:
+                self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
 
     def close(self) -> None:
         """Flush and close the event file."""
@@ -197,10 +208,3 @@ def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_n
 
 def _finite(x: float) -> float:
     return float(x) if math.isfinite(x) else 0.0
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

@@ -34,6 +34,7 @@ from rich.console import Console
 
 from phalanx.config import build, parse_overrides
 from phalanx.errors import PhalanxError
+from phalanx.runtime import plots
 from phalanx.runtime.metrics import MetricsLog
 
 #: Kinds of run directories and the command that makes each.
@@ -72,21 +73,9 @@ class Run:
         """The legend entry: the label and what the run is (env and algorithm, game and solver)."""
         c = self.config
         what = {"train": f"{c.get('env')} {c.get('algo')}",
-                "psro": f"{c.get('game')} {c.get('oracle')}/{c.get('meta_solver')}",
+                "psro": f"{c.get('env', c.get('game'))} {c.get('oracle')}/{c.get('meta_solver')}",
                 "league": f"{c.get('env')} league"}[self.kind] if c else ""
         return f"{self.label}: {what}" if what else self.label
-
-
-@dataclasses.dataclass(frozen=True)
-class Curve:
-    """One line with its band: ``x``, ``mean``, ``low``, ``high`` are ``(T,)``; ``n`` ``(T,)`` seeds per point."""
-
-    label: str
-    x: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    n: np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -110,7 +99,7 @@ def run_kind(config: dict[str, Any], first_line: dict[str, Any]) -> str | None:
     """``"train"``, ``"psro"`` or ``"league"`` from a run's config (or, without one, its first metrics line)."""
     if "algo" in config and "num_seeds" in config:
         return "train"
-    if "game" in config and "oracle" in config:
+    if ("env" in config or "game" in config) and "oracle" in config:
         return "psro"
     if "main_agents" in config:
         return "league"
@@ -163,55 +152,7 @@ def load_runs(dirs: tuple[str, ...] | list[str]) -> list[Run]:
     return runs
 
 
-# ---------------------------------------------------------------------------------------------- statistics
-def seed_returns(lines: list[dict[str, Any]], group: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(env_steps (T,), returns (T, S))`` of one group; NaN where a seed finished no episode in the chunk."""
-    x = np.array([line["env_steps"] for line in lines], float)
-    rows = []
-    for line in lines:
-        entries = line.get("seeds", [line])
-        rows.append([np.nan if e["episode_return"].get(group) is None else e["episode_return"][group]
-                     for e in entries])
-    return x, np.array(rows, float).reshape(len(lines), -1)
-
-
-def confidence_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over seeds and its ``level`` Student-t confidence interval, row by row.
-
-    Args:
-        values: ``(T, S)`` per-seed values; NaN entries are left out.
-        level: the interval's coverage.
-
-    Returns:
-        ``(mean, half_width, n)``, each ``(T,)``: ``half_width = t((1+level)/2, n−1) · sd / √n`` with the
-        sample standard deviation (``ddof=1``); NaN where ``n < 2`` (mean NaN where ``n = 0``).
-    """
-    from scipy import stats
-
-    n = np.sum(~np.isnan(values), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total = np.nansum(values, axis=1)
-        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-        dev = np.where(np.isnan(values), 0.0, values - mean[:, None])
-        sd = np.sqrt(np.sum(dev**2, axis=1) / np.maximum(n - 1, 1))
-        half = np.where(n >= 2, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
-    return mean, half, n
-
-
-def return_curve(label: str, runs: list[Run], group: str) -> Curve | None:
-    """The seed-mean return of ``group`` with its 95% band, seeds pooled over ``runs`` (same env steps)."""
-    xs, cols = [], []
-    for run in runs:
-        if any(group in line["episode_return"] for line in run.lines):
-            x, values = seed_returns(run.lines, group)
-            xs.append(x)
-            cols.append(values)
-    if not xs:
-        return None
-    mean, half, n = confidence_band(np.concatenate(cols, axis=1))
-    return Curve(label, xs[0], mean, mean - half, mean + half, n)
-
-
+# ---------------------------------------------------------------------------------------------- what to draw
 def _pool_key(run: Run) -> str:
     config = {k: v for k, v in run.config.items() if k not in POOL_IGNORED}
     steps = [line["env_steps"] for line in run.lines]
@@ -230,74 +171,33 @@ def pooled(runs: list[Run], pool: bool) -> list[tuple[str, list[Run]]]:
 
 
 # ---------------------------------------------------------------------------------------------- figures
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def return_curves(runs: list[Run], pool: bool = False) -> dict[str, list[plots.Curve]]:
+    """``{group: a curve per run (or pooled runs)}`` for :func:`~phalanx.runtime.plots.returns_figure`.
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")  # readers never see half a file
-    fig.savefig(tmp)
-    tmp.replace(path)
-    return path
+    Raises:
+        PhalanxError: no run has finished an episode yet (nothing to draw).
+    """
+    groups = list(dict.fromkeys(g for r in runs for line in r.lines for g in line["episode_return"]))
+    curves = {g: [c for label, members in pooled(runs, pool)
+                  if (c := plots.return_curve(label, [m.lines for m in members], g))] for g in groups}
+    if not any(np.isfinite(c.mean).any() for cs in curves.values() for c in cs):
+        raise PhalanxError(f"run_dir={runs[0].path}: no episode has finished yet, so there is no return to plot.")
+    return curves
 
 
 def returns_figure(runs: list[Run], pool: bool = False) -> Any:
-    """A panel per group, a line per run (or pooled runs) with its 95% CI band over seeds (a matplotlib Figure)."""
-    groups = list(dict.fromkeys(g for r in runs for line in r.lines for g in line["episode_return"]))
-    curves = {g: [c for label, members in pooled(runs, pool) if (c := return_curve(label, members, g))]
-              for g in groups}
-    if not any(np.isfinite(c.mean).any() for cs in curves.values() for c in cs):
-        raise PhalanxError(f"run_dir={runs[0].path}: no episode has finished yet, so there is no return to plot.")
-    fig = _figure(max(5.0, 4.5 * len(groups)), 4.0)
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
-    for ax, g in zip(axes, groups, strict=True):
-        for k, c in enumerate(curves[g]):
-            seeds = int(c.n.max()) if c.n.size else 0
-            ax.plot(c.x, c.mean, color=f"C{k % 10}", lw=1.5, label=f"{c.label} ({seeds} seed{'s' * (seeds != 1)})")
-            if np.isfinite(c.low).any():
-                ax.fill_between(c.x, c.low, c.high, color=f"C{k % 10}", alpha=0.2, lw=0)
-        ax.set_title(g)
-        ax.set_xlabel("env steps (per seed)")
-        ax.set_ylabel("mean episode return")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("mean episode return; band: 95% confidence interval over seeds (Student t)", fontsize=9)
-    return fig
-
-
-def plot_returns(runs: list[Run], path: Path, pool: bool = False) -> Path:
-    """Write :func:`returns_figure` to ``path`` (``plot_returns.png``)."""
-    return _save(returns_figure(runs, pool), path)
+    """The returns figure of ``runs`` (:func:`return_curves` drawn by :func:`~phalanx.runtime.plots.returns_figure`)."""
+    return plots.returns_figure(return_curves(runs, pool), plots.RETURNS_CAPTION)
 
 
 def exploitability_figure(runs: list[Run]) -> Any:
-    """Exploitability vs iteration and vs wall time, a line per run (None if no run of an exact game logged it)."""
-    from matplotlib.ticker import MaxNLocator
+    """Exploitability of every run, a line each (None if no run of an exact game logged it)."""
+    return plots.exploitability_figure([(r.description, r.lines) for r in runs])
 
-    series = [(r.description, [ln for ln in r.lines if ln.get("exploitability") is not None]) for r in runs]
-    series = [(label, lines) for label, lines in series if lines]
-    if not series:
-        return None
-    fig = _figure(10.0, 4.0)
-    for ax, key, xlabel in zip(fig.subplots(1, 2), ("iteration", "wall_time"), ("iteration", "wall time (s)"),
-                               strict=True):
-        for k, (label, lines) in enumerate(series):
-            y = np.maximum([ln["exploitability"] for ln in lines], 1e-12)  # exact zeros on a log axis
-            ax.plot([ln[key] for ln in lines], y, marker="o", markersize=3, color=f"C{k % 10}", label=label)
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("exploitability (NashConv / 2)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-        if key == "iteration":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig
+
+def elo_figure(runs: list[Run]) -> Any:
+    """Online Elo of every player, a panel per run."""
+    return plots.elo_figure([(f"{r.description}: Elo of every player (thin: snapshots)", r.lines) for r in runs])
 
 
 def last_payoff_table(run: Run) -> Any:
@@ -313,28 +213,6 @@ def last_payoff_table(run: Run) -> Any:
         return None if step is None else PayoffTable.from_dict(ckpt.progress(step)["table"])
     finally:
         ckpt.close()
-
-
-def elo_figure(runs: list[Run]) -> Any:
-    """Online Elo of every player vs league env steps (learners thick, snapshots thin); a panel per run."""
-    fig = _figure(min(6.5 * len(runs), 20.0), 4.5)
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]  # Elo compares players within a league, not across
-    for ax, run in zip(axes, runs, strict=True):
-        names = list(run.lines[-1]["elo"])
-        families = list(dict.fromkeys(n.split("@")[0] for n in names))
-        x = np.array([line["env_steps"] for line in run.lines], float)
-        for name in names:
-            family = name.split("@")[0]
-            learner = "@" not in name  # snapshots are named "<learner>@<task>"
-            y = np.array([line["elo"].get(name, np.nan) for line in run.lines], float)
-            ax.plot(x, y, color=f"C{families.index(family) % 10}", lw=2.0 if learner else 0.8,
-                    alpha=1.0 if learner else 0.6, label=name if learner else None)
-        ax.set_title(f"{run.description}: Elo of every player (thin: snapshots)", fontsize=9)
-        ax.set_xlabel("league env steps")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        ax.set_ylabel("Elo (online)")
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------- the command
@@ -359,21 +237,17 @@ def plot(config: PlotConfig) -> list[Path]:
     written: list[Path] = []
     if kind == "train":
         main, _ = _targets(config, runs, "plot_returns.png")
-        written.append(plot_returns(runs, main, config.pool))
+        written.append(plots.save(returns_figure(runs, config.pool), main))
     elif kind == "psro":
-        from phalanx.population.payoff_table import plot_payoffs
-
         main, own = _targets(config, runs, "plot_exploitability.png")
         if (fig := exploitability_figure(runs)) is not None:
-            written.append(_save(fig, main))
+            written.append(plots.save(fig, main))
         for run in runs:
             if (table := last_payoff_table(run)) is not None:
-                target = own(run, "payoffs")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                written.append(plot_payoffs(table, target))
+                written.append(plots.plot_payoffs(table, own(run, "payoffs")))
     else:
         main, _ = _targets(config, runs, "plot_elo.png")
-        written.append(_save(elo_figure(runs), main))
+        written.append(plots.save(elo_figure(runs), main))
     if not written:
         raise PhalanxError(f"run_dir={runs[0].path}: nothing to plot yet (no exploitability logged, no checkpoint).")
     return written

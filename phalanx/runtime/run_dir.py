@@ -1,32 +1,49 @@
-"""The run directory: where one ``phalanx train`` run keeps its outputs.
+"""The run directory: where every run (``phalanx train``, ``psro``, ``selfplay``, ``league``) keeps its outputs.
 
 ::
 
     <run_dir>/
-      config.yaml          the resolved RunConfig (what ``resume=`` reads back)
-      metrics.jsonl        one JSON object per log step (per compiled chunk)
-      events.out.tfevents.*  TensorBoard scalars
-      learning_curve.png   episode return vs env steps, per group (band over seeds)
-      marl_eval.json       the run in marl-eval's raw-data format
-      checkpoints/<chunk>/ Orbax checkpoints (the last 2): TrainState + host progress
+      config.yaml             the resolved config (what ``resume=`` reads back)          every command
+      metrics.jsonl           one JSON object per log step                              every command
+      events.out.tfevents.*   TensorBoard scalars                                       every command
+      checkpoints/<step>/     Orbax checkpoints (the last 2)                            every command
+      learning_curve.png      episode return vs env steps, per group                    train
+      marl_eval.json          the run in marl-eval's raw-data format                    train
+      payoffs.png             the meta-game's payoff table (a heat map)                 psro, selfplay, league
+      exploitability.png      exact games: exploitability vs iteration and wall time    psro, selfplay
+      meta_strategy.json      the latest meta-strategy per player                       psro, selfplay
+      policy.json             poker: the meta-strategy mixture as an OpenSpiel policy   psro, selfplay
+      elo.png                 every player's Elo                                        league
+      league_final.json, league_table.md/.csv, win_rates.csv: the final round robin     league
+
+One set of functions serves every command; what differs between commands (the config class, how it is
+built from stored values, the default directory name) is a :class:`RunKind`. What ``resume=`` may change
+is the config class's ``RESUME_OVERRIDABLE`` (top-level keys), said in one place per command.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from phalanx.config import to_yaml
-from phalanx.errors import PhalanxError
-from phalanx.runtime.run_config import RunConfig, from_values, to_values
+from phalanx.config import to_dict, to_yaml
+from phalanx.errors import ConfigError, PhalanxError
+from phalanx.runtime import run_config
+from phalanx.runtime.atomic import write_text
+
+#: Keys that say where a run lives and what executes it: a resume may give them (when its command allows),
+#: but they are never written back into config.yaml (results do not depend on them).
+PLACEMENT = ("resume", "run_dir", "backend", "ray")
 
 
 @dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """The files every run directory has (``phalanx train``, ``psro``, ``selfplay``, ``league``)."""
+class RunDir:
+    """Paths of a run's outputs (see the module docstring for which command writes which)."""
 
     path: Path
 
@@ -37,7 +54,7 @@ class RunPaths:
 
     @property
     def metrics(self) -> Path:
-        """``<run>/metrics.jsonl``, one JSON object per log step (a compiled chunk, or an iteration)."""
+        """``<run>/metrics.jsonl``, one JSON object per log step (a compiled chunk, an iteration, a cycle)."""
         return self.path / "metrics.jsonl"
 
     @property
@@ -45,67 +62,168 @@ class RunPaths:
         """``<run>/checkpoints``, the Orbax checkpoints (the last 2)."""
         return self.path / "checkpoints"
 
-
-@dataclasses.dataclass(frozen=True)
-class RunDir(RunPaths):
-    """Paths of a ``phalanx train`` run's outputs."""
-
     @property
     def plot(self) -> Path:
-        """``<run>/learning_curve.png``, episode return vs env steps per group."""
+        """``<run>/learning_curve.png``, episode return vs env steps per group (``phalanx train``)."""
         return self.path / "learning_curve.png"
 
     @property
     def marl_eval(self) -> Path:
-        """``<run>/marl_eval.json``, the run in marl-eval's raw-data format."""
+        """``<run>/marl_eval.json``, the run in marl-eval's raw-data format (``phalanx train``)."""
         return self.path / "marl_eval.json"
 
+    @property
+    def payoffs(self) -> Path:
+        """``<run>/payoffs.png``, the meta-game's payoff table as a heat map (population runs, league)."""
+        return self.path / "payoffs.png"
 
-def default_path(config: RunConfig) -> Path:
-    """``runs/<env>-<algo>-<YYYYmmdd-HHMMSS>`` (``:`` in the env name becomes ``-``), the directory a new
-    run writes to by default.
+    @property
+    def exploitability(self) -> Path:
+        """``<run>/exploitability.png``, exact games: exploitability vs iteration and vs wall time."""
+        return self.path / "exploitability.png"
+
+    @property
+    def meta_strategy(self) -> Path:
+        """``<run>/meta_strategy.json``, the latest meta-strategy per player."""
+        return self.path / "meta_strategy.json"
+
+    @property
+    def policy(self) -> Path:
+        """``<run>/policy.json``, poker: each player's meta-strategy mixture as an OpenSpiel-keyed tabular policy."""
+        return self.path / "policy.json"
+
+    @property
+    def elo(self) -> Path:
+        """``<run>/elo.png``, every league player's Elo against league env steps."""
+        return self.path / "elo.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunKind:
+    """What the run directory needs to know about one command's config.
+
+    Attributes:
+        command: the command in messages (``phalanx train``, ``phalanx psro/selfplay``, ``phalanx league``).
+        example: a run directory it makes, for messages (``runs/<env>-<algo>-<time>``).
+        config_cls: the command's config dataclass.
+        from_values: builds and validates a config from nested plain values (config.yaml's).
+        default_label: the directory name's middle part when none is given (``train``: the algorithm).
+        resume_overridable: the top-level keys ``resume=`` may change, used while ``config_cls`` does not
+            say so itself in a ``RESUME_OVERRIDABLE`` class attribute.
     """
-    env = config.env.replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
-    return Path("runs") / f"{env}-{config.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    command: str
+    example: str
+    config_cls: type
+    from_values: Callable[[dict[str, Any]], Any]
+    default_label: Callable[[Any], str]
+    resume_overridable: tuple[str, ...] = PLACEMENT
+
+    @property
+    def overridable(self) -> tuple[str, ...]:
+        """The top-level config keys a resumed run may change."""
+        return tuple(getattr(self.config_cls, "RESUME_OVERRIDABLE", self.resume_overridable))
 
 
-def create(config: RunConfig) -> tuple[RunDir, RunConfig]:
-    """Make a fresh run directory and write ``config.yaml``; the config records its path."""
-    path = Path(config.run_dir) if config.run_dir else default_path(config)
+#: ``phalanx train`` runs.
+TRAIN = RunKind("phalanx train", "runs/<env>-<algo>-<time>", run_config.RunConfig, run_config.from_values,
+                lambda config: config.algo)
+
+
+def _env_name(config: Any) -> str:
+    # PopulationConfig names its env ``game`` until the config grammar says ``env`` everywhere.
+    name = getattr(config, "env", None) or getattr(config, "game", "run")
+    return str(name).replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
+
+
+def default_path(config: Any, kind: RunKind = TRAIN, label: str | None = None) -> Path:
+    """``runs/<env>-<label>-<YYYYmmdd-HHMMSS>``, the directory a new run writes to when ``run_dir`` is unset
+    (``label``: the kind's default, e.g. the algorithm for ``phalanx train``)."""
+    label = label or kind.default_label(config)
+    return Path("runs") / f"{_env_name(config)}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create(config: Any, kind: RunKind = TRAIN, label: str | None = None) -> tuple[RunDir, Any]:
+    """Make a fresh run directory and write ``config.yaml``; the returned config records its path.
+
+    Raises:
+        PhalanxError: the directory already holds a run (continue it with ``resume=`` instead).
+    """
+    path = Path(config.run_dir) if config.run_dir else default_path(config, kind, label)
     if (path / "config.yaml").exists():
         raise PhalanxError(f"run_dir={path} already holds a run; continue it with resume={path} or pick another.")
     path.mkdir(parents=True, exist_ok=True)
     config = dataclasses.replace(config, run_dir=str(path), resume=None)
     run = RunDir(path)
-    run.config.write_text(to_yaml(config))
+    write_text(run.config, to_yaml(config))
     return run, config
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """The :class:`RunConfig` stored in a run directory."""
-    file = Path(path) / "config.yaml"
-    if not Path(path).is_dir():
-        raise PhalanxError(f"resume={path}: no such directory; give the run directory phalanx train printed, "
-                           "e.g. runs/<env>-<algo>-<time>.")
+def load_config(path: str | Path, kind: RunKind = TRAIN) -> Any:
+    """The config stored in a run directory of ``kind``; one-line errors when it is not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PhalanxError(f"resume={path}: no such directory; give the run directory {kind.command} printed, "
+                           f"e.g. {kind.example}.")
+    file = path / "config.yaml"
     if not file.is_file():
-        raise PhalanxError(f"resume={path}: no config.yaml there; is it a phalanx run directory?")
-    return from_values(yaml.safe_load(file.read_text()))
+        raise PhalanxError(f"resume={path}: no config.yaml there; is it a {kind.command} run directory?")
+    values = yaml.safe_load(file.read_text())
+    names = {f.name for f in dataclasses.fields(kind.config_cls)}
+    if not isinstance(values, dict) or not set(values) <= names:
+        extra = sorted(set(values) - names) if isinstance(values, dict) else []
+        raise PhalanxError(f"resume={path}: config.yaml is not a {kind.command} run's config"
+                           + (f" (it has {', '.join(extra)})." if extra else "."))
+    try:
+        return kind.from_values(values)
+    except ConfigError as e:
+        raise PhalanxError(f"resume={path}: its config.yaml no longer validates: {e}") from None
 
 
-def open_for_resume(path: str | Path, overrides: dict) -> tuple[RunDir, RunConfig]:
-    """Reopen a run; reject overrides that would change its stored config."""
-    stored = load_config(path)
-    conflicts = [k for k, v in _flatten(overrides).items()
-                 if k not in ("resume", "run_dir") and _flatten(to_values(stored)).get(k, object()) != v]
+def open_for_resume(path: str | Path, overrides: dict[str, Any], kind: RunKind = TRAIN) -> tuple[RunDir, Any]:
+    """Reopen a run with its stored config.
+
+    ``overrides`` (nested ``key=value`` values) may give any key with its stored value; a different value
+    is refused, in one line, unless the key or a group holding it is in the command's ``RESUME_OVERRIDABLE``
+    (``ray`` covers ``ray.address``). Accepted changes other than :data:`PLACEMENT` keys are applied and
+    written back into ``config.yaml`` (e.g. a raised ``iterations`` target).
+    """
+    stored = load_config(path, kind)
+    allowed = kind.overridable
+    flat = _flatten(to_dict(stored))
+    missing = object()
+    given = _flatten(overrides)
+    conflicts = [k for k, v in given.items() if not _covered(k, allowed) and flat.get(k, missing) != v]
     if conflicts:
-        flat = _flatten(to_values(stored))
         shown = ", ".join(f"{k}={flat.get(k, '<unset>')!r}" for k in conflicts)
+        may = [k for k in allowed if k not in ("resume", "run_dir")]
         raise PhalanxError(f"resume={path}: cannot change a resumed run's config (stored: {shown}); "
-                           "drop those overrides or start a new run.")
-    return RunDir(Path(path)), dataclasses.replace(stored, run_dir=str(path), resume=None)
+                           + (f"only {', '.join(may)} may change. " if may else "")
+                           + "Drop those overrides or start a new run.")
+    config = dataclasses.replace(stored, run_dir=str(path), resume=None)
+    changes = {k: v for k, v in given.items() if not _covered(k, PLACEMENT) and flat.get(k, missing) != v}
+    if changes:
+        values = to_dict(config)
+        for key, value in changes.items():
+            *groups, last = key.split(".")
+            node = values
+            for g in groups:
+                node = node.setdefault(g, {})
+            node[last] = value
+        config = kind.from_values(values)
+        write_text(Path(path) / "config.yaml", to_yaml(config))
+    return RunDir(Path(path)), config
 
 
-def _flatten(values: dict, prefix: str = "") -> dict:
+def _covered(key: str, entries: tuple[str, ...]) -> bool:
+    """Whether the flattened ``key`` (``population.iterations``) is an entry or inside one (``ray`` covers
+    ``ray.address``)."""
+    parts = key.split(".")
+    return any(".".join(parts[: i + 1]) in entries for i in range(len(parts)))
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "c": (2,)}`` → ``{"a.b": 1, "c": [2]}`` (an empty group gives no key)."""
     out = {}
     for k, v in values.items():
         if isinstance(v, dict):

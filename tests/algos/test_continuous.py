@@ -217,7 +217,7 @@ def _final_state(run_dir):
     """The newest checkpoint's ``(state, progress)``, restored into abstract shapes (no compile)."""
     from phalanx.runtime import run_dir as rd
     from phalanx.runtime.checkpoint import Checkpoints
-    from phalanx.runtime.loop import init_state
+    from phalanx.runtime.train_run import init_state
 
     config = rd.load_config(run_dir)
     trainer = get_algorithm(config.algo).make_train(config.train, phalanx.make(config.env, **config.env_settings))

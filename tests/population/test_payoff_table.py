@@ -1,4 +1,5 @@
-"""PayoffTable: growth, missing cells, validated fills, checkpoints, intervals, batch evaluation, the plot."""
+"""PayoffTable: growth, missing cells, validated fills, checkpoints, intervals, batch evaluation
+(its heat map: tests/runtime/test_plots.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from PIL import Image
 
 import phalanx
 from phalanx.errors import PhalanxError
-from phalanx.population.payoff_table import NAN_COLOUR, PayoffTable, evaluate_missing, plot_payoffs
+from phalanx.population.payoff_table import PayoffTable, evaluate_missing
 
 
 def table_of(n0: int, n1: int) -> PayoffTable:
@@ -239,38 +239,3 @@ def test_evaluate_missing_with_jitted_vmap_over_rock_paper_scissors():
     expected = env.payoffs[:, actions[0]][:, :, actions[1]]
     np.testing.assert_array_equal(table.payoffs, expected)
     assert table.payoffs[0, 1, 0] == -1.0  # paper (row 1) vs scissors (column 0): the column wins
-
-
-# --------------------------------------------------------------------------- plot
-
-
-def _png(path) -> np.ndarray:
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def test_plot_payoffs_writes_png_with_distinct_nan_cells(tmp_path):
-    table = table_of(3, 3)
-    fill_all(table, lambda r, c: np.stack([r - c, c - r]).astype(float))
-    table.add_member(0)  # a row not evaluated yet
-    path = plot_payoffs(table, tmp_path)
-    assert path == tmp_path / "payoffs.png" and not list(tmp_path.glob("*.tmp.png"))
-    pixels = _png(path)
-    nan_rgb = np.round(np.array(NAN_COLOUR) * 255).astype(np.uint8)
-    assert np.all(pixels == nan_rgb, axis=-1).sum() > 100  # the missing row is drawn in the NaN colour
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20  # a real heat map, not a blank canvas
-    complete = table_of(3, 3)
-    fill_all(complete, lambda r, c: np.stack([r - c, c - r]).astype(float))
-    full = _png(plot_payoffs(complete, tmp_path / "full.png", labels=(["a", "b", "c"], ["x", "y", "z"])))
-    assert np.all(full == nan_rgb, axis=-1).sum() == 0
-
-
-def test_plot_payoffs_large_and_label_errors(tmp_path):
-    table = table_of(45, 33)
-    rows, cols = table.missing()
-    table.fill(rows[::2], cols[::2], np.stack([rows[::2] * 1.0, -cols[::2] * 1.0]))
-    _png(plot_payoffs(table, tmp_path / "big.png"))
-    with pytest.raises(PhalanxError, match="labels"):
-        plot_payoffs(table_of(2, 2), tmp_path / "x.png", labels=(["a"], ["b", "c"]))

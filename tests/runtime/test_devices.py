@@ -11,7 +11,7 @@ import numpy as np
 SCRIPT = """
 import sys, numpy as np, jax
 from phalanx.runtime import run_config
-from phalanx.runtime.loop import restore_final, run
+from phalanx.runtime.train_run import restore_final, run
 from rich.console import Console
 config = run_config.resolve(["env=simple_spread", "num_seeds=2", "log_every=2", "env.N=2", "train.num_envs=4",
                              "train.num_steps=16", "train.total_steps=256", "train.hidden=[8]",

@@ -17,7 +17,7 @@ from PIL import Image
 from phalanx.cli import main
 from phalanx.errors import PhalanxError
 from phalanx.population.payoff_table import PayoffTable
-from phalanx.runtime import plot_runs
+from phalanx.runtime import plot_runs, plots
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.metrics import make_line
 
@@ -48,7 +48,7 @@ def hand_band(values: list[float]) -> tuple[float, float]:
 
 def test_confidence_band_is_the_student_t_interval():
     values = np.array([[1.0, 2.0, 3.0], [np.nan, 4.0, 6.0], [5.0, np.nan, np.nan], [np.nan] * 3])
-    mean, half, n = plot_runs.confidence_band(values)
+    mean, half, n = plots.confidence_band(values)
     np.testing.assert_array_equal(n, [3, 2, 1, 0])
     np.testing.assert_allclose(mean[:3], [2.0, 5.0, 5.0])
     assert np.isnan(mean[3])
@@ -61,7 +61,7 @@ def test_band_in_the_figure_is_mean_plus_minus_ci(tmp_path):
     returns = [[-30.0, -28.0, -26.0], [-20.0, None, -24.0], [-10.0, -12.0, -17.0]]
     run = write_train_run(tmp_path / "a", returns, [100, 200, 300])
     runs = plot_runs.load_runs([str(run)])
-    curve = plot_runs.return_curve("a", runs, "agents")
+    curve = plots.return_curve("a", [r.lines for r in runs], "agents")
     for t, row in enumerate(returns):
         mean, half = hand_band([r for r in row if r is not None])
         assert curve.mean[t] == pytest.approx(mean)
@@ -106,7 +106,7 @@ def test_pool_turns_single_seed_runs_into_one_band(tmp_path):
     assert len(lines) == 2
     np.testing.assert_allclose(lines[0].get_ydata(), [2.0, 7.0])
     mean, half = hand_band([4.0, 8.0, 9.0])
-    curve = plot_runs.return_curve("pooled", loaded[:3], "agents")
+    curve = plots.return_curve("pooled", [r.lines for r in loaded[:3]], "agents")
     assert (curve.low[1], curve.high[1]) == pytest.approx((mean - half, mean + half), rel=1e-5, abs=1e-5)
     assert len(plot_runs.returns_figure(loaded).axes[0].get_lines()) == 4  # without pool=true
 
@@ -226,7 +226,7 @@ def test_plot_of_a_real_train_run_with_three_seeds(tmp_path, tiny, capsys):
     assert main(["plot", f"run_dir={run}"]) == 0
     assert capsys.readouterr().out.split() == ["wrote", str(run / "plot_returns.png")]
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
-    curve = plot_runs.return_curve("run", plot_runs.load_runs([str(run)]), "agents")
+    curve = plots.return_curve("run", [plot_runs.load_run(run).lines], "agents")
     for t, line in enumerate(lines):
         values = [s["episode_return"]["agents"] for s in line["seeds"] if s["episode_return"]["agents"] is not None]
         if len(values) >= 2:
@@ -237,7 +237,7 @@ def test_plot_of_a_real_train_run_with_three_seeds(tmp_path, tiny, capsys):
 @pytest.mark.slow
 def test_plot_of_a_real_psro_run(tmp_path, capsys):
     run = tmp_path / "psro"
-    assert main(["psro", "game=kuhn_poker", "iterations=2", f"run_dir={run}"]) == 0
+    assert main(["psro", "env=kuhn_poker", "population.iterations=2", f"run_dir={run}"]) == 0
     capsys.readouterr()
     assert main(["plot", f"run_dir={run}", f"out={tmp_path / 'figs'}"]) == 0
     assert capsys.readouterr().out.split()[1::2] == [str(tmp_path / "figs" / n)
@@ -252,7 +252,8 @@ def test_plot_of_a_real_league_run(tmp_path, capsys):
     tiny = ["env=tag", "env.num_runners=1", "env.grid_length=3.0", "env.episode_length=10",
             "env.tagging_distance=0.3", "env.num_acceleration_levels=2", "env.num_turn_levels=2", "train.num_envs=4",
             "train.num_steps=8", "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]",
-            "updates_per_task=1", "total_steps=384", "eval_games=2", "final_games=4", "eval_chunk=4",
+            "league.updates_per_task=1", "league.total_steps=384", "league.eval_games=2", "league.final_games=4",
+            "league.eval_chunk=4",
             "league.min_snapshot_steps=0", "league.snapshot_budget_steps=64"]
     assert main(["league", *tiny, f"run_dir={run}"]) == 0
     capsys.readouterr()

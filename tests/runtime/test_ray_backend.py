@@ -21,7 +21,7 @@ import pytest
 from rich.console import Console
 
 from phalanx.cli import main
-from phalanx.runtime.loop import restore_final as restore_train
+from phalanx.runtime.train_run import restore_final as restore_train
 from phalanx.runtime.population_config import PopulationConfig, resolve
 from phalanx.runtime.population_run import restore_final, run
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from phalanx.runtime.checkpoint import Checkpoints
-from phalanx.runtime.loop import restore_final
+from phalanx.runtime.train_run import restore_final
 
 NUM_CHUNKS = 24  # one update per chunk, a checkpoint after each: long enough to kill mid-run
 

@@ -55,7 +55,7 @@ def test_train_help_prints_usage_and_resolved_config(capsys):
 
 
 def test_chunk_sizes_put_the_remainder_last():
-    from phalanx.runtime.loop import chunk_sizes
+    from phalanx.runtime.train_run import chunk_sizes
 
     assert chunk_sizes(5, 2) == [2, 2, 1] and chunk_sizes(4, 2) == [2, 2] and chunk_sizes(1, 10) == [1]
 

@@ -1,0 +1,170 @@
+"""The run skeleton every command shares: one context owning a run's directory, backend, checkpoints,
+``metrics.jsonl``, TensorBoard and progress bar.
+
+::
+
+    with open_run(KIND, config, overrides, console) as run:     # backend made, run dir created or reopened
+        progress = run.start(restored_progress, purge_step)     # metrics.jsonl cut back to the checkpoint
+        with run.progress_bar("kuhn_poker psro", total, done, "iterations") as bar:
+            ...                                                 # the command's own loop
+            run.log(line)                                       # metrics.jsonl (+ per-worker stats on Ray)
+            run.scalars({"psro/exploitability": e}, step)       # TensorBoard
+            run.save(step, state)                               # Orbax checkpoint with run.progress
+            bar.update(done, status)
+                                                                # closed in order on any exit
+
+The run functions (:mod:`~phalanx.runtime.train_run`, :mod:`~phalanx.runtime.population_run`,
+:mod:`~phalanx.runtime.league_run`) are its clients; none of them knows whether it runs in this process or
+in a coordinator actor (:mod:`phalanx.runtime.launch` decides, :mod:`phalanx.runtime.coordinator` hosts).
+A resumed run continues exactly: ``run.progress`` (what the last checkpoint stored: ``metrics_lines``,
+``wall_time`` and the command's own counters) says how many metrics lines to keep and where the wall
+clock stands, and TensorBoard drops events logged past the checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from phalanx.runtime import run_dir as rd
+from phalanx.runtime.backend import backend_choice, make_backend
+from phalanx.runtime.checkpoint import Checkpoints
+from phalanx.runtime.metrics import MetricsLog, TensorBoard
+
+
+class ProgressBar:
+    """A rich progress bar of one task: ``done/total unit``, a status text, elapsed and remaining time."""
+
+    def __init__(self, progress: Progress, task: Any):
+        self._progress, self._task = progress, task
+
+    def update(self, completed: float, status: str) -> None:
+        """Move the bar to ``completed`` and show ``status`` beside it."""
+        self._progress.update(self._task, completed=completed, status=status)
+
+
+class RunContext:
+    """One run's resources (made by :func:`open_run`, closed when its block ends).
+
+    Attributes:
+        paths: the run directory (:class:`~phalanx.runtime.run_dir.RunDir`).
+        config: the run's config (a resumed run's stored one, with accepted overrides).
+        console: where messages and the progress bar go.
+        backend: where tasks run (:class:`~phalanx.runtime.backend.LocalBackend`, a Ray backend).
+        resumed: whether the run directory existed (``resume=``).
+        checkpoints: the run's :class:`~phalanx.runtime.checkpoint.Checkpoints`.
+        metrics: its ``metrics.jsonl`` (:class:`~phalanx.runtime.metrics.MetricsLog`).
+        progress: host-side progress stored with every checkpoint (``wall_time``, ``metrics_lines`` and the
+            command's own counters); set by :meth:`start`.
+    """
+
+    def __init__(self, paths: rd.RunDir, config: Any, console: Console, backend: Any, resumed: bool):
+        self.paths, self.config, self.console, self.backend, self.resumed = paths, config, console, backend, resumed
+        self.checkpoints = Checkpoints(paths.checkpoints)
+        self.metrics = MetricsLog(paths.metrics)
+        self.tensorboard: TensorBoard | None = None
+        self.progress: dict[str, Any] = {"wall_time": 0.0, "metrics_lines": 0}
+        self._wall0 = time.perf_counter()
+
+    @property
+    def path(self) -> Path:
+        """The run directory's path."""
+        return self.paths.path
+
+    def start(self, progress: dict[str, Any] | None = None, purge_step: int | None = None) -> dict[str, Any]:
+        """Begin logging from ``progress`` (a checkpoint's, or None for a fresh run) and return it.
+
+        Lines of ``metrics.jsonl`` past ``progress["metrics_lines"]`` (logged after the checkpoint) are
+        dropped, TensorBoard drops its events at ``purge_step`` and later, and the wall clock continues from
+        ``progress["wall_time"]``. The dict is kept (not copied) as :attr:`progress`.
+        """
+        if progress is not None:
+            self.progress = progress
+        self.progress.setdefault("wall_time", 0.0)
+        self.progress.setdefault("metrics_lines", 0)
+        self.metrics.truncate(self.progress["metrics_lines"])
+        self.tensorboard = TensorBoard(self.path, purge_step=purge_step)
+        self._wall0 = time.perf_counter() - self.progress["wall_time"]
+        return self.progress
+
+    def wall_time(self) -> float:
+        """Seconds the run has run, across resumes."""
+        return time.perf_counter() - self._wall0
+
+    def log(self, line: dict[str, Any]) -> None:
+        """Append ``line`` to ``metrics.jsonl`` and count it in :attr:`progress`. On a backend that reports
+        per-worker statistics (Ray) the line gains ``workers``: tasks done and busy / wall time per worker."""
+        if hasattr(self.backend, "utilisation"):
+            line["workers"] = self.backend.utilisation()
+        self.metrics.append(line)
+        self.progress["metrics_lines"] += 1
+
+    def scalars(self, values: dict[str, Any], step: int) -> None:
+        """TensorBoard scalars at ``step`` (entries that are None are left out)."""
+        assert self.tensorboard is not None, "RunContext.start() opens TensorBoard"
+        self.tensorboard.scalars(values, step)
+
+    def save(self, step: int, state: Any, progress: dict[str, Any] | None = None) -> None:
+        """Checkpoint ``state`` with ``progress`` (default :attr:`progress`) as ``step``; returns once final."""
+        self.checkpoints.save(step, state, self.progress if progress is None else progress)
+
+    @contextmanager
+    def progress_bar(self, description: str, total: float, completed: float, unit: str,
+                     status: str = "") -> Iterator[ProgressBar]:
+        """The run's progress bar, shown while the block runs."""
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=self.console)
+        with progress:
+            yield ProgressBar(progress, progress.add_task(description, total=total, completed=completed,
+                                                          status=status))
+
+    def close(self) -> None:
+        """Close TensorBoard and the checkpoint manager (the backend is closed by :func:`open_run`)."""
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        self.checkpoints.close()
+
+
+@contextmanager
+def open_run(kind: rd.RunKind, config: Any, overrides: dict[str, Any] | None = None,
+             console: Console | None = None, backend: Any = None, label: str | None = None) -> Iterator[RunContext]:
+    """Open a run of ``kind``: make its backend (unless given), create its directory (or, with
+    ``config.resume``, reopen it with ``overrides`` checked against the stored config), and close
+    everything when the block ends, however it ends.
+
+    Args:
+        kind: the command's :class:`~phalanx.runtime.run_dir.RunKind`.
+        config: the run's config; with ``resume`` set, only that (and ``overrides``) is read.
+        overrides: ``key=value`` values given with ``resume=``; they also choose the backend of a resumed run.
+        backend: run tasks on this backend (left open); None: the one the config names (``backend=``,
+            ``ray.*``), closed at the end.
+        label: the default run directory's middle part (``runs/<env>-<label>-<time>``).
+    """
+    console = console or Console()
+    own_backend = backend is None
+    if own_backend:
+        stored = rd.load_config(config.resume, kind) if config.resume is not None else None
+        name, ray_config = backend_choice(config, overrides, stored)
+        backend = make_backend(name, ray_config)
+    try:
+        resumed = config.resume is not None
+        if resumed:
+            paths, config = rd.open_for_resume(config.resume, overrides or {}, kind)
+        else:
+            paths, config = rd.create(config, kind, label)
+        run = RunContext(paths, config, console, backend, resumed)
+        try:
+            yield run
+        finally:
+            run.close()
+    finally:
+        if own_backend:
+            backend.close()
