@@ -152,10 +152,8 @@ def random_actor(env: Environment):
 def policy_actor(trainer: Any, state: Any, greedy: bool = False):
     """``act`` for :func:`make_rollout` from a trained state; the carry is the hidden state."""
 
-    from phalanx.algos.common.protocol import act_all
-
     def act(hidden, key, ts, first):
-        return act_all(trainer, state, hidden, key, ts, first, greedy)
+        return trainer.act(state, hidden, key, ts, first, greedy)
 
     return act
 
