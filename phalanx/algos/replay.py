@@ -8,8 +8,8 @@ n-step returns), ``length=1`` single transitions. Episode boundaries inside a wi
 learner's business (the stored steps carry their flags).
 
 Storage and sampling are flashbax's trajectory buffer (``flashbax.buffers.trajectory_buffer``):
-every field in its own ``(E, capacity, ...)`` array in its own dtype. It measured faster than
-our earlier packed-float32 buffer (sampling 1.4×; benchmarks/results_value_based.md). This class
+every field in its own ``(E, capacity, ...)`` array in its own dtype, which samples faster than
+one packed float32 array (benchmarks/value_based/README.md). This class
 keeps the learners' calling convention: time-major rollouts in, time-major windows out, and
 the window shape given per call.
 

@@ -193,7 +193,7 @@ def wrap_for_training(env: Environment, num_envs: int) -> VecEnv:
     """The standard stack: auto-reset, episode statistics, ``num_envs`` copies.
 
     :class:`AutoResetVecEnv` gives the same transitions with resets only on steps where an episode
-    ended, but inside a whole PPO update on simple_spread (1024 envs) it timed no faster than this
-    (benchmarks/results_ppo_throughput.md), so this stays the default.
+    ended, but inside PPO training it is no faster than this (benchmarks/ppo_throughput/README.md),
+    so this stays the default.
     """
     return VecEnv(EpisodeStatistics(AutoReset(env)), num_envs)

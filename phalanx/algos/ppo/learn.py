@@ -29,7 +29,8 @@ from phalanx.networks import distributions as dist
 if TYPE_CHECKING:
     from phalanx.algos.ppo.train import Trainer
 
-#: ``grad_chunk=-1`` on CPU: most agent-samples per forward/backward pass (benchmarks/RESULTS.md).
+#: ``grad_chunk=-1`` on CPU: most agent-samples per forward/backward pass (the fastest of those tried on
+#: LBF, RWARE and simple_spread: benchmarks/mava/README.md).
 AUTO_CHUNK = 2048
 
 

@@ -15,7 +15,7 @@ ALGO_OF_MIXER = {"none": "iql", "vdn": "vdn", "qmix": "qmix"}
 class QLearningConfig:
     """Settings of the value-based learners (defaults close to EPyMARL's: a GRU agent of width 64,
     batches of 32 windows, double Q, hard target copies, ε annealed over 50k steps). These defaults
-    learn ``lbf`` ``2s-8x8-2p-2f-coop`` (benchmarks/results_value_based.md); ``recurrent_size=0``
+    learn ``lbf`` ``2s-8x8-2p-2f-coop`` (benchmarks/value_based/README.md); ``recurrent_size=0``
     gives the faster feed-forward agent for fully observed tasks.
 
     Attributes:

@@ -3,7 +3,7 @@
 Written from the rules (see :mod:`phalanx.envs.tag.env`), deliberately in the plain
 style of WarpDrive's CPU implementation — NumPy over agents, Python loops per observer,
 ``heapq`` for nearest neighbours — so it serves both as the parity oracle for the JAX
-env and as the CPU baseline in ``benchmarks/env_throughput.py``.
+env and as the CPU baseline in ``benchmarks/env_throughput/``.
 """
 
 from __future__ import annotations
