@@ -285,7 +285,7 @@ def test_bad_settings_exit_2_with_one_line(capsys, tmp_path, args, message):
 # ---------------------------------------------------------------------------------- learning targets (slow)
 # lbf 2s-8x8-2p-2f-coop as EPyMARL runs it (sight 2, forced cooperation, common reward, 50-step
 # episodes), the CLI's defaults (a GRU of 64), 4e5 env steps (5-8 minutes each on 2 loaded cores).
-# Greedy team return (1 = all food eaten) measured at seed 0 (benchmarks/results_value_based.md):
+# Greedy team return (1 = all food eaten) measured at seed 0 (benchmarks/value_based/README.md):
 # IQL 0.89, VDN 0.81, QMIX 0.67; uniform random play 0.0075. Thresholds leave room for other seeds.
 LBF_STEPS = 400_000
 LBF_THRESHOLDS = {"iql": 0.7, "vdn": 0.65, "qmix": 0.5}
