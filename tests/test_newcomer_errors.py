@@ -215,9 +215,9 @@ def test_non_divisible_batch_cli(capsys):
 # ------------------------------------------------------------------ 6./7. optional extras
 def test_missing_pettingzoo_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_out", raising=False)
+    monkeypatch.delitem(sys.modules, "phalanx.interop.pettingzoo_out", raising=False)
     with pytest.raises(PhalanxError, match=r'PettingZoo interop needs pettingzoo .*pip install -e "\.\[pettingzoo\]"'):
-        importlib.import_module("phalanx.envs.pettingzoo_out")
+        importlib.import_module("phalanx.interop.pettingzoo_out")
 
 
 def test_pettingzoo_extra_named_in_the_message_exists():
@@ -228,14 +228,14 @@ def test_pettingzoo_extra_named_in_the_message_exists():
 
 def test_missing_pettingzoo_extra_cli(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)
-    monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_in", raising=False)
+    monkeypatch.delitem(sys.modules, "phalanx.interop.pettingzoo_in", raising=False)
     line = cli_error(capsys, "config", "train", "env=pettingzoo:mpe2.simple_spread_v3")
     assert 'pip install -e ".[pettingzoo]"' in line
 
 
 def test_builtin_env_trains_without_pettingzoo(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pettingzoo", None)
-    monkeypatch.delitem(sys.modules, "phalanx.envs.pettingzoo_in", raising=False)
+    monkeypatch.delitem(sys.modules, "phalanx.interop.pettingzoo_in", raising=False)
     assert main(["config", "train", "env=simple_spread"]) == 0
 
 

@@ -24,17 +24,14 @@ register("tag", Tag)
 # Each family registers its own names on import.
 from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401
 
+#: Adapters that moved out of the env layer (they sit above it), by name → where they live now.
+_MOVED = {"to_pettingzoo": "phalanx.to_pettingzoo (phalanx.interop.pettingzoo_out)",
+          "from_pettingzoo": "phalanx.from_pettingzoo (phalanx.runtime.host_envs)"}
+
 
 def __getattr__(name: str):
-    # PettingZoo interop imports pettingzoo/gymnasium (optional dependencies): loaded on first use.
-    if name == "to_pettingzoo":
-        from phalanx.envs.pettingzoo_out import to_pettingzoo
-
-        return to_pettingzoo
-    if name == "from_pettingzoo":
-        from phalanx.envs.pettingzoo_in import from_pettingzoo
-
-        return from_pettingzoo
+    if name in _MOVED:
+        raise AttributeError(f"phalanx.envs.{name} moved: use {_MOVED[name]}.")
     raise AttributeError(f"module 'phalanx.envs' has no attribute {name!r}")
 
 
@@ -58,12 +55,10 @@ __all__ = [
     "Wrapper",
     "check_actions",
     "env_settings",
-    "from_pettingzoo",
     "full_mask",
     "make",
     "make_timestep",
     "register",
     "registered",
-    "to_pettingzoo",
     "wrap_for_training",
 ]

@@ -123,7 +123,7 @@ def resolve(args: list[str]) -> RunConfig:
     config = from_values(values, env_settings)
     if config.env.startswith("pettingzoo:"):
         # Imported only here: Phalanx's own envs train without the pettingzoo extra installed.
-        from phalanx.envs.pettingzoo_in import pettingzoo_factory
+        from phalanx.interop.pettingzoo_in import pettingzoo_factory
 
         pettingzoo_factory(config.env, **config.env_settings)  # unknown module → one line (settings: at start)
     else:

@@ -1,8 +1,8 @@
 """IPPO/MAPPO on host-side envs (the Sebulba shape): PettingZoo envs in worker processes.
 
 The Anakin trainer (:mod:`phalanx.algos.ppo.train`) compiles env and learner into one
-program. Envs that are not JAX — any PettingZoo env through
-:func:`~phalanx.envs.pettingzoo_in.from_pettingzoo` — run on the host instead:
+program. Envs that are not JAX — any PettingZoo env through ``phalanx.from_pettingzoo``, or
+anything else matching :class:`~phalanx.interop.host.HostVecEnv` — run on the host instead:
 
 * each env step (per split), the host's batched :class:`~phalanx.envs.TimeStep` goes to the
   device once, as the argument of one jitted call that writes the finished step's
@@ -17,7 +17,7 @@ program. Envs that are not JAX — any PettingZoo env through
 * learning stays on-policy: every rollout starts after the previous update (the workers
   idle while the learner runs; Sebulba's actor/learner overlap would make PPO off-policy).
 
-``train_host(config, factory)`` runs a whole training and returns the final
+``train_host(config, venv)`` runs a whole training and returns the final
 :class:`TrainState` and one metrics dict per ``log_every`` updates (a ``metrics.jsonl`` line).
 """
 
@@ -36,10 +36,10 @@ from flax import struct
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.train import Trainer, TrainState, Transition, UpdateMetrics, make_train
 from phalanx.envs.environment import Environment
-from phalanx.envs.pettingzoo_in import PettingZooVecEnv, from_pettingzoo
 from phalanx.envs.spaces import Box
 from phalanx.envs.types import EnvSpec, TimeStep, make_timestep
 from phalanx.errors import PhalanxError
+from phalanx.interop.host import HostVecEnv
 from phalanx.networks import distributions as dist
 
 
@@ -127,7 +127,7 @@ class HostTrainer:
     """PPO whose envs run on the host (see the module docstring). Build with :func:`make_host_trainer`."""
 
     config: PPOConfig
-    venv: PettingZooVecEnv
+    venv: HostVecEnv
     trainer: Trainer
 
     def __post_init__(self):
@@ -303,7 +303,7 @@ def _join_splits(bufs: list[Transition]) -> Transition:
     return bufs[0] if len(bufs) == 1 else jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *bufs)
 
 
-def make_host_trainer(config: PPOConfig, venv: PettingZooVecEnv) -> HostTrainer:
+def make_host_trainer(config: PPOConfig, venv: HostVecEnv) -> HostTrainer:
     """A :class:`HostTrainer` for ``venv`` (whose ``num_envs`` must be ``config.num_envs``)."""
     config.validate()
     if venv.num_envs != config.num_envs:
@@ -336,26 +336,18 @@ def default_splits(num_envs: int, num_workers: int) -> int:
 
 def train_host(
     config: PPOConfig,
-    factory: Callable[[], Any] | None = None,
+    venv: HostVecEnv,
     *,
     seed: int = 0,
-    num_workers: int = 2,
-    num_splits: int | None = None,
-    start_method: str | None = None,
-    venv: PettingZooVecEnv | None = None,
     log_every: int = 1,
     callback: Callable[[TrainState, dict[str, Any]], None] | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]]]:
-    """Train IPPO/MAPPO (``config.critic``) on a PettingZoo env factory, envs on the host.
+    """Train IPPO/MAPPO (``config.critic``) on host envs, e.g. ``phalanx.from_pettingzoo(factory, num_envs)``.
 
     Args:
-        config: PPO settings; ``num_envs`` envs run in ``num_workers`` worker processes.
-        factory: a picklable zero-argument callable returning a PettingZoo env (e.g.
-            :func:`~phalanx.envs.pettingzoo_in.pettingzoo_factory`'s result); or give ``venv``.
+        config: PPO settings; ``num_envs`` must be ``venv.num_envs``.
+        venv: the open envs to train on (left open; the caller closes them).
         seed: PRNG seed of the learner (``PRNGKey(seed)``) and of the envs (env ``i``: ``seed + i``).
-        num_workers, num_splits, start_method: see :func:`~phalanx.envs.pettingzoo_in.from_pettingzoo`
-            (``num_splits`` defaults to 2 when the sizes allow).
-        venv: an already open pool to train on (left open); otherwise one is opened and closed here.
         log_every: updates per metrics line (the last line may cover fewer).
         callback: called after every line with the state and the line (e.g. to log, checkpoint).
 
@@ -364,39 +356,29 @@ def train_host(
         of a ``metrics.jsonl`` line: ``chunk``, ``update``, ``env_steps``, ``wall_time``,
         ``steps_per_s``, ``episodes``, ``episode_return`` per group, ``episode_length``, per-group losses.
     """
-    if venv is None and factory is None:
-        raise PhalanxError("train_host: give a PettingZoo env factory or an open venv.")
     if not isinstance(log_every, int) or log_every < 1:
         raise PhalanxError(f"train_host: log_every={log_every!r}; expected an integer >= 1.")
-    own = venv is None
-    if own:
-        splits = num_splits or default_splits(config.num_envs, num_workers)
-        venv = from_pettingzoo(factory, config.num_envs, num_workers, splits, start_method)
-    try:
-        host = make_host_trainer(config, venv)
-        state, carries = host.init(jax.random.PRNGKey(seed), seed)
-        lines: list[dict[str, Any]] = []
-        chunk: list[UpdateMetrics] = []
-        wall0 = t0 = time.perf_counter()
-        for u in range(host.num_updates):
-            state, carries, metrics = host.update(state, carries)
-            chunk.append(metrics)
-            if len(chunk) == log_every or u + 1 == host.num_updates:
-                jax.block_until_ready(metrics)
-                now = time.perf_counter()
-                line = metrics_line(len(lines), u + 1, chunk, now - wall0,
-                                    len(chunk) * config.steps_per_update / (now - t0))
-                lines.append(line)
-                chunk, t0 = [], now
-                if callback is not None:
-                    callback(state, line)
-        return state, lines
-    finally:
-        if own:
-            venv.close()
+    host = make_host_trainer(config, venv)
+    state, carries = host.init(jax.random.PRNGKey(seed), seed)
+    lines: list[dict[str, Any]] = []
+    chunk: list[UpdateMetrics] = []
+    wall0 = t0 = time.perf_counter()
+    for u in range(host.num_updates):
+        state, carries, metrics = host.update(state, carries)
+        chunk.append(metrics)
+        if len(chunk) == log_every or u + 1 == host.num_updates:
+            jax.block_until_ready(metrics)
+            now = time.perf_counter()
+            line = metrics_line(len(lines), u + 1, chunk, now - wall0,
+                                len(chunk) * config.steps_per_update / (now - t0))
+            lines.append(line)
+            chunk, t0 = [], now
+            if callback is not None:
+                callback(state, line)
+    return state, lines
 
 
-def random_returns(venv: PettingZooVecEnv, num_steps: int, seed: int = 0) -> dict[str, float]:
+def random_returns(venv: HostVecEnv, num_steps: int, seed: int = 0) -> dict[str, float]:
     """Mean episode return per group (agent-averaged) of uniformly random legal actions: the baseline."""
     rng = np.random.default_rng(seed)
     ts = venv.reset(seed)

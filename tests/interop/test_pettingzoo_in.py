@@ -19,9 +19,10 @@ from pettingzoo.classic import tictactoe_v3
 from pettingzoo.utils.conversions import aec_to_parallel, turn_based_aec_to_parallel
 
 from phalanx.envs import Box, Discrete, MultiDiscrete
-from phalanx.envs.pettingzoo_in import from_pettingzoo, infer_layout, pettingzoo_factory
 from phalanx.envs.testing import validate_timestep
 from phalanx.errors import PhalanxError
+from phalanx.interop.pettingzoo_in import infer_layout, pettingzoo_factory
+from phalanx.runtime.host_envs import from_pettingzoo
 
 
 class Dropout(ParallelEnv):
@@ -333,7 +334,7 @@ def test_factories_and_their_errors():
 def test_missing_pettingzoo_is_one_clear_error():
     code = ("import sys; sys.modules['pettingzoo'] = None\n"
             "from phalanx.errors import PhalanxError\n"
-            "try:\n    import phalanx.envs.pettingzoo_in\nexcept PhalanxError as e:\n    print('ERR', e)\n")
+            "try:\n    import phalanx.interop.pettingzoo_in\nexcept PhalanxError as e:\n    print('ERR', e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR PettingZoo interop needs pettingzoo and gymnasium" in out.stdout

@@ -17,9 +17,9 @@ from pettingzoo.test import parallel_api_test
 
 import phalanx
 from phalanx.envs import Box, Discrete, Environment, EnvSpec, GroupSpec, MultiDiscrete, make_timestep
-from phalanx.envs.pettingzoo_out import agent_names, singular, to_pettingzoo
 from phalanx.envs.viewers import render_frame
 from phalanx.errors import PhalanxError
+from phalanx.interop.pettingzoo_out import agent_names, singular, to_pettingzoo
 
 # Small settings for envs whose defaults are slow to compile or step. A newly registered env
 # runs with its defaults and must finish within API_TEST_BUDGET_S seconds of CPU time (not wall
@@ -50,7 +50,7 @@ def test_parallel_api_test_passes_for_every_registered_env(name):
     elapsed = time.process_time() - t0
     assert elapsed < API_TEST_BUDGET_S, (
         f"{name}: the PettingZoo API test took {elapsed:.1f}s of CPU with these settings; add small settings for it "
-        "to SMALL_SETTINGS in tests/envs/test_pettingzoo_out.py"
+        "to SMALL_SETTINGS in tests/interop/test_pettingzoo_out.py"
     )
 
 
