@@ -181,9 +181,20 @@ def cmd_selfplay(args: list[str]) -> int:
 
 def cmd_league(args: list[str]) -> int:
     """AlphaStar-style league on Tag: ``phalanx league env=tag total_steps=2e6`` (see runtime.league_run)."""
-    from phalanx.runtime.league_run import main as league_main
+    from phalanx.runtime import league_config as lc
+    from phalanx.runtime.launch import launch
+    from phalanx.runtime.league_run import KIND, run
 
-    return league_main(args, console)
+    values, env_settings = lc.split_args(args)
+    if values.get("resume") is not None:
+        # A resumed run uses its stored config; other overrides must agree with it.
+        overrides = {k: v for k, v in values.items() if k != "resume"}
+        if env_settings:
+            overrides["env_settings"] = env_settings
+        launch(run, KIND, lc.LeagueConfig(resume=str(values["resume"])), overrides, console)
+        return 0
+    launch(run, KIND, lc.resolve(args), console=console)
+    return 0
 
 
 def _fmt(mean: float, ci: float) -> str:

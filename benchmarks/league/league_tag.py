@@ -61,12 +61,12 @@ def main() -> None:
         sys.exit(0 if args[:1] in (["-h"], ["--help"]) else 2)
     run_dir, rest = Path(args[0]), [a for a in args[1:] if a != "--json"]
     if not (run_dir / "league_final.json").is_file():
-        from phalanx.runtime import league_run
+        from phalanx.cli import cmd_league
 
         if (run_dir / "config.yaml").is_file():
-            league_run.main([f"resume={run_dir}"])
+            cmd_league([f"resume={run_dir}"])
         else:
-            league_run.main(["env=tag", f"run_dir={run_dir}", *rest])
+            cmd_league(["env=tag", f"run_dir={run_dir}", *rest])
     result = analyse(run_dir)
     if "--json" in args:
         print(json.dumps(result, indent=1))

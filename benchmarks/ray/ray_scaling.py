@@ -108,7 +108,7 @@ def sizes() -> dict[str, Any]:
 
     from phalanx.population.metagames import make_metagame
     from phalanx.runtime.league_config import resolve
-    from phalanx.runtime.league_run import TaskSpec, actors_of, initial_player
+    from phalanx.runtime.league_tasks import TaskSpec, actors_of, initial_player
     from phalanx.runtime.population_config import from_values
 
     out: dict[str, Any] = {}

@@ -12,7 +12,9 @@ from rich.console import Console
 
 from phalanx.errors import PhalanxError
 from phalanx.population.league import match_scores
-from phalanx.runtime import league_run
+from phalanx.runtime import league_run, league_tasks
+from phalanx.runtime import run_dir as rd
+from phalanx.runtime.backend import LocalBackend
 from phalanx.runtime.league_config import LeagueConfig, resolve
 
 # 1 tagger vs 1 runner on a 3 × 3 board (tags happen), 4 envs × 8 steps, one epoch, 8-unit networks; three
@@ -33,6 +35,26 @@ def full_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("league") / "run"
     league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet())
     return path
+
+
+def league_cli(args: list[str]) -> int:
+    """``phalanx league ARGS`` as the CLI runs it (user errors raise :class:`PhalanxError`)."""
+    from phalanx import cli
+
+    return cli.cmd_league(args)
+
+
+class CrashingBackend(LocalBackend):
+    """Runs tasks locally and raises (like a killed process) when the ``crash_at``-th task is submitted."""
+
+    def __init__(self, crash_at: int):
+        super().__init__()
+        self.crash_at = crash_at
+
+    def submit(self, fn, *args, **kwargs):
+        if self.tasks_run + 1 == self.crash_at:
+            raise KeyboardInterrupt("killed")
+        return super().submit(fn, *args, **kwargs)
 
 
 def metrics(path) -> list[dict]:
@@ -84,18 +106,22 @@ def test_online_elo_follows_the_recorded_matches(full_run):
     assert lines[0]["elo"] == pytest.approx(ratings, abs=1e-3)
 
 
-def test_resume_after_a_stop_gives_the_same_league(full_run, tmp_path):
+def test_resume_after_a_kill_gives_the_same_league(full_run, tmp_path):
     path = tmp_path / "run"
-    league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet(), stop_after=5)  # checkpoint at 3
-    assert len(metrics(path)) == 2  # cycles finished by task 5 (lines are written after evaluations)
+    # Submissions: 3 first trains, 3 evaluations (a checkpoint after task 3), then main_0's second train (the
+    # 7th) after its first line is logged: killed there, the run resumes from the checkpoint of task 3.
+    with pytest.raises(KeyboardInterrupt):
+        league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet(), backend=CrashingBackend(crash_at=7))
+    assert len(metrics(path)) == 1 and league_run.LeagueRun.restore(
+        resolve(TINY), path, LocalBackend()).progress["tasks_done"] == 3
     league_run.run(LeagueConfig(resume=str(path)), console=quiet())
     drop = lambda line: {k: v for k, v in line.items() if k != "wall_time"}  # noqa: E731
     assert [drop(x) for x in metrics(path)] == [drop(x) for x in metrics(full_run)]
     a, b = (json.loads((p / "league_final.json").read_text()) for p in (full_run, path))
     assert {k: v for k, v in a.items() if k != "wall_time"} == {k: v for k, v in b.items() if k != "wall_time"}
-    config = league_run.load_config(path)
-    ra = league_run.LeagueRun.restore(config, full_run, league_run.LocalBackend())
-    rb = league_run.LeagueRun.restore(config, path, league_run.LocalBackend())
+    config = rd.load_config(path, league_run.KIND)
+    ra = league_run.LeagueRun.restore(config, full_run, LocalBackend())
+    rb = league_run.LeagueRun.restore(config, path, LocalBackend())
     for i in ra.learners:
         for x, y in zip(jax.tree.leaves(ra.learners[i]), jax.tree.leaves(rb.learners[i]), strict=True):
             np.testing.assert_array_equal(x, y)
@@ -108,13 +134,13 @@ def test_resume_after_a_stop_gives_the_same_league(full_run, tmp_path):
 
 def test_final_scores_match_the_definition(full_run):
     # The table's cells are mean scores of paired games: recompute one cell from a fresh evaluation task.
-    config = league_run.load_config(full_run)
-    run = league_run.LeagueRun.restore(config, full_run, league_run.LocalBackend())
-    spec = league_run.TaskSpec.of(config)
-    a = league_run._stack([run.actors(0)])
-    b = league_run._stack([run.actors(1)])
+    config = rd.load_config(full_run, league_run.KIND)
+    run = league_run.LeagueRun.restore(config, full_run, LocalBackend())
+    spec = league_tasks.TaskSpec.of(config)
+    a = league_tasks.stack([run.actors(0)])
+    b = league_tasks.stack([run.actors(1)])
     key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + 0))
-    tags, steps = league_run.evaluate_matches_task(spec, a, b, key, repeats=2)
+    tags, steps = league_tasks.evaluate_matches_task(spec, a, b, key, repeats=2)
     final = json.loads((full_run / "league_final.json").read_text())
     assert final["win_rates"][0][1] == pytest.approx(match_scores(tags, steps).mean())
 
@@ -131,24 +157,22 @@ def test_final_scores_match_the_definition(full_run):
 ])
 def test_bad_input_one_line_errors(args, message):
     with pytest.raises(PhalanxError) as err:  # ConfigError, or the env's own PhalanxError
-        league_run.main(args, quiet())
+        league_cli(args)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_resume_errors(full_run, tmp_path):
     with pytest.raises(PhalanxError, match=r"no config\.yaml there"):
-        league_run.main([f"resume={tmp_path}"], quiet())
+        league_cli([f"resume={tmp_path}"])
     with pytest.raises(PhalanxError, match="cannot change a resumed run's config"):
-        league_run.main([f"resume={full_run}", "seed=3"], quiet())
+        league_cli([f"resume={full_run}", "seed=3"])
     with pytest.raises(PhalanxError, match="already holds a run"):
-        league_run.main([*TINY, f"run_dir={full_run}"], quiet())
+        league_cli([*TINY, f"run_dir={full_run}"])
 
 
-def test_cli_exit_status_2_with_one_line(monkeypatch, capsys):
+def test_cli_exit_status_2_with_one_line(capsys):
     from phalanx import cli
 
-    # `phalanx league` as cli.py wires it (added here too, so this runs before and after the wiring).
-    monkeypatch.setitem(cli.COMMANDS, "league", lambda args: league_run.main(args, cli.console))
     assert cli.main(["league", "env=tag", "league.selfplay=0.2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("phalanx: error: league.selfplay + pfsp + verification = 0.85") and err.count("\n") == 1
