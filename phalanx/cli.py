@@ -1,7 +1,10 @@
 """The ``phalanx`` command line: ``phalanx <command> [key=value ...]``.
 
+Every command speaks one grammar (:mod:`phalanx.config`): ``env=``/``env.*``, ``algo=``/``train.*``,
+``backend=``/``ray.*``, ``seed=``/``num_seeds=``, plus ``population.*`` (psro, selfplay) or ``league.*``.
 User mistakes (unknown command, key or env, a value of the wrong type) print one line
-``phalanx: error: ...`` and exit with status 2; no traceback.
+``phalanx: error: ...`` and exit with status 2; no traceback. Heavy modules (JAX, the envs) load
+inside the commands, after the arguments parse.
 """
 
 from __future__ import annotations
@@ -11,11 +14,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from phalanx.config import build, parse_overrides, to_yaml
+from phalanx.config import build, parse_overrides, ranged, reject_renamed, resume_request, split_args, to_yaml
 from phalanx.errors import PhalanxError, did_you_mean
 
 console = Console()
@@ -26,9 +28,9 @@ class BenchConfig:
     """``phalanx bench``: random-action throughput of one env, compiled end to end."""
 
     env: str = "tag"
-    num_envs: int = 1000
-    num_steps: int = 100
-    repeats: int = 3
+    num_envs: int = ranged(1000, min=1)
+    num_steps: int = ranged(100, min=1)
+    repeats: int = ranged(3, min=1)
     seed: int = 0
 
 
@@ -47,13 +49,13 @@ class EvalConfig:
     """
 
     run_dir: str | None = None
-    episodes: int = 100
+    episodes: int = ranged(100, min=1)
     seed: int = 0
     greedy: bool = False
-    member: int = 0
+    member: int = ranged(0, min=0)
     render: bool = False
     out: str | None = None
-    max_steps: int | None = None
+    max_steps: int | None = ranged(None, min=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,30 +65,15 @@ class RenderConfig:
     env: str = "tag"
     policy: str = "random"
     out: str = "episode.gif"
-    steps: int | None = None  # default: the env's time limit
+    steps: int | None = ranged(None, min=1)  # default: the env's time limit
     seed: int = 0
-    fps: float = 10.0
-
-
-def _split_env_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Separate ``env.KEY=VALUE`` (the env's own settings) from the command's keys."""
-    env_settings = overrides.pop("env", None)
-    if isinstance(env_settings, dict):  # only env.KEY=... given
-        return overrides, env_settings
-    if env_settings is not None:
-        overrides["env"] = env_settings
-    return overrides, {}
-
-
-def _parse_env_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    # `env=tag env.num_runners=5` cannot live in one dict (env is both a name and a group).
-    name_args = [a for a in args if not a.startswith("env.")]
-    env_args = [a[len("env.") :] for a in args if a.startswith("env.")]
-    return parse_overrides(name_args), parse_overrides(env_args)
+    fps: float = ranged(10.0, gt=0)
 
 
 def cmd_envs(args: list[str]) -> int:
     """List registered environments with their groups and specs."""
+    import numpy as np
+
     from phalanx.envs import make, registered
 
     if args:
@@ -107,14 +94,11 @@ def cmd_envs(args: list[str]) -> int:
 
 def cmd_bench(args: list[str]) -> int:
     """Measure env steps/s of a jitted random rollout."""
+    values, env_settings = split_args(args)
+    config = build(BenchConfig, values)
     from phalanx.bench import env_throughput
     from phalanx.envs import make
 
-    values, env_settings = _parse_env_args(args)
-    config = build(BenchConfig, values)
-    for key, value in (("num_envs", config.num_envs), ("num_steps", config.num_steps), ("repeats", config.repeats)):
-        if value < 1:
-            raise PhalanxError(f"{key}={value}: expected an integer >= 1.")
     env = make(config.env, **env_settings)
     console.print(f"[bold]phalanx bench[/bold] {config.env} {env.groups} × {config.num_envs} envs × "
                   f"{config.num_steps} steps (compiling...)")
@@ -131,19 +115,18 @@ def cmd_bench(args: list[str]) -> int:
 
 
 def cmd_train(args: list[str]) -> int:
-    """Train IPPO/MAPPO: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
+    """Train any learner: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
+    values, env_settings = split_args(args)
+    request = resume_request(values, env_settings)
     from phalanx.runtime import run_config
     from phalanx.runtime.launch import launch
     from phalanx.runtime.train_run import KIND, run
 
-    values, env_settings = run_config.split_args(args)
-    if values.get("resume") is not None:
+    reject_renamed(values, run_config.RENAMED, "train")
+    if request is not None:
         # A resumed run uses its stored config; other overrides must agree with it.
-        overrides = {k: v for k, v in values.items() if k != "resume"}
-        if env_settings:
-            overrides["env_settings"] = env_settings
-        config = run_config.RunConfig(resume=str(values["resume"]))
-        launch(run, KIND, config, overrides, console)
+        resume, overrides = request
+        launch(run, KIND, run_config.RunConfig(resume=resume), overrides, console)
         return 0
     launch(run, KIND, run_config.resolve(args), console=console)
     return 0
@@ -151,53 +134,57 @@ def cmd_train(args: list[str]) -> int:
 
 def _run_population(args: list[str], selfplay: bool) -> int:
     """``phalanx psro`` / ``phalanx selfplay``: resolve, then run or resume (see runtime.population_run)."""
+    values, env_settings = split_args(args)
+    request = resume_request(values, env_settings)
     from phalanx.runtime import population_config as pc
     from phalanx.runtime.launch import launch
     from phalanx.runtime.population_run import KIND, run
 
-    values, env_settings = pc.split_args(args)
-    if values.get("resume") is not None:
-        # A resumed run uses its stored config; only iterations= may change.
-        overrides = {k: v for k, v in values.items() if k not in ("resume", "mode")}
-        if env_settings:
-            overrides["env_settings"] = env_settings
-        launch(run, KIND, pc.PopulationConfig(resume=str(values["resume"])), overrides, console)
+    reject_renamed(values, pc.RENAMED, "selfplay" if selfplay else "psro")
+    if request is not None:
+        # A resumed run uses its stored config; only population.iterations= (and the backend) may change.
+        resume, overrides = request
+        if selfplay and "mode" in overrides.get("population", {}):
+            overrides = pc.selfplay_values(overrides)  # population.mode → the meta-solver it stands for
+        launch(run, KIND, pc.PopulationConfig(resume=resume), overrides, console)
         return 0
     config = pc.resolve(args, selfplay=selfplay)
-    label = {"last": "sp", "uniform": "fsp"}[config.meta_solver] if selfplay else "psro"
+    label = {"last": "sp", "uniform": "fsp"}[config.population.meta_solver] if selfplay else "psro"
     launch(run, KIND, config, console=console, label=label)
     return 0
 
 
 def cmd_psro(args: list[str]) -> int:
-    """PSRO: ``phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20``."""
+    """PSRO: ``phalanx psro env=kuhn_poker population.oracle=exact population.iterations=20``."""
     return _run_population(args, selfplay=False)
 
 
 def cmd_selfplay(args: list[str]) -> int:
-    """Self-play / fictitious self-play: ``phalanx selfplay game=rock_paper_scissors mode=sp|fsp``."""
+    """Self-play / fictitious self-play: ``phalanx selfplay env=rock_paper_scissors population.mode=sp|fsp``."""
     return _run_population(args, selfplay=True)
 
 
 def cmd_league(args: list[str]) -> int:
-    """AlphaStar-style league on Tag: ``phalanx league env=tag total_steps=2e6`` (see runtime.league_run)."""
+    """AlphaStar-style league on Tag: ``phalanx league env=tag league.total_steps=2e6`` (see runtime.league_run)."""
+    values, env_settings = split_args(args)
+    request = resume_request(values, env_settings)
     from phalanx.runtime import league_config as lc
     from phalanx.runtime.launch import launch
     from phalanx.runtime.league_run import KIND, run
 
-    values, env_settings = lc.split_args(args)
-    if values.get("resume") is not None:
+    reject_renamed(values, lc.RENAMED, "league")
+    if request is not None:
         # A resumed run uses its stored config; other overrides must agree with it.
-        overrides = {k: v for k, v in values.items() if k != "resume"}
-        if env_settings:
-            overrides["env_settings"] = env_settings
-        launch(run, KIND, lc.LeagueConfig(resume=str(values["resume"])), overrides, console)
+        resume, overrides = request
+        launch(run, KIND, lc.LeagueConfig(resume=resume), overrides, console)
         return 0
     launch(run, KIND, lc.resolve(args), console=console)
     return 0
 
 
 def _fmt(mean: float, ci: float) -> str:
+    import numpy as np
+
     return f"{mean:.3f}" if not np.isfinite(ci) else f"{mean:.3f} ± {ci:.3f}"
 
 
@@ -262,30 +249,22 @@ def _resolve_eval(args: list[str]) -> EvalConfig:
     config = build(EvalConfig, parse_overrides(args))
     if config.run_dir is None:
         raise PhalanxError("phalanx eval needs run_dir=DIR (a phalanx train run directory).")
-    if config.episodes < 1:
-        raise PhalanxError(f"episodes={config.episodes}: expected an integer >= 1.")
-    if config.max_steps is not None and config.max_steps < 1:
-        raise PhalanxError(f"max_steps={config.max_steps}: expected an integer >= 1.")
     return config
 
 
 def _resolve_render(args: list[str]) -> tuple[RenderConfig, dict[str, Any]]:
-    values, env_settings = _parse_env_args(args)
+    values, env_settings = split_args(args)
     config = build(RenderConfig, values)
     if config.policy != "random":
         raise PhalanxError(f"policy={config.policy!r}: only policy=random is supported "
                            "(render a trained policy with phalanx eval run_dir=DIR render=true).")
-    if config.steps is not None and config.steps < 1:
-        raise PhalanxError(f"steps={config.steps}: expected an integer >= 1.")
-    if config.fps <= 0:
-        raise PhalanxError(f"fps={config.fps}: expected a number > 0.")
     return config, env_settings
 
 
 def _resolve_bench(args: list[str]) -> Any:
     from phalanx.envs import make
 
-    values, env_settings = _parse_env_args(args)
+    values, env_settings = split_args(args)
     config = build(BenchConfig, values)
     make(config.env, **env_settings)  # unknown env or setting: one line, for `phalanx config bench` too
     return config
@@ -348,20 +327,23 @@ USAGE = """usage: phalanx <command> [key=value ...]
 commands:
   envs                      list registered environments, groups and specs
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
-  train env=NAME [...]      train a learner (algo=ippo|mappo|maddpg|isac|masac|iql|vdn|qmix, seed=, num_seeds=,
-                            train.KEY=, env.KEY=, resume=DIR)
+  train env=NAME [...]      train a learner (log_every=, checkpoint_every=, num_workers=)
+  psro env=NAME [...]       PSRO (population.oracle=exact|ppo, population.meta_solver=, population.iterations=, ...)
+  selfplay env=NAME [...]   self-play (population.mode=sp) or fictitious self-play (population.mode=fsp)
+  league env=tag [...]      AlphaStar-style league on Tag (league.total_steps=, league.main_exploiters=, ...)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
-  psro game=NAME [...]      PSRO (oracle=exact|ppo, meta_solver=, iterations=, ppo.KEY=, env.KEY=, resume=DIR)
-  selfplay game=NAME [...]  self-play (mode=sp) or fictitious self-play (mode=fsp); same keys as psro
-  league env=tag [...]      AlphaStar-style league on Tag (total_steps=, main_exploiters=, league_exploiters=,
-                            league.KEY=, train.KEY=, env.KEY=, seed=, resume=DIR)
   plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
                             league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
-  config COMMAND [...]      print a command's resolved config
+  config COMMAND [...]      print a command's resolved config (every key, with the env's defaults)
 
-  train, psro, selfplay and league take backend=local|ray (ray: tasks on Ray worker actors, same results),
-  ray.address=auto|HOST:PORT (join a cluster; unset: start a local Ray) and ray.num_workers=N.
+train, psro, selfplay and league share one grammar:
+  env=NAME env.KEY=VALUE    the environment and its own settings
+  algo=NAME train.KEY=VALUE the learner (ippo|mappo|maddpg|isac|masac|iql|vdn|qmix) and its settings
+  seed=N num_seeds=N        the seed, and seeds trained at once
+  backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N)
+  run_dir=DIR | resume=DIR  where a new run writes, or the run to continue
+  population.KEY=VALUE      psro/selfplay's own settings; league.KEY=VALUE the league's
 
 examples:
   phalanx envs
@@ -372,11 +354,11 @@ examples:
   phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
   phalanx render env=tag policy=random out=tag.gif
   phalanx plot run_dir=runs/a run_dir=runs/b out=compare.png
-  phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20
-  phalanx psro game=leduc_poker oracle=ppo iterations=30
-  phalanx selfplay game=rock_paper_scissors mode=fsp iterations=50
-  phalanx league env=tag total_steps=2e6 seed=0
-  phalanx psro game=leduc_poker oracle=ppo iterations=30 backend=ray ray.address=auto
+  phalanx psro env=kuhn_poker population.oracle=exact population.iterations=20
+  phalanx psro env=leduc_poker algo=ippo population.oracle=ppo population.iterations=30
+  phalanx selfplay env=rock_paper_scissors population.mode=fsp population.iterations=50
+  phalanx league env=tag league.total_steps=2e6 seed=0
+  phalanx psro env=leduc_poker population.oracle=ppo backend=ray ray.address=auto
 """
 
 

@@ -1,10 +1,15 @@
 """Typed, frozen configs filled from ``key=value`` command-line overrides.
 
-Values are parsed the way Hydra/OmegaConf parse them (``2e6`` is a float, ``true`` a
-bool, ``[1,2]`` a list), then checked against a frozen dataclass schema. Every mistake
-becomes one :class:`~phalanx.errors.ConfigError` line naming the key, the value and what
-was expected. Keys under ``env.`` are the environment's own settings, validated by
-:func:`phalanx.make`.
+Every command speaks one grammar: ``env=NAME`` and ``env.KEY=VALUE`` (the environment and its own
+settings, validated by :func:`phalanx.make`), ``algo=`` and ``train.KEY=`` (the learner and its
+settings), ``backend=`` and ``ray.KEY=``, ``seed=`` and ``num_seeds=``, plus one group a command owns
+(``population.KEY=`` for psro/selfplay, ``league.KEY=`` for the league).
+
+Values are parsed the way Hydra/OmegaConf parse them (``2e6`` is a float, ``true`` a bool, ``[1,2]``
+a list), then checked against a frozen dataclass schema; a field's range is declared once, as
+metadata (``num_envs: int = ranged(16, min=1)``), and enforced by :func:`build`. Every mistake
+becomes one :class:`~phalanx.errors.ConfigError` line naming the key, the value and what was
+expected. This module imports no JAX, so a mistake is reported before anything heavy loads.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from omegaconf import OmegaConf
@@ -38,6 +44,15 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         if "=" not in arg or arg.startswith("="):
             hint = f"{arg}={args[i + 1]}" if i + 1 < len(args) and "=" not in args[i + 1] else f"{arg or 'KEY'}=VALUE"
             raise ConfigError(f"argument {arg!r} is not of the form key=value (e.g. env=tag); write {hint}.")
+        key, _, value = arg.partition("=")
+        if not value:
+            raise ConfigError(f"{key}= has no value; write {key}=VALUE ({key}=null for none).")
+    seen: dict[str, str] = {}
+    for arg in args:
+        key = arg.partition("=")[0]
+        if key in seen:
+            raise ConfigError(f"{key} is given twice ({seen[key]} and {arg}); keep one.")
+        seen[key] = arg
     for arg in args:  # one at a time, so the error names the argument that does not parse
         try:
             OmegaConf.from_dotlist([arg])
@@ -52,8 +67,43 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         raise ConfigError(f"could not combine overrides {args}: {str(e).splitlines()[0]}") from None
 
 
+def split_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``env=X env.N=3 a=1`` → ``({"env": "X", "a": 1}, {"N": 3})``: the command's values and the env's settings.
+
+    ``env`` is both a name and a group, which one nested dict cannot hold, so ``env.KEY=`` args are
+    parsed apart. Raises :class:`ConfigError` as :func:`parse_overrides` does.
+    """
+    name_args = [a for a in args if not a.startswith("env.")]
+    env_args = [a for a in args if a.startswith("env.")]
+    return parse_overrides(name_args), parse_overrides(env_args).get("env", {})
+
+
+def ranged(default: Any, *, min: float | None = None, gt: float | None = None, note: str = "") -> Any:
+    """A dataclass field whose value must be ``>= min`` (or ``> gt``); :func:`build` checks it.
+
+    ``note`` ends the error message (``"0 = in this process"``). ``None`` values (optional fields)
+    are not checked.
+    """
+    metadata = {k: v for k, v in (("min", min), ("gt", gt), ("note", note)) if v not in (None, "")}
+    if isinstance(default, dict | list):
+        raise TypeError("ranged() takes a scalar default")
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_range(path: str, value: Any, metadata: Mapping[str, Any]) -> None:
+    """Raise the standard one-line :class:`ConfigError` if ``value`` is outside ``metadata``'s range."""
+    if value is None or not isinstance(value, int | float):
+        return
+    kind = "an integer" if isinstance(value, int) else "a number"
+    note = f" ({metadata['note']})" if "note" in metadata else ""
+    if "min" in metadata and value < metadata["min"]:
+        raise ConfigError(f"{path}={value}: expected {kind} >= {metadata['min']}{note}.")
+    if "gt" in metadata and value <= metadata["gt"]:
+        raise ConfigError(f"{path}={value}: expected {kind} > {metadata['gt']}{note}.")
+
+
 def build(schema: type[T], values: dict[str, Any], prefix: str = "") -> T:
-    """Instantiate the frozen dataclass ``schema`` from nested ``values``, type-checked."""
+    """Instantiate the frozen dataclass ``schema`` from nested ``values``, type- and range-checked."""
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(schema)
     kwargs = {}
@@ -61,11 +111,70 @@ def build(schema: type[T], values: dict[str, Any], prefix: str = "") -> T:
         path = f"{prefix}{key}"
         if key not in fields:
             raise ConfigError(
-                f"unknown key {path!r}.{did_you_mean(key, fields)} Valid keys: "
+                f"unknown key {path!r}.{did_you_mean(key, fields, prefix)} Valid keys: "
                 f"{', '.join(prefix + k for k in fields)}."
             )
         kwargs[key] = _check(path, value, hints[key])
+        check_range(path, kwargs[key], fields[key].metadata)
     return schema(**kwargs)
+
+
+def reject_renamed(values: Mapping[str, Any], renamed: Mapping[str, str], command: str) -> None:
+    """A one-line :class:`ConfigError` for a key spelled the old way (``game=`` → ``env=``).
+
+    ``renamed`` maps an old top-level key to its new spelling; an old group (``ppo`` → ``train``)
+    is reported with the first key the user gave under it (``ppo.lr`` → ``train.lr``).
+    """
+    for key, value in values.items():
+        if key not in renamed:
+            continue
+        new = renamed[key]
+        if isinstance(value, dict) and value:
+            first = next(iter(value))
+            key, new = f"{key}.{first}", f"{new}.{first}"
+        raise ConfigError(f"{key}= is now {new}= (one grammar on every command; "
+                          f"phalanx config {command} shows every key).")
+
+
+def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, group by group (a nested dict merges; anything else replaces)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def unflatten(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"train.lr": 1e-3}`` → ``{"train": {"lr": 1e-3}}``."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        *groups, leaf = key.split(".")
+        node = out
+        for g in groups:
+            node = node.setdefault(g, {})
+        node[leaf] = value
+    return out
+
+
+def resume_request(values: dict[str, Any], env_settings: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``(run directory, the other overrides)`` when the args say ``resume=DIR``, else ``None``.
+
+    The other overrides must agree with the stored config (or be among the command's
+    ``RESUME_OVERRIDABLE``); ``run_dir=`` beside ``resume=`` is an error, not ignored: a resumed run
+    stays in its directory.
+    """
+    if values.get("resume") is None:
+        return None
+    if "run_dir" in values:
+        raise ConfigError(f"run_dir= beside resume=: a resumed run stays in {values['resume']}; drop run_dir=.")
+    overrides = {k: v for k, v in values.items() if k != "resume"}
+    if env_settings:
+        overrides["env_settings"] = env_settings
+    return str(values["resume"]), overrides
+
 
 
 def _check(path: str, value: Any, hint: Any) -> Any:

@@ -18,8 +18,11 @@ class ConfigError(PhalanxError):
     """A configuration key or value is invalid."""
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
+def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
     """Return ' Did you mean X?' for the closest choice, or '' if none is close.
+
+    ``prefix`` is written before the suggestion, so a key in a group is named as the user types it
+    (``train.lrr`` → ``'train.lr'``).
 
     Besides near-misses (``kuhn_pokr``), a name that is the first word of exactly one choice
     (``kuhn`` for ``kuhn_poker``) counts as close: difflib scores such short prefixes too low.
@@ -29,4 +32,4 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if not close and name:
         close = [c for c in choices if any(c.startswith(name + sep) for sep in "_-.")]
         close = close if len(close) == 1 else []
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return f" Did you mean {prefix + close[0]!r}?" if close else ""

@@ -71,3 +71,144 @@ def test_config_prints_resolved_yaml(capsys):
     assert main(["config", "bench", "num_envs=7"]) == 0
     out = capsys.readouterr().out
     assert "num_envs: 7" in out and "env: tag" in out
+
+
+# ------------------------------------------------------------------ one grammar on every command
+RUN_COMMANDS = {"train": "simple_spread", "psro": "kuhn_poker", "selfplay": "rock_paper_scissors", "league": "tag"}
+
+
+def resolved(capsys, command: str, *args: str) -> dict:
+    import yaml
+
+    assert main(["config", command, *args]) == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_config_of_every_run_command_looks_alike(capsys):
+    shared = ["env", "algo", "seed", "num_seeds", "run_dir", "resume"]
+    groups = {"train": None, "psro": "population", "selfplay": "population", "league": "league"}
+    for command, env in RUN_COMMANDS.items():
+        config = resolved(capsys, command, f"env={env}", "seed=3")
+        assert list(config)[: len(shared)] == shared, (command, list(config))
+        assert list(config)[-2:] == ["backend", "ray"], command
+        assert {"env_settings", "train"} <= set(config), command
+        assert config["env"] == env and config["algo"] == "ippo" and config["seed"] == 3
+        own = groups[command]
+        assert own is None or isinstance(config[own], dict), command
+        assert not ({"population", "league"} - {own}) & set(config), command  # no other command's group
+
+
+@pytest.mark.parametrize(
+    ("command", "arg", "message"),
+    [
+        ("psro", "game=kuhn_poker", "game= is now env="),
+        ("selfplay", "game=rock_paper_scissors", "game= is now env="),
+        ("train", "game=tag", "game= is now env="),
+        ("psro", "ppo.lr=1e-3", "ppo.lr= is now train.lr="),
+        ("league", "ppo.lr=1e-3", "ppo.lr= is now train.lr="),
+        ("psro", "ppo_seeds=2", "ppo_seeds= is now num_seeds="),
+        ("psro", "iterations=5", "iterations= is now population.iterations="),
+        ("psro", "oracle=ppo", "oracle= is now population.oracle="),
+        ("psro", "meta_solver=prd", "meta_solver= is now population.meta_solver="),
+        ("psro", "eval_episodes=8", "eval_episodes= is now population.eval_episodes="),
+        ("psro", "meta_solver_options.gamma=0.1",
+         "meta_solver_options.gamma= is now population.meta_solver_options.gamma="),
+        ("psro", "ppo_compiler_options.xla_backend_optimization_level=0",
+         "ppo_compiler_options.xla_backend_optimization_level= is now population.compiler_options."),
+        ("selfplay", "mode=fsp", "mode= is now population.mode="),
+        ("league", "total_steps=1e5", "total_steps= is now league.total_steps="),
+        ("league", "main_exploiters=0", "main_exploiters= is now league.main_exploiters="),
+        ("league", "eval_games=8", "eval_games= is now league.eval_games="),
+        ("psro", "resume=runs/x", None),  # a missing run dir: the old spelling check comes first below
+    ],
+)
+def test_old_spellings_name_the_new_one(capsys, command, arg, message):
+    args = [arg, "game=kuhn_poker"] if message is None else [arg]
+    assert main([command, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (message or "game= is now env=") in err and f"phalanx config {command} shows every key" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "num_envs=0"], "num_envs=0: expected an integer >= 1."),
+        (["bench", "repeats=0"], "repeats=0: expected an integer >= 1."),
+        (["render", "fps=0"], "fps=0.0: expected a number > 0."),
+        (["render", "steps=0"], "steps=0: expected an integer >= 1."),
+        (["eval", "run_dir=x", "episodes=0"], "episodes=0: expected an integer >= 1."),
+        (["psro", "population.iterations=0"], "population.iterations=0: expected an integer >= 1."),
+        (["psro", "population.eval_steps=0"], "population.eval_steps=0: expected an integer >= 1 (or null"),
+        (["psro", "num_seeds=0"], "num_seeds=0: expected an integer >= 1."),
+        (["league", "league.eval_games=0"], "league.eval_games=0: expected an integer >= 1."),
+        (["league", "league.main_exploiters=-1"], "league.main_exploiters=-1: expected an integer >= 0."),
+        (["league", "checkpoint_every=0"], "checkpoint_every=0: expected an integer >= 1."),
+        (["train", "ray.max_task_failures=0"], "ray.max_task_failures=0: expected an integer >= 1."),
+        (["selfplay", "ray.num_workers=-1"], "ray.num_workers=-1: expected an integer >= 0 (or null"),
+        (["psro", "backend=rya"], "backend='rya': expected one of local, ray. Did you mean 'ray'?"),
+        (["league", "league.typo=1"], "unknown key 'league.typo'"),
+        (["psro", "population.iteration=3"], "Did you mean 'population.iterations'?"),
+        (["league", "train.lrr=1e-3"], "Did you mean 'train.lr'?"),
+        (["psro", "env=tag", "algo=iql"], "algo=iql: phalanx psro does not train iql players yet; use algo=ippo"),
+        (["league", "algo=vdn"], "algo=vdn: phalanx league does not train vdn players yet"),
+        (["league", "num_seeds=2"], "num_seeds=2: a league run is one league"),
+        (["selfplay", "population.mode=fps"], "population.mode='fps': expected sp (self-play) or fsp"),
+        (["selfplay", "population.meta_solver=nash"], "phalanx selfplay takes population.mode=sp|fsp"),
+        (["psro", "resume=runs/x", "run_dir=runs/y"], "run_dir= beside resume="),
+        (["league", "resume=runs/x", "run_dir=runs/y"], "run_dir= beside resume="),
+        (["league", "train.total_steps=10"], "set the league's budget with league.total_steps=N"),
+    ],
+)
+def test_ranges_and_combinations_are_one_line(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert message in err, err
+
+
+def test_ranges_are_declared_once_as_field_metadata():
+    import dataclasses
+
+    from phalanx.config import build, ranged
+    from phalanx.errors import ConfigError
+
+    @dataclasses.dataclass(frozen=True)
+    class Toy:
+        n: int = ranged(4, min=1)
+        rate: float = ranged(1.0, gt=0, note="per second")
+        limit: int | None = ranged(None, min=1)
+
+    assert build(Toy, {"n": 1, "rate": 0.5, "limit": None}) == Toy(1, 0.5, None)
+    for values, message in (({"n": 0}, "n=0: expected an integer >= 1."),
+                            ({"rate": 0}, "rate=0.0: expected a number > 0 (per second)."),
+                            ({"limit": -3}, "limit=-3: expected an integer >= 1.")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            build(Toy, values)
+
+
+def test_env_defaults_apply_on_every_command(capsys):
+    assert resolved(capsys, "train", "env=tag")["train"]["num_envs"] == 32
+    psro = resolved(capsys, "psro", "env=tag")
+    assert psro["train"]["num_envs"] == 32 and psro["train"]["total_steps"] == 200_000
+    assert resolved(capsys, "psro", "env=kuhn_poker", "population.oracle=ppo")["train"]["num_steps"] == 8
+    assert resolved(capsys, "selfplay", "env=matching_pennies")["train"]["hidden"] == [16]
+    league = resolved(capsys, "league", "env=tag", "env.num_runners=3")
+    assert league["env_settings"]["num_taggers"] == 1 and league["env_settings"]["num_runners"] == 3
+    assert league["train"]["lr"] == 1e-3 and league["league"]["min_snapshot_steps"] == 100_000
+    assert resolved(capsys, "psro", "env=kuhn_poker", "train.num_steps=4")["train"]["num_steps"] == 4  # user's on top
+
+
+def test_register_refuses_a_default_outside_the_commands_groups():
+    from phalanx.envs.registry import register
+    from phalanx.errors import PhalanxError
+
+    with pytest.raises(PhalanxError, match=r"train_defaults key 'lr' must start with one of train\."):
+        register("toy_defaults_env", dict, train_defaults={"lr": 1e-3})
+
+
+def test_psro_takes_algo_and_a_learner_it_does_not_use(capsys):
+    config = resolved(capsys, "psro", "env=kuhn_poker", "algo=mappo", "population.oracle=ppo")
+    assert config["algo"] == "mappo" and config["train"]["critic"] == "mappo"
+    exact = resolved(capsys, "psro", "env=kuhn_poker", "algo=iql")  # the exact oracle trains no learner
+    assert exact["algo"] == "iql" and exact["population"]["oracle"] == "exact"

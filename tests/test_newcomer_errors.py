@@ -255,8 +255,8 @@ def test_cli_syntax(capsys, argv: list[str], fix: str):
 
 def test_unknown_game_prefix(capsys):
     # difflib alone scores "kuhn" against "kuhn_poker" below its cutoff; the first word of one game counts.
-    assert "unknown game 'kuhn'. Did you mean 'kuhn_poker'?" in cli_error(capsys, "psro", "game=kuhn")
-    assert "Did you mean 'leduc_poker'?" in cli_error(capsys, "selfplay", "game=leduc")
+    assert "unknown game 'kuhn'. Did you mean 'kuhn_poker'?" in cli_error(capsys, "psro", "env=kuhn")
+    assert "Did you mean 'leduc_poker'?" in cli_error(capsys, "selfplay", "env=leduc")
 
 
 def test_did_you_mean_prefix_must_be_unique():
@@ -318,15 +318,16 @@ def test_message_is_one_line_for_planted_bug():
 # ------------------------------------------------------------------ Ray: the extra missing, an unreachable cluster
 def test_missing_ray_extra(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if `pip install -e ".[ray]"` had not been run
-    line = cli_error(capsys, "psro", "game=kuhn_poker", "iterations=1", "backend=ray", f"run_dir={tmp_path / 'r'}")
+    line = cli_error(capsys, "psro", "env=kuhn_poker", "population.iterations=1", "backend=ray",
+                     f"run_dir={tmp_path / 'r'}")
     assert 'backend=ray needs Ray, which is not installed: pip install -e ".[ray]"' in line
     assert "or use backend=local" in line
 
 
 def test_unreachable_ray_address(tmp_path):
     # A fresh process: a Ray another test left running would otherwise be joined instead.
-    proc = subprocess.run([sys.executable, "-m", "phalanx", "psro", "game=kuhn_poker", "iterations=1", "backend=ray",
-                           "ray.address=127.0.0.1:1", f"run_dir={tmp_path / 'r'}"],
+    proc = subprocess.run([sys.executable, "-m", "phalanx", "psro", "env=kuhn_poker", "population.iterations=1",
+                           "backend=ray", "ray.address=127.0.0.1:1", f"run_dir={tmp_path / 'r'}"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.startswith("phalanx: error: ray.address=127.0.0.1:1: no Ray cluster reachable there")

@@ -19,7 +19,15 @@ from phalanx.envs.wrappers import (
     wrap_for_training,
 )
 
-register("tag", Tag)
+# Tag's long episodes and sparse tags want more parallel envs per update (benchmarks/tag/README.md).
+# The league plays a small Tag (1 tagger vs 2 runners on a 5 x 5 board, 50 steps) in which taggers learn
+# to tag in minutes, with a constant learning rate and snapshot budgets scaled to it.
+register("tag", Tag, train_defaults={"train.num_envs": 32},
+         population_defaults={"train.num_envs": 32, "train.total_steps": 200_000},
+         league_defaults={"env.num_taggers": 1, "env.num_runners": 2, "env.grid_length": 5.0,
+                          "env.episode_length": 50, "env.tagging_distance": 0.05, "env.num_acceleration_levels": 4,
+                          "env.num_turn_levels": 4, "train.num_envs": 32, "train.num_steps": 64, "train.lr": 1e-3,
+                          "league.min_snapshot_steps": 100_000, "league.snapshot_budget_steps": 200_000})
 
 # Each family registers its own names on import.
 from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401

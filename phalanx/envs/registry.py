@@ -1,4 +1,10 @@
-"""Name → environment class, and ``make(name, **kwargs)`` with clear errors."""
+"""Name → environment class, ``make(name, **kwargs)`` with clear errors, and each env's command defaults.
+
+An env registers, beside its factory, the settings it wants under each command, written the way a
+user types them (``"train.num_envs": 32``): ``train_defaults`` for ``phalanx train``,
+``population_defaults`` for ``phalanx psro`` / ``selfplay`` and ``league_defaults`` for ``phalanx
+league``. A command puts them beneath the user's own ``key=value`` arguments.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,31 @@ from phalanx.envs.environment import Environment
 from phalanx.errors import PhalanxError, did_you_mean
 
 _REGISTRY: dict[str, Callable[..., Environment]] = {}
+_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}  # env → command → {"group.key": value}
+
+#: The commands an env may register defaults for, and the groups those defaults may set.
+COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
+    "train": ("train",),
+    "population": ("train", "population"),
+    "league": ("env", "train", "league"),
+}
 
 
-def register(name: str, factory: Callable[..., Environment]) -> None:
-    """Register ``factory`` (an env class or function taking keyword settings) as ``name``."""
+def register(
+    name: str,
+    factory: Callable[..., Environment],
+    *,
+    train_defaults: dict[str, Any] | None = None,
+    population_defaults: dict[str, Any] | None = None,
+    league_defaults: dict[str, Any] | None = None,
+) -> None:
+    """Register ``factory`` (an env class or function taking keyword settings) as ``name``.
+
+    Args:
+        train_defaults, population_defaults, league_defaults: what ``phalanx train`` / ``psro`` and
+            ``selfplay`` / ``league`` use on this env beneath the user's arguments, as dotted keys
+            (``{"train.lr": 5e-4}``); ``train.*`` keys a learner does not have are skipped.
+    """
     if name in _REGISTRY:
         old = _REGISTRY[name]
         raise PhalanxError(
@@ -21,7 +48,24 @@ def register(name: str, factory: Callable[..., Environment]) -> None:
             f"({getattr(old, '__module__', '?')}.{getattr(old, '__qualname__', repr(old))}); register yours under "
             "another name (re-running a notebook cell registers twice: register once, at import)."
         )
+    given = {"train": train_defaults, "population": population_defaults, "league": league_defaults}
+    for command, defaults in given.items():
+        for key in defaults or {}:
+            if key.split(".")[0] not in COMMAND_GROUPS[command] or "." not in key:
+                raise PhalanxError(f"register({name!r}): {command}_defaults key {key!r} must start with one of "
+                                   f"{', '.join(g + '.' for g in COMMAND_GROUPS[command])}")
     _REGISTRY[name] = factory
+    _DEFAULTS[name] = {command: dict(d) for command, d in given.items() if d}
+
+
+def command_defaults(name: str, command: str) -> dict[str, Any]:
+    """The dotted defaults env ``name`` registered for ``command`` (``train``, ``population`` or ``league``).
+
+    An unregistered name (a PettingZoo module) has none.
+    """
+    if command not in COMMAND_GROUPS:
+        raise ValueError(f"command must be one of {', '.join(COMMAND_GROUPS)}, not {command!r}")
+    return dict(_DEFAULTS.get(name, {}).get(command, {}))
 
 
 def registered() -> list[str]:

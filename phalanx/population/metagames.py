@@ -539,7 +539,7 @@ def game_kind(game: str, env_settings: Mapping[str, Any] | None = None) -> str:
     groups = list(env.spec.groups)
     if len(groups) != 2:
         raise ConfigError(
-            f"game={game!r} has {len(groups)} group(s) ({', '.join(groups)}); a meta-game needs two players or "
+            f"env={game!r} has {len(groups)} group(s) ({', '.join(groups)}); a meta-game needs two players or "
             f"two teams. Games: {', '.join(supported_games())}."
         )
     return "env"
@@ -551,7 +551,7 @@ def make_metagame(spec: GameSpec) -> MetaGame:
     kind = game_kind(spec.game, spec.settings())
     cls = {"poker": PokerMetaGame, "matrix": MatrixMetaGame, "env": EnvMetaGame}[kind]
     if kind == "env" and spec.policy is None:
-        raise ConfigError(f"game={spec.game!r}: env games need network members (the PPO oracle's settings).")
+        raise ConfigError(f"env={spec.game!r}: env games need network members (the PPO oracle's settings).")
     return cls(spec)
 
 

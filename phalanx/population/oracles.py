@@ -63,15 +63,16 @@ class OracleSpec:
 def check_oracle(kind: str, game: str, game_kind: str) -> None:
     """ConfigError when ``kind`` is unknown (with did-you-mean) or does not fit the game."""
     if kind not in ORACLES:
-        raise ConfigError(f"unknown oracle {kind!r}.{did_you_mean(str(kind), ORACLES)} Oracles: {', '.join(ORACLES)}.")
+        raise ConfigError(f"population.oracle={kind!r}: unknown oracle.{did_you_mean(str(kind), ORACLES)} "
+                          f"Oracles: {', '.join(ORACLES)}.")
     if kind == "exact" and game_kind == "env":
         raise ConfigError(
-            f"oracle=exact needs a game with exact best responses (kuhn_poker, leduc_poker or a matrix game); "
-            f"{game!r} is an env game: use oracle=ppo."
+            f"population.oracle=exact needs a game with exact best responses (kuhn_poker, leduc_poker or a matrix "
+            f"game); {game!r} is an env game: use population.oracle=ppo."
         )
 
 
-def check_ppo_config(ppo: PPOConfig, prefix: str = "ppo.") -> None:
+def check_ppo_config(ppo: PPOConfig, prefix: str = "train.") -> None:
     """ConfigError for PPO settings the PPO oracle does not support (members must be memoryless and
     see raw observations, so a member is a function of its observation alone — a table in poker)."""
     ppo.validate(prefix)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
+from phalanx.config import ranged
 from phalanx.errors import ConfigError, did_you_mean
 
+#: What ``backend=`` may name.
+BackendName = Literal["local", "ray"]
 #: The backends a config may name.
-BACKENDS = ("local", "ray")
+BACKENDS: tuple[str, ...] = get_args(BackendName)
 
 
 @dataclass
@@ -108,21 +111,10 @@ class RayConfig:
     """
 
     address: str | None = None
-    num_workers: int | None = None
-    num_cpus: float = 1.0
-    max_task_failures: int = 2
+    num_workers: int | None = ranged(None, min=0, note="or null: one per GPU or per ray.num_cpus CPUs")
+    num_cpus: float = ranged(1.0, gt=0)
+    max_task_failures: int = ranged(2, min=1)
     coordinator: bool = True
-
-    def validate(self) -> RayConfig:
-        """Raise :class:`ConfigError` naming the first invalid key; return self."""
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ConfigError(f"ray.num_workers={self.num_workers}: expected an integer >= 0 (or null: one per "
-                              "GPU or per ray.num_cpus CPUs).")
-        if self.num_cpus <= 0:
-            raise ConfigError(f"ray.num_cpus={self.num_cpus}: expected a number > 0.")
-        if self.max_task_failures < 1:
-            raise ConfigError(f"ray.max_task_failures={self.max_task_failures}: expected an integer >= 1.")
-        return self
 
 
 def check_backend(name: str) -> str:
@@ -156,5 +148,5 @@ def backend_choice(config: Any, overrides: dict[str, Any] | None = None, stored:
     given = overrides.get("ray", {})
     if not isinstance(given, dict):
         raise ConfigError(f"ray={given!r}: expected a group of keys (ray.KEY=VALUE).")
-    ray = build(RayConfig, {**dataclasses.asdict(base.ray), **given}, prefix="ray.").validate()
+    ray = build(RayConfig, {**dataclasses.asdict(base.ray), **given}, prefix="ray.")
     return check_backend(str(name)), ray

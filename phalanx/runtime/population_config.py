@@ -1,14 +1,65 @@
-"""``PopulationConfig``: what ``phalanx psro`` and ``phalanx selfplay`` run, resolved from ``key=value`` args."""
+"""``PopulationConfig``: what ``phalanx psro`` and ``phalanx selfplay`` run, resolved from ``key=value`` args.
+
+The grammar is every command's (``env=``/``env.*``, ``algo=``/``train.*``, ``backend=``/``ray.*``,
+``seed=``/``num_seeds=``) plus ``population.*``, the meta-game's own settings
+(:class:`PopulationSettings`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from phalanx.algos.ppo.config import PPOConfig
-from phalanx.config import build, parse_overrides
+from phalanx.config import build, ranged, reject_renamed, split_args
 from phalanx.errors import ConfigError, did_you_mean
-from phalanx.runtime.backend import RayConfig, check_backend
+from phalanx.runtime.backend import BackendName, RayConfig
+from phalanx.runtime.run_config import learner_values
+
+#: ``phalanx selfplay population.mode=...`` → meta-solver.
+SELFPLAY_MODES = {"sp": "last", "fsp": "uniform"}
+
+#: Old spellings → the new ones (``phalanx psro game=kuhn_poker ppo.lr=1e-3 iterations=5`` before).
+RENAMED = {
+    "game": "env", "ppo": "train", "ppo_seeds": "num_seeds", "ppo_compiler_options": "population.compiler_options",
+    **{key: f"population.{key}" for key in ("oracle", "meta_solver", "iterations", "eval_episodes", "eval_steps",
+                                           "meta_solver_options", "mode")},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationSettings:
+    """``population.KEY=VALUE``: the meta-game's own settings.
+
+    Attributes:
+        oracle: ``exact`` or ``ppo`` (trains best responses with ``algo=``; default: exact where the game
+            allows it, else ppo).
+        meta_solver: ``uniform`` (fictitious self-play), ``last`` (self-play), ``nash``, ``prd``, ``alpharank``,
+            ``general_sum`` (default: nash for zero-sum games, else prd). ``phalanx selfplay`` sets it
+            from ``population.mode=sp|fsp`` instead.
+        iterations: oracle steps (each adds a best response per player).
+        eval_episodes: env games: Monte-Carlo games per payoff cell.
+        eval_steps: env games: steps per evaluation episode (default: the env's time limit).
+        meta_solver_options: the meta-solver's options (``population.meta_solver_options.gamma=1e-3`` for prd).
+        compiler_options: XLA options of the learned oracle's program, e.g.
+            ``population.compiler_options.xla_backend_optimization_level=0`` (compiles ~2.5x faster on a CPU,
+            runs slower).
+    """
+
+    oracle: str | None = None
+    meta_solver: str | None = None
+    iterations: int = ranged(20, min=1)
+    eval_episodes: int = ranged(64, min=1)
+    eval_steps: int | None = ranged(None, min=1, note="or null: the env's time limit")
+    meta_solver_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+#: Names the run loops read before the grammar grouped them (``config.game``) → where they live now.
+_ALIASES = {"game": "env", "ppo": "train", "ppo_seeds": "num_seeds",
+            "ppo_compiler_options": "population.compiler_options",
+            **{k: f"population.{k}" for k in ("oracle", "meta_solver", "iterations", "eval_episodes", "eval_steps",
+                                              "meta_solver_options")}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,146 +67,131 @@ class PopulationConfig:
     """A PSRO / self-play run.
 
     Attributes:
-        game: a two-player game: ``kuhn_poker``, ``leduc_poker``, a matrix game (``rock_paper_scissors``,
-            ``matrix_game`` with ``env.payoffs=...``, ...) or a two-group env (``tag``, ``simple_tag``, ...).
-        oracle: ``exact`` or ``ppo`` (default: exact where the game allows it, else ppo).
-        meta_solver: ``uniform`` (fictitious self-play), ``last`` (self-play), ``nash``, ``prd``, ``alpharank``,
-            ``general_sum`` (default: nash for zero-sum games, else prd).
-        iterations: oracle steps (each adds a best response per player).
+        env: a two-player game: ``kuhn_poker``, ``leduc_poker``, a matrix game (``rock_paper_scissors``,
+            ``matrix_game`` with ``env.payoffs=...``, ...) or a two-group env (``tag``, ``simple_tag``, ...);
+            env_settings: its settings (``env.KEY=VALUE``).
+        algo: the learner of learned best responses (``ippo``; ``train.*`` its settings, with per-env
+            defaults registered with the env).
         seed: the run's seed (iteration ``i`` uses ``fold_in(PRNGKey(seed), i)``).
-        run_dir: where outputs go (default ``runs/<game>-psro-<YYYYmmdd-HHMMSS>``).
-        resume: a run directory to continue (``iterations=`` may raise its target).
+        num_seeds: learned oracle: best responses trained per player in one program; the best is kept.
+        run_dir: where outputs go (default ``runs/<env>-psro-<YYYYmmdd-HHMMSS>``).
+        resume: a run directory to continue (``population.iterations=`` may raise its target).
         checkpoint_every: iterations between checkpoints (the last is always checkpointed).
-        ppo_seeds: PPO oracle: best responses trained per player in one program; the best is kept.
-        eval_episodes: env games: Monte-Carlo games per payoff cell.
-        eval_steps: env games: steps per evaluation episode (default: the env's time limit).
-        meta_solver_options: the meta-solver's options (``meta_solver_options.gamma=1e-3`` for prd).
-        env_settings: the game's settings (``env.KEY=VALUE``).
-        ppo: PPO oracle hyperparameters (``ppo.KEY=VALUE``; game-specific defaults in :data:`PPO_DEFAULTS`).
-        ppo_compiler_options: XLA options of the PPO oracle's program, e.g.
-            ``ppo_compiler_options.xla_backend_optimization_level=0`` (compiles ~2.5x faster on a CPU, runs slower).
+        population: the meta-game's settings (:class:`PopulationSettings`).
         backend: where tasks run: ``local`` (this process) or ``ray`` (worker actors; same results).
         ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...;
             :class:`~phalanx.runtime.backend.RayConfig`).
     """
 
-    game: str = "kuhn_poker"
-    oracle: str | None = None
-    meta_solver: str | None = None
-    iterations: int = 20
+    #: What ``resume=`` may change (keys or groups): the target iterations, and where tasks run.
+    RESUME_OVERRIDABLE: ClassVar[tuple[str, ...]] = ("population.iterations", "run_dir", "resume", "backend", "ray")
+
+    env: str = "kuhn_poker"
+    algo: str = "ippo"
     seed: int = 0
+    num_seeds: int = ranged(1, min=1)
     run_dir: str | None = None
     resume: str | None = None
-    checkpoint_every: int = 1
-    ppo_seeds: int = 1
-    eval_episodes: int = 64
-    eval_steps: int | None = None
-    meta_solver_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    checkpoint_every: int = ranged(1, min=1)
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
-    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
-    ppo_compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    backend: str = "local"
+    train: Any = dataclasses.field(default_factory=PPOConfig)
+    population: PopulationSettings = dataclasses.field(default_factory=PopulationSettings)
+    backend: BackendName = "local"
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
+    def __getattr__(self, name: str) -> Any:
+        # Read-only aliases for run loops written before the grammar (``config.game``, ``config.iterations``);
+        # remove once runtime/population_run.py reads config.env / config.population.*.
+        if name not in _ALIASES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value: Any = self
+        for part in _ALIASES[name].split("."):
+            value = object.__getattribute__(value, part)
+        return value
+
     def game_spec(self) -> Any:
-        """The :class:`~phalanx.population.metagames.GameSpec` of this run (networks only with the PPO oracle)."""
+        """The :class:`~phalanx.population.metagames.GameSpec` of this run (networks only with the learned oracle)."""
         from phalanx.population.metagames import GameSpec
 
-        return GameSpec.create(self.game, self.env_settings, policy=self.ppo if self.oracle == "ppo" else None,
-                               eval_episodes=self.eval_episodes, eval_steps=self.eval_steps)
+        policy = self.train if self.population.oracle == "ppo" else None
+        return GameSpec.create(self.env, self.env_settings, policy=policy,
+                               eval_episodes=self.population.eval_episodes, eval_steps=self.population.eval_steps)
 
     def oracle_spec(self) -> Any:
         """The :class:`~phalanx.population.oracles.OracleSpec` of this run (``"exact"`` unless ``oracle`` is set)."""
         from phalanx.population.oracles import OracleSpec
 
-        return OracleSpec(self.oracle or "exact", self.ppo_seeds, tuple(sorted(self.ppo_compiler_options.items())))
+        return OracleSpec(self.population.oracle or "exact", self.num_seeds,
+                          tuple(sorted(self.population.compiler_options.items())))
 
 
-#: PPO oracle defaults per game (beneath the user's ``ppo.KEY=VALUE``): a best response is a short
-#: single-agent run against a fixed mixture. Poker rewards come once, at the end: no discounting.
-_POKER = {"num_minibatches": 4, "update_epochs": 4, "hidden": [64, 64], "ent_coef": 0.0, "gamma": 1.0,
-          "gae_lambda": 1.0, "lr": 3e-3}
-_MATRIX = {"total_steps": 32 * 4 * 40, "num_envs": 32, "num_steps": 4, "num_minibatches": 2, "hidden": [16],
-           "ent_coef": 0.0, "lr": 3e-3}
-PPO_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kuhn_poker": {**_POKER, "total_steps": 64 * 8 * 30, "num_envs": 64, "num_steps": 8, "hidden": [32, 32]},
-    "leduc_poker": {**_POKER, "total_steps": 128 * 32 * 50, "num_envs": 128, "num_steps": 32},
-    "tag": {"num_envs": 32, "total_steps": 200_000},
-    "tag_grid": {"num_envs": 32, "total_steps": 200_000},
-    "simple_tag": {"total_steps": 200_000},
-    "simple_adversary": {"total_steps": 200_000},
-}
-MATRIX_PPO_DEFAULTS = _MATRIX
+def check_learner_supported(command: str, algo: str, train_cls: type, uses_learner: bool) -> None:
+    """A one-line "not yet" :class:`ConfigError` for a learner the population code cannot train yet.
 
-#: ``phalanx selfplay mode=...`` → meta-solver.
-SELFPLAY_MODES = {"sp": "last", "fsp": "uniform"}
-
-
-def split_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``game=X env.N=3 a=1`` → ``({"game": "X", "a": 1}, {"N": 3})``."""
-    name_args = [a for a in args if not a.startswith("env.")]
-    env_args = [a[len("env.") :] for a in args if a.startswith("env.")]
-    return parse_overrides(name_args), parse_overrides(env_args)
+    The learned PSRO oracle and the league train PPO (``algo=ippo`` or ``mappo``); every other learner
+    would crash there. One function, so that it goes when the oracle and the league take any learner.
+    """
+    if uses_learner and not issubclass(train_cls, PPOConfig):
+        raise ConfigError(f"algo={algo}: phalanx {command} does not train {algo} players yet; "
+                          "use algo=ippo or mappo.")
 
 
 def selfplay_values(values: dict[str, Any]) -> dict[str, Any]:
-    """``phalanx selfplay`` values → ``phalanx psro`` values: ``mode=sp|fsp`` picks the meta-solver."""
+    """``phalanx selfplay`` values → ``phalanx psro`` values: ``population.mode=sp|fsp`` picks the meta-solver."""
     values = dict(values)
-    if "meta_solver" in values:
-        raise ConfigError("phalanx selfplay takes mode=sp|fsp, not meta_solver= (use phalanx psro for other solvers).")
-    mode = values.pop("mode", "sp")
+    population = values.get("population", {})
+    if not isinstance(population, dict):
+        return values  # build() names the mistake
+    population = dict(population)
+    if "meta_solver" in population:
+        raise ConfigError("phalanx selfplay takes population.mode=sp|fsp, not population.meta_solver= "
+                          "(use phalanx psro for other solvers).")
+    mode = population.pop("mode", "sp")
     if mode not in SELFPLAY_MODES:
-        raise ConfigError(f"mode={mode!r}: expected sp (self-play) or fsp (fictitious self-play)."
-                          f"{did_you_mean(str(mode), SELFPLAY_MODES)}")
-    values["meta_solver"] = SELFPLAY_MODES[mode]
+        raise ConfigError(f"population.mode={mode!r}: expected sp (self-play) or fsp (fictitious self-play)."
+                          f"{did_you_mean(str(mode), SELFPLAY_MODES, 'population.mode=')}")
+    values["population"] = {**population, "meta_solver": SELFPLAY_MODES[mode]}
     return values
 
 
-def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> PopulationConfig:
+def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None,
+                command: str = "psro") -> PopulationConfig:
     """Build, fill defaults into and validate a :class:`PopulationConfig` from nested override values."""
     from phalanx.population.meta_solvers import get_meta_solver
     from phalanx.population.metagames import game_kind, make_metagame
     from phalanx.population.oracles import check_oracle, check_ppo_config
 
-    values = dict(values)
+    reject_renamed(values, RENAMED, command)
+    values = {"env": PopulationConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
-    game = values.get("game", PopulationConfig.game)
-    if not isinstance(game, str):
-        raise ConfigError(f"game={game!r}: expected a game name.")
-    kind = game_kind(game, values.get("env_settings"))  # unknown game → did-you-mean
-    defaults = MATRIX_PPO_DEFAULTS if kind == "matrix" else PPO_DEFAULTS.get(game, {})
-    user_ppo = values.get("ppo", {})
-    if isinstance(user_ppo, dict):
-        values["ppo"] = {**defaults, **user_ppo}
+    values, algorithm, train = learner_values(values, "population")
     config = build(PopulationConfig, values)
-    for key in ("iterations", "checkpoint_every", "ppo_seeds", "eval_episodes"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected an integer >= 1.")
-    if config.eval_steps is not None and config.eval_steps < 1:
-        raise ConfigError(f"eval_steps={config.eval_steps}: expected an integer >= 1 (or null: the env's limit).")
-    check_backend(config.backend)
-    config.ray.validate()
-    oracle = config.oracle or ("ppo" if kind == "env" else "exact")
-    check_oracle(oracle, game, kind)
-    config = dataclasses.replace(config, oracle=oracle)
+    config = dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train."))
+    kind = game_kind(config.env, config.env_settings)  # unknown game → did-you-mean
+    oracle = config.population.oracle or ("ppo" if kind == "env" else "exact")
+    check_oracle(oracle, config.env, kind)
+    check_learner_supported(command, config.algo, type(config.train), uses_learner=oracle == "ppo")
     if oracle == "ppo":
-        check_ppo_config(config.ppo)
+        check_ppo_config(config.train, prefix="train.")
+    config = dataclasses.replace(config, population=dataclasses.replace(config.population, oracle=oracle))
     zero_sum = make_metagame(config.game_spec()).zero_sum
-    solver = config.meta_solver or ("nash" if zero_sum else "prd")
-    get_meta_solver(solver, **config.meta_solver_options)  # unknown name or option → did-you-mean
+    solver = config.population.meta_solver or ("nash" if zero_sum else "prd")
+    get_meta_solver(solver, **config.population.meta_solver_options)  # unknown name or option → did-you-mean
     if solver == "nash" and not zero_sum:
-        raise ConfigError(f"meta_solver=nash needs a zero-sum game and {game!r} is not; use general_sum, prd or "
-                          "alpharank.")
-    return dataclasses.replace(config, meta_solver=solver)
+        raise ConfigError(f"population.meta_solver=nash needs a zero-sum game and {config.env!r} is not; use "
+                          "general_sum, prd or alpharank.")
+    return dataclasses.replace(config, population=dataclasses.replace(config.population, meta_solver=solver))
 
 
 def resolve(args: list[str], selfplay: bool = False) -> PopulationConfig:
     """The validated config of ``phalanx psro ARGS`` (or ``phalanx selfplay ARGS``)."""
     values, env_settings = split_args(args)
+    command = "selfplay" if selfplay else "psro"
+    reject_renamed(values, RENAMED, command)
     if selfplay:
         values = selfplay_values(values)
-    return from_values(values, env_settings)
+    return from_values(values, env_settings, command)
 
 
 def to_values(config: PopulationConfig) -> dict[str, Any]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.registry import get_algorithm
-from phalanx.config import build, parse_overrides
+from phalanx.config import build, merge, ranged, reject_renamed, split_args, unflatten
 from phalanx.errors import ConfigError
-from phalanx.runtime.backend import RayConfig, check_backend
+from phalanx.runtime.backend import BackendName, RayConfig
+
+#: Old spellings (the grammar before every command spoke ``env=`` and ``train.*``) → the new ones.
+RENAMED = {"game": "env", "ppo": "train"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,29 +37,25 @@ class RunConfig:
         ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...).
     """
 
+    #: What ``resume=`` may change (keys or groups): results do not depend on the backend.
+    RESUME_OVERRIDABLE: ClassVar[tuple[str, ...]] = ("resume", "run_dir", "backend", "ray")
+
     env: str = "simple_spread"
     algo: str = "ippo"
     seed: int = 0
-    num_seeds: int = 1
+    num_seeds: int = ranged(1, min=1)
     run_dir: str | None = None
     resume: str | None = None
-    log_every: int = 10
-    checkpoint_every: int = 10
-    num_workers: int = 2
+    log_every: int = ranged(10, min=1)
+    checkpoint_every: int = ranged(10, min=1)
+    num_workers: int = ranged(2, min=0, note="0 = in this process")
     env_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: Any = dataclasses.field(default_factory=PPOConfig)
-    backend: str = "local"
+    backend: BackendName = "local"
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def validate(self) -> RunConfig:
-        """Raise :class:`ConfigError` naming the first invalid key; return self."""
-        for key in ("num_seeds", "log_every", "checkpoint_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key}={getattr(self, key)}: expected an integer >= 1.")
-        if self.num_workers < 0:
-            raise ConfigError(f"num_workers={self.num_workers}: expected an integer >= 0 (0 = in this process).")
-        check_backend(self.backend)
-        self.ray.validate()
+        """Raise :class:`ConfigError` naming the first invalid combination; return self (ranges: :func:`build`)."""
         if self.env.startswith("pettingzoo:"):
             if self.backend != "local":
                 raise ConfigError(f"backend={self.backend}: PettingZoo envs run their own worker processes "
@@ -76,41 +75,43 @@ class RunConfig:
         return self
 
 
-def split_args(args: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``env=X env.N=3 a=1`` → ``({"env": "X", "a": 1}, {"N": 3})`` (env is both a name and a group)."""
-    name_args = [a for a in args if not a.startswith("env.")]
-    env_args = [a[len("env.") :] for a in args if a.startswith("env.")]
-    return parse_overrides(name_args), parse_overrides(env_args)
+def learner_values(values: dict[str, Any], command: str) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """``(values without train, the algorithm, train values)`` with the env's defaults beneath the user's.
 
+    Shared by every command: ``algo=`` names the learner (:func:`phalanx.algos.registry.get_algorithm`),
+    ``train.*`` its settings; the env's registered ``<command>_defaults`` go beneath them (``train.*``
+    keys the learner lacks are skipped), and the algorithm's own implied settings (``mappo``: the
+    critic) beneath the user's. Non-``train`` defaults (``env.*``, ``population.*``, ``league.*``)
+    are merged into the returned values.
+    """
+    from phalanx.envs.registry import command_defaults
 
-#: Training defaults that differ by env (beneath the user's ``train.KEY=VALUE``). Tag's long
-#: episodes and sparse tags want more parallel envs per update (RESULTS.md, learning targets).
-#: LBF's and RWARE's sparse rewards want a constant, larger step and agent ids (a group's agents
-#: share one network): IPPO's LBF team return reaches 0.9 in 2e5 steps, and RWARE's deliveries
-#: leave zero within 1e6 (results_lbf_rware.md). Same lr and agent ids as value-based defaults.
-ENV_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tag": {"num_envs": 32},
-    "tag_grid": {"num_envs": 32},
-    "lbf": {"lr": 5e-4, "anneal_lr": False, "agent_id": True},
-    "rware": {"lr": 5e-4, "anneal_lr": False, "agent_id": True},
-}
-
-
-def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> RunConfig:
-    """Build and validate a :class:`RunConfig` from nested override values."""
     values = dict(values)
-    algo = values.get("algo", RunConfig.algo)
-    if not isinstance(algo, str):
-        raise ConfigError(f"algo={algo!r}: expected an algorithm name.")
+    env, algo = values.get("env"), values.get("algo", "ippo")
+    for key, value, what in (("env", env, "an environment name"), ("algo", algo, "an algorithm name")):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r}: expected {what}.")
     algorithm = get_algorithm(algo)
     train = values.pop("train", {})
     if not isinstance(train, dict):
         raise ConfigError(f"train={train!r}: expected a group of keys (train.KEY=VALUE).")
+    defaults = unflatten(command_defaults(env, command)) if isinstance(env, str) else {}
     names = {f.name for f in dataclasses.fields(algorithm.config_cls)}
-    env_defaults = {k: v for k, v in ENV_TRAIN_DEFAULTS.get(values.get("env", RunConfig.env), {}).items() if k in names}
-    train = {**env_defaults, **{k: v for k, v in algorithm.defaults.items() if k not in train}, **train}
+    env_train = {k: v for k, v in defaults.pop("train", {}).items() if k in names}
+    if "env" in defaults:
+        values["env_settings"] = {**defaults.pop("env"), **values.get("env_settings", {})}
+    values = merge(defaults, values)
+    train = {**env_train, **{k: v for k, v in algorithm.defaults.items() if k not in train}, **train}
+    return values, algorithm, train
+
+
+def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested override values (env defaults beneath them)."""
+    reject_renamed(values, RENAMED, "train")
+    values = {"env": RunConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
+    values, algorithm, train = learner_values(values, "train")
     config = build(RunConfig, values)
     return dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train.")).validate()
 

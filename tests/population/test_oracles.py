@@ -15,7 +15,7 @@ from phalanx.errors import ConfigError
 from phalanx.population.metagames import GameSpec, make_metagame
 from phalanx.population.oracles import OracleSpec, best_response, check_oracle, check_ppo_config
 
-# The PPO oracle as `phalanx psro game=kuhn_poker oracle=ppo` runs it, compiled at XLA optimisation level 0
+# The PPO oracle as `phalanx psro env=kuhn_poker population.oracle=ppo` runs it, compiled at XLA optimisation level 0
 # (faster to compile); shared with test_psro and test_population_run.
 
 
@@ -24,10 +24,10 @@ KUHN_ORACLE = OracleSpec("ppo", seeds=1, compiler_options=FAST)
 
 
 def kuhn_ppo_spec() -> GameSpec:
-    """The Kuhn GameSpec that `phalanx psro game=kuhn_poker oracle=ppo` builds."""
+    """The Kuhn GameSpec that `phalanx psro env=kuhn_poker population.oracle=ppo` builds."""
     from phalanx.runtime.population_config import from_values
 
-    return from_values({"game": "kuhn_poker", "oracle": "ppo"}).game_spec()
+    return from_values({"env": "kuhn_poker", "population": {"oracle": "ppo"}}).game_spec()
 
 
 def _to_openspiel(game, tree, tables0, tables1) -> os_policy.TabularPolicy:
@@ -78,7 +78,7 @@ def test_exact_oracle_on_a_matrix_game():
 def test_ppo_oracle_on_a_matrix_game_trains_seeds_together_and_keeps_the_best():
     from phalanx.runtime.population_config import from_values
 
-    spec = from_values({"game": "rock_paper_scissors", "oracle": "ppo"}).game_spec()
+    spec = from_values({"env": "rock_paper_scissors", "population": {"oracle": "ppo"}}).game_spec()
     mg = make_metagame(spec)
     # Opponents: pure rock and pure scissors actors (zero weights, a large bias), mixed 20/80.
     base = mg.initial_population(1, jax.random.PRNGKey(0))["actors"]
@@ -111,11 +111,11 @@ def test_ppo_oracle_on_kuhn_is_close_to_the_exact_best_response():
 
 def test_oracle_errors():
     check_oracle("ppo", "tag", "env")
-    with pytest.raises(ConfigError, match=r"unknown oracle 'exac'\. Did you mean 'exact'\?"):
+    with pytest.raises(ConfigError, match=r"population.oracle='exac': unknown oracle\. Did you mean 'exact'\?"):
         check_oracle("exac", "kuhn_poker", "poker")
-    with pytest.raises(ConfigError, match=r"oracle=exact needs a game with exact best responses.*use oracle=ppo"):
+    with pytest.raises(ConfigError, match=r"exact needs a game with exact best responses.*use population.oracle=ppo"):
         check_oracle("exact", "tag", "env")
-    with pytest.raises(ConfigError, match=r"ppo\.recurrent_size=8: the PPO oracle trains feed-forward"):
+    with pytest.raises(ConfigError, match=r"train\.recurrent_size=8: the PPO oracle trains feed-forward"):
         check_ppo_config(PPOConfig(recurrent_size=8))
-    with pytest.raises(ConfigError, match=r"ppo\.normalize_obs=True"):
+    with pytest.raises(ConfigError, match=r"train\.normalize_obs=True"):
         check_ppo_config(PPOConfig(normalize_obs=True))

@@ -12,7 +12,7 @@ from phalanx.population.oracles import OracleSpec
 from phalanx.population.psro import PSRO
 from phalanx.runtime.backend import LocalBackend
 
-# The PPO oracle as `phalanx psro game=kuhn_poker oracle=ppo` runs it (default settings), compiled at XLA
+# The PPO oracle as `phalanx psro env=kuhn_poker population.oracle=ppo` runs it (default settings), compiled at XLA
 # optimisation level 0: ~2x faster to compile, slower to run, same numbers here. Shared with test_oracles
 # and test_population_run, so each player's program compiles once per test session.
 FAST = (("xla_backend_optimization_level", 0),)
@@ -22,7 +22,7 @@ KUHN_ORACLE = OracleSpec("ppo", seeds=1, compiler_options=FAST)
 def kuhn_ppo_spec() -> GameSpec:
     from phalanx.runtime.population_config import from_values
 
-    return from_values({"game": "kuhn_poker", "oracle": "ppo"}).game_spec()
+    return from_values({"env": "kuhn_poker", "population": {"oracle": "ppo"}}).game_spec()
 
 ROCK = {"tables": np.eye(3, dtype=np.float32)[:1][None]}  # one member: always rock, (1, 1, 3)
 KUHN_UNIFORM_EXPLOITABILITY = 0.4583333  # NashConv 11/12 of the uniform profile (OpenSpiel's number)
@@ -186,12 +186,12 @@ def test_monte_carlo_payoffs_do_not_depend_on_completion_order():
     """Tag (PPO oracle, Monte-Carlo payoffs): the same table, bit for bit, whichever best response comes first."""
     from phalanx.runtime.population_config import resolve
 
-    config = resolve(["game=tag", "env.num_taggers=1", "env.num_runners=1", "env.episode_length=8",
-                      "ppo.total_steps=512", "ppo.num_envs=8", "ppo.num_steps=8", "ppo.num_minibatches=1",
-                      "ppo.hidden=[8]", "eval_episodes=8", "meta_solver=general_sum"])
+    config = resolve(["env=tag", "env.num_taggers=1", "env.num_runners=1", "env.episode_length=8",
+                      "train.total_steps=512", "train.num_envs=8", "train.num_steps=8", "train.num_minibatches=1",
+                      "train.hidden=[8]", "population.eval_episodes=8", "population.meta_solver=general_sum"])
     tables = []
     for backend in (LocalBackend(), ReversedBackend()):
-        psro = PSRO(config.game_spec(), config.oracle_spec(), config.meta_solver, backend=backend)
+        psro = PSRO(config.game_spec(), config.oracle_spec(), config.population.meta_solver, backend=backend)
         tables.append(psro.run(2).table)
     assert np.all(tables[0].counts == 8) and np.all(np.isfinite(tables[0].payoffs))
     assert np.any(tables[0].stderr > 0)  # really Monte-Carlo estimates

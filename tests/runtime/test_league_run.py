@@ -21,8 +21,9 @@ from phalanx.runtime.league_config import LeagueConfig, resolve
 # learners × 2 tasks of 64 env steps, a snapshot of every learner after every task.
 TINY = ["env=tag", "env.num_runners=1", "env.grid_length=3.0", "env.episode_length=10", "env.tagging_distance=0.3",
         "env.num_acceleration_levels=2", "env.num_turn_levels=2", "train.num_envs=4", "train.num_steps=8",
-        "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]", "updates_per_task=1",
-        "total_steps=384", "eval_games=2", "final_games=4", "eval_chunk=4", "checkpoint_every=3",
+        "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]", "league.updates_per_task=1",
+        "league.total_steps=384", "league.eval_games=2", "league.final_games=4", "league.eval_chunk=4",
+        "checkpoint_every=3",
         "league.min_snapshot_steps=0", "league.snapshot_budget_steps=64"]
 
 
@@ -148,12 +149,12 @@ def test_final_scores_match_the_definition(full_run):
 @pytest.mark.parametrize("args, message", [
     (["env=simple_spread"], "env='simple_spread': phalanx league plays Tag matches"),
     (["train.total_steps=1e6"], "train.total_steps does not apply to a league"),
-    (["final_games=10"], "final_games=10: expected a multiple of eval_games=16"),
+    (["league.final_games=10"], "league.final_games=10: expected a multiple of league.eval_games=16"),
     (["leauge.pfsp=0.5"], "unknown key 'leauge'. Did you mean 'league'?"),
     (["league.pfsp=0.6"], "must sum to 1"),
     (["train.anneal_lr=true"], "train.anneal_lr=true"),
     (["env.num_runers=3"], "num_runers"),
-    (["main_agents=0"], "main_agents=0: expected an integer >= 1"),
+    (["league.main_agents=0"], "league.main_agents=0: expected an integer >= 1"),
 ])
 def test_bad_input_one_line_errors(args, message):
     with pytest.raises(PhalanxError) as err:  # ConfigError, or the env's own PhalanxError

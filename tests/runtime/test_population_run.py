@@ -19,9 +19,9 @@ from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.population_config import resolve
 from phalanx.runtime.population_run import restore_final, run
 
-KUHN = ["game=kuhn_poker", "oracle=exact", "meta_solver=nash"]
+KUHN = ["env=kuhn_poker", "population.oracle=exact", "population.meta_solver=nash"]
 # The PPO oracle with its default Kuhn settings, compiled fast (as in tests/population/test_psro.py).
-KUHN_PPO = ["game=kuhn_poker", "oracle=ppo", "ppo_compiler_options.xla_backend_optimization_level=0"]
+KUHN_PPO = ["env=kuhn_poker", "population.oracle=ppo", "population.compiler_options.xla_backend_optimization_level=0"]
 
 
 def lines_of(path) -> list[dict]:
@@ -49,7 +49,7 @@ def assert_same_run(a, b) -> None:
 
 def test_kuhn_run_directory(tmp_path):
     out = tmp_path / "kuhn"
-    assert main(["psro", *KUHN, "iterations=10", f"run_dir={out}"]) == 0
+    assert main(["psro", *KUHN, "population.iterations=10", f"run_dir={out}"]) == 0
     for name in ("config.yaml", "metrics.jsonl", "payoffs.png", "exploitability.png", "meta_strategy.json",
                  "policy.json"):
         assert (out / name).is_file(), name
@@ -83,10 +83,10 @@ def test_kuhn_run_directory(tmp_path):
 
 def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path):
     full, split = tmp_path / "full", tmp_path / "split"
-    assert main(["psro", *KUHN, "iterations=4", f"run_dir={full}"]) == 0
-    assert main(["psro", *KUHN, "iterations=2", f"run_dir={split}"]) == 0
+    assert main(["psro", *KUHN, "population.iterations=4", f"run_dir={full}"]) == 0
+    assert main(["psro", *KUHN, "population.iterations=2", f"run_dir={split}"]) == 0
     assert len(lines_of(split)) == 3
-    assert main(["psro", f"resume={split}", "iterations=4"]) == 0
+    assert main(["psro", f"resume={split}", "population.iterations=4"]) == 0
     assert_same_run(full, split)
     assert "iterations: 4" in (split / "config.yaml").read_text()  # the new target is stored
     assert main(["psro", f"resume={split}"]) == 0  # already complete: nothing changes
@@ -110,8 +110,8 @@ class CrashingBackend(LocalBackend):
 def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, oracle):
     """Killed in iteration 2's oracle step, resumed from iteration 1's checkpoint (PPO: RNG and actors too)."""
     full, crashed = tmp_path / "full", tmp_path / "crashed"
-    assert main(["psro", *oracle, "iterations=2", f"run_dir={full}"]) == 0
-    config = resolve([*oracle, "iterations=2", f"run_dir={crashed}"])
+    assert main(["psro", *oracle, "population.iterations=2", f"run_dir={full}"]) == 0
+    config = resolve([*oracle, "population.iterations=2", f"run_dir={crashed}"])
     # Tasks: evaluate (it. 0); 2 best responses + 3 evaluation blocks (it. 1); the 7th is iteration 2's first
     # best response.
     with pytest.raises(KeyboardInterrupt):
@@ -127,10 +127,10 @@ def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, o
 @pytest.mark.slow
 def test_psro_on_tag_with_monte_carlo_payoffs(tmp_path):
     out = tmp_path / "tag"
-    args = ["psro", "game=tag", "env.num_taggers=2", "env.num_runners=2", "env.episode_length=12",
-            "env.tagging_distance=0.25", "env.grid_length=2.0", "ppo.total_steps=3072", "ppo.num_envs=16",
-            "ppo.num_steps=12", "ppo.num_minibatches=2", "ppo.hidden=[16]", "iterations=2", "eval_episodes=32",
-            "meta_solver=general_sum", f"run_dir={out}"]
+    args = ["psro", "env=tag", "env.num_taggers=2", "env.num_runners=2", "env.episode_length=12",
+            "env.tagging_distance=0.25", "env.grid_length=2.0", "train.total_steps=3072", "train.num_envs=16",
+            "train.num_steps=12", "train.num_minibatches=2", "train.hidden=[16]", "population.iterations=2",
+            "population.eval_episodes=32", "population.meta_solver=general_sum", f"run_dir={out}"]
     assert main(args) == 0
     state, _ = restore_final(out)
     assert state.sizes == (3, 3) and set(state.populations[0]) == {"actors"}
@@ -146,8 +146,8 @@ def test_psro_on_tag_with_monte_carlo_payoffs(tmp_path):
 
 def test_selfplay_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["selfplay", "game=rock_paper_scissors", "mode=sp", "iterations=3"]) == 0
-    assert main(["selfplay", "game=rock_paper_scissors", "mode=fsp", "iterations=3"]) == 0
+    assert main(["selfplay", "env=rock_paper_scissors", "population.mode=sp", "population.iterations=3"]) == 0
+    assert main(["selfplay", "env=rock_paper_scissors", "population.mode=fsp", "population.iterations=3"]) == 0
     sp, fsp = sorted((tmp_path / "runs").glob("rock_paper_scissors-sp-*")), sorted(
         (tmp_path / "runs").glob("rock_paper_scissors-fsp-*"))
     assert len(sp) == len(fsp) == 1
@@ -161,26 +161,31 @@ def test_selfplay_commands(tmp_path, monkeypatch):
 
 
 def test_config_command_prints_the_resolved_psro_config(capsys):
-    assert main(["config", "psro", "game=leduc_poker", "oracle=ppo"]) == 0
+    assert main(["config", "psro", "env=leduc_poker", "population.oracle=ppo"]) == 0
     out = capsys.readouterr().out
-    assert "game: leduc_poker" in out and "meta_solver: nash" in out and "gamma: 1.0" in out
+    assert "env: leduc_poker" in out and "meta_solver: nash" in out and "gamma: 1.0" in out
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["psro", "game=kuhn_pokr"], "unknown game 'kuhn_pokr'. Did you mean 'kuhn_poker'?"),
-        (["psro", "game=kuhn_poker", "oracle=exac"], "unknown oracle 'exac'. Did you mean 'exact'?"),
-        (["psro", "game=kuhn_poker", "meta_solver=nsh"], "unknown meta-solver 'nsh'. Did you mean 'nash'?"),
-        (["psro", "game=kuhn_poker", "iterations=0"], "iterations=0: expected an integer >= 1."),
-        (["psro", "game=tag", "oracle=exact"], "oracle=exact needs a game with exact best responses"),
-        (["psro", "game=prisoners_dilemma", "meta_solver=nash"], "meta_solver=nash needs a zero-sum game"),
-        (["psro", "game=simple_spread"], "game='simple_spread' has 1 group(s)"),
-        (["psro", "game=kuhn_poker", "oracle=ppo", "ppo.recurrent_size=8"], "ppo.recurrent_size=8"),
-        (["psro", "game=kuhn_poker", "iteration=3"], "unknown key 'iteration'. Did you mean 'iterations'?"),
-        (["psro", "game=tag", "env.num_runnerz=3"], "unknown setting 'num_runnerz'"),
-        (["selfplay", "game=rock_paper_scissors", "mode=fps"], "mode='fps': expected sp"),
-        (["selfplay", "game=rock_paper_scissors", "meta_solver=nash"], "takes mode=sp|fsp, not meta_solver="),
+        (["psro", "env=kuhn_pokr"], "unknown game 'kuhn_pokr'. Did you mean 'kuhn_poker'?"),
+        (["psro", "env=kuhn_poker", "population.oracle=exac"],
+         "population.oracle='exac': unknown oracle. Did you mean 'exact'?"),
+        (["psro", "env=kuhn_poker", "population.meta_solver=nsh"], "unknown meta-solver 'nsh'. Did you mean 'nash'?"),
+        (["psro", "env=kuhn_poker", "population.iterations=0"], "population.iterations=0: expected an integer >= 1."),
+        (["psro", "env=tag", "population.oracle=exact"],
+         "population.oracle=exact needs a game with exact best responses"),
+        (["psro", "env=prisoners_dilemma", "population.meta_solver=nash"],
+         "population.meta_solver=nash needs a zero-sum game"),
+        (["psro", "env=simple_spread"], "env='simple_spread' has 1 group(s)"),
+        (["psro", "env=kuhn_poker", "population.oracle=ppo", "train.recurrent_size=8"], "train.recurrent_size=8"),
+        (["psro", "env=kuhn_poker", "population.iteration=3"],
+         "unknown key 'population.iteration'. Did you mean 'population.iterations'?"),
+        (["psro", "env=tag", "env.num_runnerz=3"], "unknown setting 'num_runnerz'"),
+        (["selfplay", "env=rock_paper_scissors", "population.mode=fps"], "population.mode='fps': expected sp"),
+        (["selfplay", "env=rock_paper_scissors", "population.meta_solver=nash"],
+         "takes population.mode=sp|fsp, not population.meta_solver="),
         (["psro", "resume=/nonexistent/run"], "no such directory; give the run directory phalanx psro/selfplay"),
     ],
 )
@@ -192,9 +197,9 @@ def test_user_errors_are_one_line_exit_2(args, message, capsys):
 
 def test_resume_rejects_config_changes(tmp_path, capsys):
     out = tmp_path / "rps"
-    assert main(["selfplay", "game=rock_paper_scissors", "iterations=1", f"run_dir={out}"]) == 0
+    assert main(["selfplay", "env=rock_paper_scissors", "population.iterations=1", f"run_dir={out}"]) == 0
     capsys.readouterr()
     assert main(["psro", f"resume={out}", "seed=3"]) == 2
     assert "cannot change a resumed run's config (stored: seed=0)" in capsys.readouterr().err
-    assert main(["psro", *KUHN, "iterations=1", f"run_dir={out}"]) == 2
+    assert main(["psro", *KUHN, "population.iterations=1", f"run_dir={out}"]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from phalanx.runtime.population_run import restore_final, run
 
 ray = pytest.importorskip("ray")
 
-KUHN = ["game=kuhn_poker", "oracle=exact", "meta_solver=nash"]
+KUHN = ["env=kuhn_poker", "population.oracle=exact", "population.meta_solver=nash"]
 # A tiny simple_spread run (as in tests/runtime/conftest.py): 4 updates of 128 env steps in chunks of 2.
 TRAIN = ["env=simple_spread", "env.N=2", "train.num_envs=4", "train.num_steps=32", "train.update_epochs=1",
         "train.num_minibatches=2", "train.hidden=[16]", "train.total_steps=512", "log_every=2", "num_seeds=2",
@@ -69,7 +69,7 @@ def assert_same_psro(a, b) -> None:
 @pytest.fixture(scope="module")
 def local_psro(tmp_path_factory):
     path = tmp_path_factory.mktemp("local") / "kuhn"
-    run(resolve([*KUHN, f"iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet())
+    run(resolve([*KUHN, f"population.iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet())
     return path
 
 
@@ -125,8 +125,8 @@ def test_missing_ray_and_unreachable_address_are_one_line_errors(tmp_path):
     """In fresh processes: Ray hidden (``import ray`` fails), and an address where no cluster listens. The
     local backend never imports Ray."""
     hidden = (f"import sys; sys.modules['ray'] = None; from phalanx.cli import main; "
-              f"sys.exit(main(['psro', 'game=kuhn_poker', 'backend=ray', 'run_dir={tmp_path / 'a'}']))")
-    address = (f"import sys; from phalanx.cli import main; sys.exit(main(['psro', 'game=kuhn_poker', 'backend=ray', "
+              f"sys.exit(main(['psro', 'env=kuhn_poker', 'backend=ray', 'run_dir={tmp_path / 'a'}']))")
+    address = (f"import sys; from phalanx.cli import main; sys.exit(main(['psro', 'env=kuhn_poker', 'backend=ray', "
                f"'ray.address=127.0.0.1:9', 'run_dir={tmp_path / 'b'}']))")
     local = ("import sys; from phalanx.runtime.backend import make_backend; from phalanx.runtime import "
              "population_run, league_run, loop; b = make_backend('local'); print('ray' in sys.modules)")
@@ -150,7 +150,7 @@ def test_worker_killed_during_its_second_task(local_psro, tmp_path):
     marker = tmp_path / "crashed"
     path = tmp_path / "kuhn"
     backend = RayBackend(2, crash={0: (2, str(marker))})
-    run(resolve([*KUHN, f"iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet(), backend=backend)
+    run(resolve([*KUHN, f"population.iterations={ITERATIONS}", f"run_dir={path}"]), console=quiet(), backend=backend)
     tasks = 1 + 5 * ITERATIONS  # an evaluation, then 2 best responses and 3 evaluation blocks per iteration
     assert marker.exists()
     assert (backend.tasks_submitted, backend.tasks_done, backend.attempts) == (tasks, tasks, tasks + 1)
@@ -169,7 +169,7 @@ def test_coordinator_killed_then_resumed_equals_local(local_psro, tmp_path):
     from phalanx.runtime.coordinator import coordinator_name
 
     path = tmp_path / "kuhn"
-    args = ["psro", *KUHN, f"iterations={ITERATIONS}", f"run_dir={path}", "backend=ray", "ray.num_workers=2"]
+    args = ["psro", *KUHN, f"population.iterations={ITERATIONS}", f"run_dir={path}", "backend=ray", "ray.num_workers=2"]
     status = {}
     thread = threading.Thread(target=lambda: status.setdefault("code", main(args)))
     thread.start()
@@ -253,8 +253,8 @@ def test_more_workers_than_cpus_is_a_clear_error():
 def test_nan_best_responses_stop_the_run_with_one_line(tmp_path, capsys):
     """A PPO oracle with an absurd learning rate diverges to NaN: a deterministic failure. Each best response is
     tried twice (on both workers), then ``phalanx psro`` exits with status 2 and one line naming task and worker."""
-    args = ["psro", "game=kuhn_poker", "oracle=ppo", "iterations=1", "ppo.lr=1e30",
-            "ppo_compiler_options.xla_backend_optimization_level=0", "backend=ray", "ray.num_workers=2",
+    args = ["psro", "env=kuhn_poker", "population.oracle=ppo", "population.iterations=1", "train.lr=1e30",
+            "population.compiler_options.xla_backend_optimization_level=0", "backend=ray", "ray.num_workers=2",
             f"run_dir={tmp_path / 'nan'}"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,7 @@ from phalanx.cli import main
     ("args", "message"),
     [
         (["foo=1"], "unknown key 'foo'"),
-        (["train.num_envz=8"], "unknown key 'train.num_envz'. Did you mean 'num_envs'?"),
+        (["train.num_envz=8"], "unknown key 'train.num_envz'. Did you mean 'train.num_envs'?"),
         (["train.num_envs=abc"], "train.num_envs='abc': expected an integer"),
         (["train.total_steps=-5"], "train.total_steps=-5: expected an integer >= 1"),
         (["train.num_envs=3", "train.num_steps=5", "train.num_minibatches=4"], "does not divide into 4 minibatches"),
@@ -24,6 +24,16 @@ from phalanx.cli import main
         (["env.bogus=1"], "unknown setting 'bogus'"),
         (["env.N=two"], "N='two' must be an integer"),
         (["seed=1.5"], "seed=1.5: expected an integer"),
+        (["train.lrr=1e-3"], "unknown key 'train.lrr'. Did you mean 'train.lr'?"),
+        (["train.lr="], "train.lr= has no value; write train.lr=VALUE"),
+        (["seed=1", "seed=2"], "seed is given twice (seed=1 and seed=2); keep one."),
+        (["env.N=3", "env.N=4"], "env.N is given twice"),
+        (["num_workers=-1"], "num_workers=-1: expected an integer >= 0 (0 = in this process)."),
+        (["backend=rey"], "backend='rey': expected one of local, ray. Did you mean 'ray'?"),
+        (["ray.num_cpus=0"], "ray.num_cpus=0.0: expected a number > 0."),
+        (["env.num_agents=0"], "simple_spread: num_agents=0 is invalid; expected an integer >= 1."),
+        (["env.num_agents=-1"], "simple_spread: num_agents=-1 is invalid"),
+        (["resume=runs/x", "run_dir=runs/y"], "run_dir= beside resume=: a resumed run stays in runs/x; drop run_dir=."),
         (["resume=/nonexistent/run"], "no such directory; give the run directory phalanx train printed"),
     ],
 )
@@ -66,3 +76,6 @@ def test_env_specific_training_defaults_sit_under_user_overrides():
     assert resolve(["env=tag"]).train.num_envs == 32
     assert resolve(["env=tag", "train.num_envs=8"]).train.num_envs == 8
     assert resolve(["env=simple_spread"]).train.num_envs == 16
+    lbf = resolve(["env=lbf", "train.anneal_lr=true"]).train
+    assert lbf.lr == 5e-4 and lbf.agent_id and lbf.anneal_lr  # registered with lbf, the user's on top
+    assert resolve(["env=lbf", "algo=iql"]).train.lr == 5e-4  # every learner that has the key gets it

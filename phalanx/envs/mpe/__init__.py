@@ -15,8 +15,8 @@ from phalanx.envs.mpe.simple_tag import SimpleTag
 from phalanx.envs.registry import register
 
 register("simple_spread", SimpleSpread)
-register("simple_tag", SimpleTag)
-register("simple_adversary", SimpleAdversary)
+register("simple_tag", SimpleTag, population_defaults={"train.total_steps": 200_000})
+register("simple_adversary", SimpleAdversary, population_defaults={"train.total_steps": 200_000})
 register("simple_speaker_listener", SimpleSpeakerListener)
 
 __all__ = [

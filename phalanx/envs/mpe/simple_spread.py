@@ -45,10 +45,12 @@ class SimpleSpread(MPEEnv[SpreadParams]):
 
     def __init__(
         self, N: int = 3, local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False,
-        num_agents: int = 0,
+        num_agents: int | None = None,
     ):
-        # ``num_agents`` is Phalanx's name for mpe2's ``N`` (agents = landmarks); 0 = use ``N``.
-        if num_agents:
+        # ``num_agents`` is Phalanx's name for mpe2's ``N`` (agents = landmarks); None = use ``N``.
+        if num_agents is not None:
+            check_settings(self.name, [(isinstance(num_agents, int) and not isinstance(num_agents, bool)
+                                        and num_agents >= 1, "num_agents", num_agents, "an integer >= 1")])
             if N not in (3, num_agents):
                 raise PhalanxError(f"{self.name}: N={N} and num_agents={num_agents} disagree; give one of them.")
             N = num_agents

@@ -6,8 +6,15 @@ from phalanx.envs.poker.leduc import LeducPoker, LeducState
 from phalanx.envs.poker.tree import GameTree, PlayerTree, build_tree, game_tree
 from phalanx.envs.registry import register
 
-register(KuhnPoker.name, KuhnPoker)
-register(LeducPoker.name, LeducPoker)
+# A PSRO best response is a short single-agent run against a fixed mixture. Poker rewards come
+# once, at the end: no discounting.
+_POKER = {"train.num_minibatches": 4, "train.update_epochs": 4, "train.hidden": [64, 64], "train.ent_coef": 0.0,
+          "train.gamma": 1.0, "train.gae_lambda": 1.0, "train.lr": 3e-3}
+register(KuhnPoker.name, KuhnPoker, population_defaults={
+    **_POKER, "train.total_steps": 64 * 8 * 30, "train.num_envs": 64, "train.num_steps": 8, "train.hidden": [32, 32]})
+register(LeducPoker.name, LeducPoker, population_defaults={
+    **_POKER, "train.total_steps": 128 * 32 * 50, "train.num_envs": 128, "train.num_steps": 32})
+del _POKER
 
 __all__ = [
     "GROUPS",
