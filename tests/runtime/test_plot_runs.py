@@ -1,7 +1,7 @@
 """``phalanx plot``: band maths against hand-computed t-intervals, overlays, PSRO and league figures, error lines.
 
-The fast tests write run directories by hand with the real writers (``metrics.make_line``, ``PayoffTable``,
-``Checkpoints``); the slow ones plot tiny real ``phalanx train`` / ``phalanx psro`` runs.
+Most tests write run directories by hand with the real writers (``metrics.make_line``, ``PayoffTable``,
+``Checkpoints``); others plot tiny real runs (the shared ``phalanx train`` one; psro and league ones, slow).
 """
 
 from __future__ import annotations
@@ -218,13 +218,11 @@ def test_unknown_run_kind(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- real runs (slow)
-@pytest.mark.slow
-def test_plot_of_a_real_train_run_with_three_seeds(tmp_path, tiny, capsys):
-    run = tmp_path / "run"
-    assert main(["train", *tiny, "num_seeds=3", "train.total_steps=1024", "log_every=2", f"run_dir={run}"]) == 0
-    capsys.readouterr()
-    assert main(["plot", f"run_dir={run}"]) == 0
-    assert capsys.readouterr().out.split() == ["wrote", str(run / "plot_returns.png")]
+def test_plot_of_a_real_train_run(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run  # the shared two-seed phalanx train run
+    out = tmp_path / "figs"
+    assert main(["plot", f"run_dir={run}", f"out={out}"]) == 0
+    assert capsys.readouterr().out.split() == ["wrote", str(out / "plot_returns.png")]
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     curve = plots.return_curve("run", [plot_runs.load_run(run).lines], "agents")
     for t, line in enumerate(lines):

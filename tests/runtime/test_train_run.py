@@ -1,4 +1,5 @@
-"""A tiny end-to-end ``phalanx train``: every file of the run directory, several seeds, resume rules."""
+"""A tiny end-to-end ``phalanx train`` (the shared ``tiny_run``): every file of the run directory, several seeds,
+resume rules."""
 
 from __future__ import annotations
 
@@ -6,19 +7,15 @@ import json
 
 import numpy as np
 import yaml
+from conftest import TINY_RUN
 from marl_eval_format import check_marl_eval
 
 from phalanx.cli import main
 from phalanx.runtime.metrics import marl_eval
 
 
-def test_train_writes_the_whole_run_dir(tmp_path, capsys, tiny):
-    run_dir = tmp_path / "run"
-    # 6 updates in chunks of 2: 3 log steps, checkpoints after chunks 2 and 3 (the last).
-    args = [*tiny, "train.total_steps=768", "num_seeds=2", "seed=3", "log_every=2", "checkpoint_every=2",
-            f"run_dir={run_dir}"]
-    assert main(["train", *args]) == 0
-    out = capsys.readouterr().out
+def test_train_writes_the_whole_run_dir(tiny_run, capsys):
+    run_dir, out = tiny_run  # conftest.TINY_RUN: 6 updates in chunks of 2, checkpoints after chunks 2 and 3
     assert out.count(str(run_dir)) >= 2  # printed at start and end
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -59,7 +56,7 @@ def test_train_writes_the_whole_run_dir(tmp_path, capsys, tiny):
     assert len(err.splitlines()) == 1 and "cannot change a resumed run's config" in err and "train.lr" in err
     assert main(["train", f"resume={run_dir}", "seed=3", "env.N=2"]) == 0  # agreeing overrides are fine
     # A new run may not reuse a run directory.
-    assert main(["train", *args]) == 2
+    assert main(["train", *TINY_RUN, f"run_dir={run_dir}"]) == 2
     assert "already holds a run" in capsys.readouterr().err
 
 

@@ -1,0 +1,77 @@
+"""The run skeleton: ``open_run`` makes the backend and run directory and closes everything however the block
+ends; ``start`` cuts ``metrics.jsonl`` back to a checkpoint; Ray-style backends add per-worker statistics."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from phalanx.runtime import run_context
+from phalanx.runtime import run_dir as rd
+from phalanx.runtime.run_config import RunConfig
+
+
+class FakeBackend:
+    """A backend that reports per-worker statistics (as Ray's does) and records being closed."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def utilisation(self) -> list[dict]:
+        return [{"worker": 0, "tasks": 1}]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=120)
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    backend = FakeBackend()
+    monkeypatch.setattr(run_context, "make_backend", lambda name, ray: backend)
+    path = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), run_context.open_run(rd.TRAIN, RunConfig(run_dir=str(path)),
+                                                                console=quiet()) as run:
+        assert not run.resumed and run.path == path and (path / "config.yaml").is_file()
+        progress = run.start()
+        with run.progress_bar("test", 3, 0, "steps") as bar:
+            for step in (1, 2, 3):
+                run.log({"step": step})
+                run.scalars({"x": float(step), "skipped": None}, step)
+                bar.update(step, f"step {step}")
+                if step == 2:
+                    run.save(step, {"w": np.arange(3.0) * step})
+        raise KeyboardInterrupt  # killed after logging step 3, before its checkpoint
+    assert backend.closed  # the backend open_run made is closed, however the block ends
+    assert len(run.metrics.read()) == 3 and run.metrics.read()[0]["workers"] == [{"worker": 0, "tasks": 1}]
+    assert progress["metrics_lines"] == 3
+
+    given = FakeBackend()
+    with run_context.open_run(rd.TRAIN, RunConfig(resume=str(path)), console=quiet(), backend=given) as run:
+        assert run.resumed and run.config.run_dir == str(path)
+        state, progress = run.checkpoints.restore(run.checkpoints.latest_step(), {"w": np.zeros(3)})
+        np.testing.assert_array_equal(state["w"], [0.0, 2.0, 4.0])
+        run.start(progress, purge_step=3)
+        assert [line["step"] for line in run.metrics.read()] == [1, 2]  # the line after the checkpoint is gone
+        assert run.progress is progress and run.wall_time() >= progress["wall_time"]
+    assert not given.closed  # a backend handed in stays open
+    assert list(path.glob("events.out.tfevents.*"))
+    assert json.loads((path / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
+
+
+def test_a_resume_that_is_refused_leaves_no_open_backend(tmp_path, monkeypatch):
+    backend = FakeBackend()
+    monkeypatch.setattr(run_context, "make_backend", lambda name, ray: backend)
+    rd.create(RunConfig(run_dir=str(tmp_path / "run")))
+    with pytest.raises(Exception, match="cannot change a resumed run's config"), run_context.open_run(
+            rd.TRAIN, RunConfig(resume=str(tmp_path / "run")), {"seed": 9}, console=quiet()):
+        pass
+    assert backend.closed
