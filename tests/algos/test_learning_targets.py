@@ -23,16 +23,18 @@ def _tags_per_episode(env, trainer, state, trained_taggers: bool, episodes: int,
     the tag count.
     """
 
+    params = trainer.policy_params(state, "taggers")
+
     def act(hidden, k, ts, first):
         k_pol, k_rand = jax.random.split(k)
         actions = jax.vmap(env.sample_actions)(jax.random.split(k_rand, ts.truncated.shape[0]), ts.action_mask)
         if trained_taggers:
-            hidden, chosen = trainer.act(state, hidden, k_pol, ts, first)
-            actions = {**actions, "taggers": chosen["taggers"]}
+            actions["taggers"], hidden = trainer.act(params, "taggers", hidden, ts.obs["taggers"], first, k_pol,
+                                                     mask=ts.action_mask.get("taggers"))
         return hidden, actions
 
-    run = make_rollout(env, episodes, int(env.default_params.episode_length), act)
-    returns, *_ = run(key, trainer.initial_hidden(episodes))
+    run = make_rollout(env, episodes, env.time_limit, act)
+    returns, *_ = run(key, trainer.initial_hidden(episodes)["taggers"])
     return float(np.mean(returns["taggers"])) * env.num_taggers
 
 
