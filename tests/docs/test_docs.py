@@ -171,7 +171,7 @@ def resolve_command(line: str):
 
 def test_docs_quote_commands():
     lines = [c for _, c, _ in _commands()]
-    for must in ("phalanx psro game=kuhn_poker oracle=exact meta_solver=nash iterations=20", "phalanx train"):
+    for must in ("phalanx psro env=kuhn_poker population.oracle=exact population.meta_solver=nash population.iterations=20", "phalanx train"):
         assert any(c.startswith(must) for c in lines), must
 
 
