@@ -150,9 +150,11 @@ class SimRay:
 
     # -- the ``ray`` functions RayBackend calls
     def cluster_resources(self) -> dict[str, float]:
+        """``{"CPU": num_cpus}``, as Ray reports its cluster."""
         return {"CPU": float(self.num_cpus)}
 
     def remote(self, **_: Any) -> Callable[[type], Any]:
+        """``ray.remote(...)(cls)``: an actor class whose ``remote(index)`` makes a :class:`SimActor`."""
         sim = self
 
         class ActorClass:
@@ -165,6 +167,7 @@ class SimRay:
         return lambda cls: ActorClass
 
     def put(self, value: Any) -> SimRef:
+        """``ray.put``: charges the modelled cost per call and per byte of ``value``'s arrays."""
         import jax
 
         nbytes = sum(getattr(x, "nbytes", 0) for x in jax.tree_util.tree_leaves(value))
@@ -176,6 +179,7 @@ class SimRay:
         return ref
 
     def wait(self, refs: list[SimRef], num_returns: int = 1) -> tuple[list[SimRef], list[SimRef]]:
+        """``ray.wait``: the first of ``refs`` to be ready in virtual time; the clock advances to it."""
         self._enter(self.costs.wait_s + self.costs.wait_per_ref_s * len(refs))
         self.waits += 1
         first = min(refs, key=lambda r: r.ready_at)
@@ -184,6 +188,7 @@ class SimRay:
         return [first], [r for r in refs if r is not first]
 
     def get(self, ref: SimRef) -> Any:
+        """``ray.get`` of a ready reference: its value, or its error raised."""
         self._enter(self.costs.get_s)
         self._leave()
         if ref.error is not None:
@@ -191,9 +196,11 @@ class SimRay:
         return ref.value
 
     def kill(self, actor: SimActor, no_restart: bool = True) -> None:
+        """``ray.kill``: nothing to do in a simulation."""
         pass
 
     def shutdown(self) -> None:
+        """``ray.shutdown``: nothing to do in a simulation."""
         pass
 
     def _call(self, actor: SimActor, method: str, args: tuple, kwargs: dict) -> SimRef:

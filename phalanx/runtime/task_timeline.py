@@ -46,12 +46,14 @@ class Recorder:
         return getattr(self.inner, name)
 
     def submit(self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:
+        """Submit ``fn`` to the inner backend, wrapped to stamp its start and end where it runs."""
         record = {"name": name or getattr(fn, "__name__", "task"), "submitted": time.time()}
         future = self.inner.submit(_timed, fn, *args, name=record["name"], **kwargs)
         self._open[id(future)] = (future, record)
         return future
 
     def gather(self, futures: Sequence[Any]) -> list[Any]:
+        """The tasks' values, as the inner backend's ``gather``; records each task's timeline."""
         wrapped = self.inner.gather(futures)
         values = []
         for future, (value, start, end) in zip(futures, wrapped, strict=True):
