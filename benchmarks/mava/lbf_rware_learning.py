@@ -4,7 +4,7 @@
     python benchmarks/mava/lbf_rware_learning.py --task rware-tiny-2ag --algo mappo --steps 3e6
 
 The training config is what ``phalanx train env=<env> algo=<algo>`` resolves to (the per-env
-defaults in ``phalanx.runtime.run_config.ENV_TRAIN_DEFAULTS``), plus ``--set train.KEY=VALUE``
+defaults each env registers, ``train_defaults`` in ``phalanx/envs/<env>/__init__.py``), plus ``--set train.KEY=VALUE``
 overrides and ``train.total_steps=--steps``. Returns are in Mava's and EPyMARL's units: the
 *team* return per episode — LBF with ``team_reward=True`` (Mava's default; a whole episode's
 rewards sum to at most 1) and RWARE's team reward (deliveries per episode, every agent gets it).

@@ -44,8 +44,8 @@ def phalanx_psro(game: str, oracle: str, iterations: int, target: float | None =
     from phalanx.runtime.backend import LocalBackend
     from phalanx.runtime.population_config import from_values
 
-    config = from_values({"game": game, "oracle": oracle, "meta_solver": "nash", "ppo_seeds": ppo_seeds,
-                          "ppo": ppo or {}})
+    config = from_values({"env": game, "population": {"oracle": oracle, "meta_solver": "nash"}, "num_seeds": ppo_seeds,
+                          "train": ppo or {}})
     t0 = time.perf_counter()
     psro = PSRO(config.game_spec(), config.oracle_spec(), "nash", backend=LocalBackend())
     rows: list[dict[str, Any]] = []

@@ -60,9 +60,9 @@ def psro_case(oracle: str, iterations: int, ppo_steps: int) -> Callable[[Any], d
     from phalanx.population.psro import PSRO
     from phalanx.runtime.population_config import from_values
 
-    values: dict[str, Any] = {"game": "leduc_poker", "oracle": oracle, "meta_solver": "nash"}
+    values: dict[str, Any] = {"env": "leduc_poker", "population": {"oracle": oracle, "meta_solver": "nash"}}
     if oracle == "ppo":
-        values["ppo"] = {"total_steps": ppo_steps}
+        values["train"] = {"total_steps": ppo_steps}
     config = from_values(values)
 
     def run(backend: Any) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def league_case(tasks_per_learner: int, workdir: Path) -> Callable[[Any], dict[s
     def run(backend: Any) -> dict[str, Any]:
         runs[0] += 1
         path = workdir / f"league{runs[0]}"
-        config = resolve([f"total_steps={total}", f"run_dir={path}", "checkpoint_every=1000"])
+        config = resolve([f"league.total_steps={total}", f"run_dir={path}", "checkpoint_every=1000"])
         league_run.run(config, console=Console(file=io.StringIO()), backend=backend)
         final = json.loads((path / "league_final.json").read_text())
         return {"elo_fit_main": round(final["elo_fit"][0], 2), "env_steps": final["env_steps"]}
@@ -113,7 +113,7 @@ def sizes() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for oracle in ("exact", "ppo"):
-        config = from_values({"game": "leduc_poker", "oracle": oracle, "meta_solver": "nash"})
+        config = from_values({"env": "leduc_poker", "population": {"oracle": oracle, "meta_solver": "nash"}})
         metagame = make_metagame(config.game_spec())
         member = metagame.initial_population(0, jax.random.PRNGKey(0))
         out[f"leduc_{oracle}_member_bytes"] = nbytes(member)
