@@ -1,30 +1,27 @@
-"""Learners by name: what ``phalanx train algo=<name>`` runs.
+"""Learners by name: what ``algo=<name>`` runs in every command.
 
-Every learner compiles end to end and offers the same small interface to the runtime:
-
-* a frozen dataclass of hyperparameters with ``total_steps``, ``num_envs``,
-  ``steps_per_update``, ``num_updates`` and ``validate(prefix="train.")``;
-* ``make_train(config, env) -> trainer`` where ``trainer.num_updates``,
-  ``trainer.init(key) -> state`` and ``trainer.update(state) -> (state, metrics)`` are pure
-  (the runtime scans ``update`` in compiled chunks, ``vmap``s it over seeds and checkpoints
-  ``state``); ``metrics`` is a dataclass with ``env_steps``, ``episode_return_sum``
-  (``{group: ()}``), ``episode_length_sum``, ``episode_count`` and any number of other
-  ``{group: ()}`` or ``()`` entries (losses, ε, ...), all logged;
-* ``trainer.initial_hidden(batch)`` and ``trainer.act(state, hidden, key, ts, first, greedy)``
-  for evaluation and rendering.
+Every learner implements the one :class:`~phalanx.algos.common.protocol.Learner` protocol (see
+there): its package provides a frozen dataclass of hyperparameters (``total_steps``, ``num_envs``,
+``steps_per_update``, ``num_updates``, ``validate(prefix="train.")``) and
+``make_train(config, env, learners=None) -> Learner``, and registers both with
+:func:`register_algorithm` when imported. Learner packages are the subpackages of
+:mod:`phalanx.algos` (found with :mod:`pkgutil` on first lookup, so ``import phalanx`` stays
+light); a learner defined elsewhere registers itself the same way. ``docs/adding-a-learner.md``
+walks through one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
 from phalanx.errors import ConfigError, did_you_mean
 
-#: Packages whose import registers learners (imported on first lookup, keeping ``import phalanx`` light).
-ALGORITHM_PACKAGES = ("phalanx.algos.ppo", "phalanx.algos.continuous", "phalanx.algos.value_based")
+#: Subpackages of ``phalanx.algos`` that hold shared pieces, not learners.
+NOT_LEARNERS = frozenset({"common"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +31,7 @@ class Algorithm:
     Attributes:
         name: what users type (``algo=NAME``).
         config_cls: its hyperparameter dataclass (the ``train.*`` keys).
-        make_train: ``(config, env) -> trainer``.
+        make_train: ``(config, env, learners=None) -> Learner``.
         defaults: ``train.*`` values this name implies (``mappo`` sets ``critic="mappo"``);
             a user value that contradicts one is an error.
         description: one line for ``phalanx train --help``.
@@ -55,8 +52,16 @@ def register_algorithm(algorithm: Algorithm) -> None:
     _ALGORITHMS[algorithm.name] = algorithm
 
 
+def learner_packages() -> list[str]:
+    """The subpackages of :mod:`phalanx.algos` whose import registers learners."""
+    import phalanx.algos
+
+    return [f"phalanx.algos.{m.name}" for m in pkgutil.iter_modules(phalanx.algos.__path__)
+            if m.ispkg and m.name not in NOT_LEARNERS]
+
+
 def _load() -> None:
-    for package in ALGORITHM_PACKAGES:
+    for package in learner_packages():
         importlib.import_module(package)
 
 

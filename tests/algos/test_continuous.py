@@ -21,14 +21,13 @@ from scipy import integrate, stats
 
 import phalanx
 import phalanx.algos.continuous  # registers maddpg, isac, masac
-from phalanx.algos.continuous import MADDPGConfig, ReplayBuffer, SACConfig, maddpg, sac
+from phalanx.algos.common.targets import polyak, td_target
+from phalanx.algos.continuous import MADDPGConfig, SACConfig, maddpg, sac
 from phalanx.algos.continuous.inputs import Layout
 from phalanx.algos.continuous.losses import (
     log1m_tanh_sq,
-    polyak,
     squashed_gaussian_sample,
     squashed_log_prob,
-    td_target,
 )
 from phalanx.algos.registry import get_algorithm
 from phalanx.errors import ConfigError
@@ -86,20 +85,19 @@ def test_replay_keeps_final_observations_of_truncated_episodes(trained):
     """Every stored transition follows Reach's dynamics from obs to next_obs — also the last
     step of an episode, where next_obs is the final observation, not the reset one."""
     buf = trained[2].buffer
-    n = int(buf.size)
-    assert n == NUM_ENVS * NUM_STEPS * UPDATES and int(buf.position) == n
-    data = jax.tree.map(lambda x: np.asarray(x)[:n], buf.data)
+    n = NUM_STEPS * UPDATES  # steps stored per env (the buffer has not wrapped around)
+    assert int(buf.current_index) == n and not bool(buf.is_full)
+    data = jax.tree.map(lambda x: np.asarray(x)[:, :n], buf.experience)  # (E, n, ...)
     obs, nxt, act = data.obs["agents"], data.next_obs["agents"], data.action["agents"][..., 0]
     pos = obs[..., 1]
     np.testing.assert_allclose(nxt[..., 1], np.clip(pos + 0.25 * act, -2, 2), atol=1e-6)  # moved by the action
     np.testing.assert_allclose(nxt[..., 0] + nxt[..., 1], obs[..., 0] + obs[..., 1], atol=1e-6)  # same goal
     np.testing.assert_allclose(data.reward["agents"], -np.abs(nxt[..., 0]), atol=1e-6)
     assert not data.terminated["agents"].any() and data.active["agents"].all()  # time limits only
-    # Items are stored step-major (t, env): env e's next step is NUM_ENVS items later.
-    step = np.arange(n - NUM_ENVS) // NUM_ENVS  # global step index of each item
-    last = (step + 1) % 8 == 0  # Reach's episodes last 8 steps
-    same = np.all(np.isclose(nxt[:-NUM_ENVS], obs[NUM_ENVS:], atol=1e-6), axis=(-1, -2))
-    assert np.all(same[~last]) and not np.any(same[last])
+    # Each env's steps are stored in order: its next step is the next slot.
+    last = (np.arange(n - 1) + 1) % 8 == 0  # Reach's episodes last 8 steps
+    same = np.all(np.isclose(nxt[:, :-1], obs[:, 1:], atol=1e-6), axis=(-1, -2))  # (E, n - 1)
+    assert np.all(same[:, ~last]) and not np.any(same[:, last])
 
 
 # ---------------------------------------------------------------------------------- SAC's density
@@ -146,17 +144,6 @@ def test_polyak_and_td_targets_on_hand_computed_numbers():
     # Terminated: no bootstrap; truncated (not terminated): bootstrap from the final observation's value.
     y = td_target(jnp.float32([1.0, 1.0, -0.5]), jnp.array([False, True, False]), jnp.float32([2.0, 2.0, 4.0]), 0.9)
     np.testing.assert_allclose(y, [1.0 + 0.9 * 2.0, 1.0, -0.5 + 0.9 * 4.0], rtol=1e-6)
-
-
-def test_replay_buffer_wraps_around_and_samples_only_stored_items():
-    buf = ReplayBuffer.create({"x": jnp.zeros(2)}, capacity=5)
-    buf = buf.add({"x": jnp.arange(6.0).reshape(3, 2)})  # items 0, 1, 2
-    assert int(buf.size) == 3 and int(buf.position) == 3
-    drawn = np.asarray(buf.sample(jax.random.PRNGKey(0), 200)["x"][:, 0])
-    assert set(drawn) == {0.0, 2.0, 4.0}  # the empty slots are never drawn
-    buf = buf.add({"x": jnp.arange(6.0, 14.0).reshape(4, 2)})  # items 3..6: 5 and 6 overwrite 0 and 1
-    np.testing.assert_array_equal(np.asarray(buf.data["x"][:, 0]), [10.0, 12.0, 4.0, 6.0, 8.0])
-    assert int(buf.size) == 5 and int(buf.position) == 2
 
 
 def test_joint_action_with_own_replaces_one_agent_per_row():

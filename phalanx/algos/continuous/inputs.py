@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from phalanx.algos.common.inputs import flatten_obs, with_agent_id
 from phalanx.algos.continuous.config import OffPolicyConfig
 from phalanx.envs.spaces import Box
 from phalanx.envs.types import EnvSpec
@@ -52,10 +53,13 @@ class Layout:
     Args:
         spec: the env's spec (every group with a bounded 1-D ``Box`` action).
         config: the learner's settings (``agent_id``, ``critic_input``).
+        learners: the groups that learn (default: all); joint actions are theirs only, the
+            other groups' fixed policies being part of the environment the critics value.
     """
 
-    def __init__(self, spec: EnvSpec, config: OffPolicyConfig):
+    def __init__(self, spec: EnvSpec, config: OffPolicyConfig, learners: tuple[str, ...] | None = None):
         self.agent_id = config.agent_id
+        self.learners = tuple(spec.groups) if learners is None else tuple(learners)
         self.critic_input = config.critic_input
         self.groups = {
             name: GroupLayout(g.num_agents, len(g.observation.shape), int(np.prod(g.observation.shape)),
@@ -69,7 +73,7 @@ class Layout:
             self.central_dim = int(spec.global_state.shape[0])
         else:
             self.central_dim = sum(g.num_agents * g.obs_dim for g in self.groups.values())
-        self.joint_action_dim = sum(g.num_agents * g.action_dim for g in self.groups.values())
+        self.joint_action_dim = sum(self.groups[n].num_agents * self.groups[n].action_dim for n in self.learners)
 
     # ---------------------------------------------------------------- actions
     def to_env(self, name: str, action: jax.Array) -> jax.Array:
@@ -78,14 +82,15 @@ class Layout:
         return g.low + (action + 1.0) * 0.5 * (g.high - g.low)
 
     def random_actions(self, key: jax.Array, batch: tuple[int, ...]) -> dict[str, jax.Array]:
-        """Uniform actions in ``[−1, 1]``: ``{group: (*batch, A, k)}``."""
-        keys = jax.random.split(key, len(self.groups))
-        return {name: jax.random.uniform(k, (*batch, g.num_agents, g.action_dim), minval=-1.0, maxval=1.0)
-                for k, (name, g) in zip(keys, self.groups.items(), strict=True)}
+        """Uniform actions in ``[−1, 1]`` of the learning groups: ``{group: (*batch, A, k)}``."""
+        keys = jax.random.split(key, len(self.learners))
+        return {name: jax.random.uniform(k, (*batch, self.groups[name].num_agents, self.groups[name].action_dim),
+                                         minval=-1.0, maxval=1.0)
+                for k, name in zip(keys, self.learners, strict=True)}
 
     def joint(self, actions: dict[str, jax.Array]) -> jax.Array:
-        """Every agent's action in group order: ``{group: (..., A, k)} -> (..., J)``."""
-        return jnp.concatenate([a.reshape(*a.shape[:-2], -1) for a in actions.values()], axis=-1)
+        """Every learning agent's action in group order: ``{group: (..., A, k)} -> (..., J)``."""
+        return jnp.concatenate([actions[n].reshape(*actions[n].shape[:-2], -1) for n in self.learners], axis=-1)
 
     def joint_with_own(self, actions: dict[str, jax.Array], name: str, own: jax.Array) -> jax.Array:
         """For each agent ``i`` of group ``name``, the joint action with agent ``i``'s own
@@ -97,7 +102,8 @@ class Layout:
         num = own.shape[-2]
         eye = jnp.eye(num, dtype=bool)[:, :, None]  # (rows i, agents j, 1)
         blocks = []
-        for group, a in actions.items():
+        for group in self.learners:
+            a = actions[group]
             if group == name:
                 block = jnp.where(eye, own[..., None, :, :], a[..., None, :, :])
             else:
@@ -108,21 +114,11 @@ class Layout:
     # ---------------------------------------------------------------- observations
     def flat_obs(self, obs: dict[str, jax.Array]) -> dict[str, jax.Array]:
         """``{group: (..., A, *obs_shape)} -> {group: (..., A, d)}`` float32."""
-        out = {}
-        for name, g in self.groups.items():
-            o = obs[name]
-            batch = o.shape[: o.ndim - g.obs_ndim]
-            out[name] = o.reshape(*batch, -1).astype(jnp.float32)
-        return out
-
-    def with_id(self, name: str, x: jax.Array) -> jax.Array:
-        """Append a one-hot agent index to ``x: (..., A, d)``."""
-        num = self.groups[name].num_agents
-        return jnp.concatenate([x, jnp.broadcast_to(jnp.eye(num), (*x.shape[:-1], num))], axis=-1)
+        return {name: flatten_obs(obs[name], g.obs_ndim) for name, g in self.groups.items()}
 
     def actor_input(self, name: str, obs: jax.Array) -> jax.Array:
         """Group ``name``'s actor input from its flat observations ``(..., A, d)``."""
-        return self.with_id(name, obs) if self.agent_id else obs
+        return with_agent_id(obs) if self.agent_id else obs
 
     def actor_input_dim(self, name: str) -> int:
         """Width ``d [+ A]`` of group ``name``'s actor input: flat obs, plus a one-hot agent id when ``agent_id``."""
@@ -133,14 +129,14 @@ class Layout:
         """A centralised critic's view: the global state ``(..., S)`` or every agent's observation."""
         if self.critic_input == "state":
             return state
-        return jnp.concatenate([o.reshape(*o.shape[:-2], -1) for o in obs.values()], axis=-1)
+        return jnp.concatenate([obs[n].reshape(*obs[n].shape[:-2], -1) for n in self.groups], axis=-1)
 
     def central_input(self, name: str, central: jax.Array) -> jax.Array:
         """``(..., C) -> (..., A, C [+ A])``: the centralised view for each agent of group
         ``name``, with its one-hot index when the group's critic serves several agents."""
         num = self.groups[name].num_agents
         x = jnp.broadcast_to(central[..., None, :], (*central.shape[:-1], num, central.shape[-1]))
-        return self.with_id(name, x) if num > 1 else x
+        return with_agent_id(x) if num > 1 else x
 
     def central_input_dim(self, name: str) -> int:
         """Width ``C [+ A]`` of group ``name``'s centralised critic input (:meth:`central_input`): the one-hot

@@ -1,33 +1,15 @@
-"""Small pure functions of the off-policy learners, each tested on hand-computed numbers."""
+"""SAC's squashed-Gaussian density and sampling: small pure functions tested against numerical references.
+
+The targets every learner shares (``masked_mean``, ``td_target``, ``polyak``) are in
+:mod:`phalanx.algos.common.targets`.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from phalanx.networks.distributions import gaussian_log_prob
-
-
-def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean of ``x`` over entries where ``mask`` is True (0 when none is)."""
-    m = mask.astype(x.dtype)
-    return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
-
-
-def td_target(reward: jax.Array, terminated: jax.Array, next_value: jax.Array, gamma: float) -> jax.Array:
-    """One-step target ``r + γ (1 − terminated) V(s')`` (all ``(...)``).
-
-    Only termination stops bootstrapping: on a time-limit truncation ``s'`` is the final
-    observation before the reset and its value counts.
-    """
-    return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
-
-
-def polyak(target: Any, online: Any, tau: float) -> Any:
-    """Target networks after one Polyak step: ``(1 − τ) θ' + τ θ`` leaf by leaf."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
 
 
 def log1m_tanh_sq(u: jax.Array) -> jax.Array:

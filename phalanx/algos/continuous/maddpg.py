@@ -24,23 +24,22 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from phalanx.algos.common.episodes import BaseMetrics
+from phalanx.algos.common.opponents import check_learners
+from phalanx.algos.common.targets import masked_mean, polyak, td_target
 from phalanx.algos.continuous.config import MADDPGConfig
 from phalanx.algos.continuous.inputs import Layout, check_continuous
-from phalanx.algos.continuous.losses import masked_mean, polyak, td_target
 from phalanx.algos.continuous.networks import DeterministicActor, QNetwork
 from phalanx.algos.continuous.train import Trainer, Transition
+from phalanx.algos.replay import ReplayBuffer
 from phalanx.envs.environment import Environment
 from phalanx.envs.wrappers import wrap_for_training
 
 
 @struct.dataclass
-class MADDPGMetrics:
+class MADDPGMetrics(BaseMetrics):
     """Per-update numbers; episode statistics as sums and a count, losses as means over gradient steps."""
 
-    env_steps: jax.Array
-    episode_return_sum: dict  # {group: ()}
-    episode_length_sum: jax.Array
-    episode_count: jax.Array
     critic_loss: dict  # {group: ()} mean squared TD error
     actor_loss: dict  # {group: ()} −Q of the policy's actions
     q_value: dict  # {group: ()} mean Q(x, a) on replayed actions
@@ -66,6 +65,7 @@ class MADDPG:
         def opt(lr):
             return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
+        # Every group's actor module: fixed groups act with their opponents' parameters.
         actors = {n: DeterministicActor(g.action_dim, config.hidden, config.activation)
                   for n, g in layout.groups.items()}
         return cls(config, layout, actors, QNetwork(config.hidden, config.activation), opt(config.actor_lr),
@@ -83,7 +83,8 @@ class MADDPG:
         """
         layout = self.layout
         params, opt_state = {}, {}
-        for k, (name, g) in zip(jax.random.split(key, len(layout.groups)), layout.groups.items(), strict=True):
+        for k, name in zip(jax.random.split(key, len(layout.learners)), layout.learners, strict=True):
+            g = layout.groups[name]
             k_actor, k_critic = jax.random.split(k)
             params[name] = {
                 "actor": self.actors[name].init(k_actor, jnp.zeros((1, g.num_agents, layout.actor_input_dim(name)))),
@@ -95,22 +96,17 @@ class MADDPG:
         return params, jax.tree.map(jnp.copy, params), opt_state
 
     def policy(self, params: dict, obs: dict) -> dict:
-        """``μ(o)`` for every group: ``{group: (..., A, d)} -> {group: (..., A, k)}``."""
+        """``μ(o)`` for every learning group: ``{group: (..., A, d)} -> {group: (..., A, k)}``."""
         return {n: self.actors[n].apply(params[n]["actor"], self.layout.actor_input(n, obs[n]))
-                for n in self.layout.groups}
+                for n in self.layout.learners}
 
-    def explore(self, params: dict, obs: dict, key: jax.Array) -> dict:
-        """Training actions ``{group: (..., A, k)}``: the greedy actions plus Gaussian noise
-        (std ``exploration_noise``), clipped to ``[−1, 1]``.
-        """
-        mu = self.policy(params, obs)
-        keys = dict(zip(mu, jax.random.split(key, len(mu)), strict=True))
-        noise = self.config.exploration_noise
-        return {n: jnp.clip(a + noise * jax.random.normal(keys[n], a.shape), -1.0, 1.0) for n, a in mu.items()}
-
-    def greedy(self, params: dict, obs: dict) -> dict:
-        """Deterministic actions ``{group: (..., A, k)}`` in ``[−1, 1]`` from flat obs ``{group: (..., A, d)}``."""
-        return self.policy(params, obs)
+    def action(self, actor_params: dict, name: str, obs: jax.Array, key: jax.Array, greedy: bool) -> jax.Array:
+        """``μ(o)`` of group ``name`` (``(..., A, d) -> (..., A, k)``), plus Gaussian noise (std
+        ``exploration_noise``) clipped to ``[−1, 1]`` unless ``greedy``."""
+        mu = self.actors[name].apply(actor_params, self.layout.actor_input(name, obs))
+        if greedy:
+            return mu
+        return jnp.clip(mu + self.config.exploration_noise * jax.random.normal(key, mu.shape), -1.0, 1.0)
 
     # ------------------------------------------------------------------ learning
     def gradient_step(self, params: dict, target_params: dict, opt_state: dict, batch: Transition,
@@ -126,7 +122,8 @@ class MADDPG:
         joint = layout.joint(batch.action)
         params, opt_state = dict(params), dict(opt_state)
         info: dict[str, dict] = {"critic_loss": {}, "actor_loss": {}, "q_value": {}}
-        for name, g in layout.groups.items():
+        for name in layout.learners:
+            g = layout.groups[name]
             x, next_x = layout.central_input(name, central), layout.central_input(name, next_central)
             active = batch.active[name]
             rows = (*joint.shape[:-1], g.num_agents, joint.shape[-1])
@@ -156,9 +153,14 @@ class MADDPG:
         return params, polyak(target_params, params, c.tau), opt_state, info
 
 
-def make_train(config: MADDPGConfig, env: Environment) -> Trainer:
-    """MADDPG's :class:`Trainer` for ``env`` (a plain env with bounded ``Box`` actions; wrapped here)."""
+def make_train(config: MADDPGConfig, env: Environment, learners: tuple[str, ...] | None = None) -> Trainer:
+    """MADDPG's :class:`Trainer` for ``env`` (a plain env with bounded ``Box`` actions; wrapped here).
+
+    ``learners`` names the groups that learn (default: all); the others play the fixed opponents
+    given to :meth:`Trainer.init`, deterministically.
+    """
     config.validate()
     check_continuous(env.spec, "maddpg")
-    layout = Layout(env.spec, config)
-    return Trainer(config, wrap_for_training(env, config.num_envs), MADDPG.create(config, layout))
+    layout = Layout(env.spec, config, check_learners(tuple(env.spec.groups), learners))
+    return Trainer(config, wrap_for_training(env, config.num_envs), MADDPG.create(config, layout),
+                   ReplayBuffer(config.buffer_size // config.num_envs))

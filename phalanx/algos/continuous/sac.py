@@ -29,23 +29,23 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from phalanx.algos.common.episodes import BaseMetrics
+from phalanx.algos.common.opponents import check_learners
+from phalanx.algos.common.targets import masked_mean, polyak, td_target
 from phalanx.algos.continuous.config import SACConfig
 from phalanx.algos.continuous.inputs import Layout, check_continuous
-from phalanx.algos.continuous.losses import masked_mean, polyak, squashed_gaussian_sample, td_target
+from phalanx.algos.continuous.losses import squashed_gaussian_sample
 from phalanx.algos.continuous.networks import GaussianActor, TwinQNetwork
 from phalanx.algos.continuous.train import Trainer, Transition
+from phalanx.algos.replay import ReplayBuffer
 from phalanx.envs.environment import Environment
 from phalanx.envs.wrappers import wrap_for_training
 
 
 @struct.dataclass
-class SACMetrics:
+class SACMetrics(BaseMetrics):
     """Per-update numbers; episode statistics as sums and a count, the rest means over gradient steps."""
 
-    env_steps: jax.Array
-    episode_return_sum: dict  # {group: ()}
-    episode_length_sum: jax.Array
-    episode_count: jax.Array
     critic_loss: dict  # {group: ()} squared TD error summed over the twin critics
     actor_loss: dict  # {group: ()}
     q_value: dict  # {group: ()} mean of the first critic on replayed actions
@@ -74,6 +74,7 @@ class SAC:
         def opt(lr):
             return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
+        # Every group's actor module: fixed groups act with their opponents' parameters.
         actors = {n: GaussianActor(g.action_dim, config.hidden, config.activation) for n, g in layout.groups.items()}
         return cls(config, layout, actors, TwinQNetwork(config.hidden, config.activation), opt(config.actor_lr),
                    opt(config.critic_lr), optax.adam(config.alpha_lr))
@@ -109,7 +110,8 @@ class SAC:
         """
         layout = self.layout
         params, opt_state = {}, {}
-        for k, (name, g) in zip(jax.random.split(key, len(layout.groups)), layout.groups.items(), strict=True):
+        for k, name in zip(jax.random.split(key, len(layout.learners)), layout.learners, strict=True):
+            g = layout.groups[name]
             k_actor, k_critic = jax.random.split(k)
             x_dim, a_dim = self._critic_dims(name)
             params[name] = {
@@ -129,16 +131,12 @@ class SAC:
         mean, log_std = self.actors[name].apply(actor_params, self.layout.actor_input(name, obs))
         return squashed_gaussian_sample(key, mean, log_std)
 
-    def explore(self, params: dict, obs: dict, key: jax.Array) -> dict:
-        """Training actions ``{group: (..., A, k)}`` in ``[−1, 1]``, sampled from each group's squashed Gaussian."""
-        keys = jax.random.split(key, len(self.layout.groups))
-        return {n: self.sample(params[n]["actor"], n, obs[n], k)[0]
-                for k, n in zip(keys, self.layout.groups, strict=True)}
-
-    def greedy(self, params: dict, obs: dict) -> dict:
-        """Deterministic actions ``{group: (..., A, k)}``: ``tanh`` of each actor's mean."""
-        return {n: jnp.tanh(self.actors[n].apply(params[n]["actor"], self.layout.actor_input(n, obs[n]))[0])
-                for n in self.layout.groups}
+    def action(self, actor_params: dict, name: str, obs: jax.Array, key: jax.Array, greedy: bool) -> jax.Array:
+        """Group ``name``'s actions ``(..., A, k)`` in ``[−1, 1]``: sampled from its squashed Gaussian,
+        or ``tanh`` of the mean when ``greedy``."""
+        if greedy:
+            return jnp.tanh(self.actors[name].apply(actor_params, self.layout.actor_input(name, obs))[0])
+        return self.sample(actor_params, name, obs, key)[0]
 
     def _q_inputs(self, name: str, obs: dict, central: jax.Array | None, actions: dict,
                   own: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
@@ -166,14 +164,14 @@ class SAC:
             central = layout.central(batch.obs, batch.state)
             next_central = layout.central(batch.next_obs, batch.next_state)
         next_a, next_logp = {}, {}
-        for k, name in zip(jax.random.split(k_next, len(layout.groups)), layout.groups, strict=True):
+        for k, name in zip(jax.random.split(k_next, len(layout.learners)), layout.learners, strict=True):
             next_a[name], next_logp[name] = self.sample(params[name]["actor"], name, batch.next_obs[name], k)
         params, opt_state = dict(params), dict(opt_state)
         targets = {}
         names = ("critic_loss", "actor_loss", "q_value", "alpha", "entropy")
         info: dict[str, dict] = {k: {} for k in names}
-        actor_keys = dict(zip(layout.groups, jax.random.split(k_actor, len(layout.groups)), strict=True))
-        for name in layout.groups:
+        actor_keys = dict(zip(layout.learners, jax.random.split(k_actor, len(layout.learners)), strict=True))
+        for name in layout.learners:
             p, o = params[name], opt_state[name]
             alpha = jnp.exp(p["log_alpha"])
             active = batch.active[name]
@@ -219,9 +217,14 @@ class SAC:
         return params, targets, opt_state, info
 
 
-def make_train(config: SACConfig, env: Environment) -> Trainer:
-    """ISAC's or MASAC's :class:`Trainer` (``config.critic``) for ``env`` (bounded ``Box`` actions)."""
+def make_train(config: SACConfig, env: Environment, learners: tuple[str, ...] | None = None) -> Trainer:
+    """ISAC's or MASAC's :class:`Trainer` (``config.critic``) for ``env`` (bounded ``Box`` actions).
+
+    ``learners`` names the groups that learn (default: all); the others play the fixed opponents
+    given to :meth:`Trainer.init`, deterministically.
+    """
     config.validate()
     check_continuous(env.spec, config.critic)
-    layout = Layout(env.spec, config)
-    return Trainer(config, wrap_for_training(env, config.num_envs), SAC.create(config, layout))
+    layout = Layout(env.spec, config, check_learners(tuple(env.spec.groups), learners))
+    return Trainer(config, wrap_for_training(env, config.num_envs), SAC.create(config, layout),
+                   ReplayBuffer(config.buffer_size // config.num_envs))

@@ -1,10 +1,11 @@
-"""Replay-based continuous learners compiled end to end (the Anakin shape).
+"""Replay-based continuous learners compiled end to end (the Anakin shape), behind the one learner protocol.
 
 One ``update`` is one pure function: a ``lax.scan`` over ``num_steps`` steps of ``vmap``-ped
-envs whose transitions go into a replay buffer kept in the :class:`TrainState`, then a
-``lax.scan`` of ``gradient_steps`` gradient steps on minibatches drawn from it. The
-algorithm (MADDPG or SAC, see :class:`Learner`) only says how to act and how to take one
-gradient step; everything else — envs, replay, warm-up, episode statistics — is here.
+envs whose transitions go into the replay buffer (:class:`~phalanx.algos.replay.ReplayBuffer`,
+kept in the :class:`TrainState`), then a ``lax.scan`` of ``gradient_steps`` gradient steps on
+minibatches drawn from it. The algorithm (MADDPG or SAC, an :class:`UpdateRule`) only says how
+a group acts and how to take one gradient step; envs, replay, warm-up, fixed opponents and
+episode statistics are here.
 """
 
 from __future__ import annotations
@@ -16,18 +17,23 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from phalanx.algos.continuous.buffer import ReplayBuffer
+from phalanx.algos.common import protocol
+from phalanx.algos.common.episodes import EpisodeSums, active_agents, base_metrics, episode_starts
+from phalanx.algos.common.inputs import flatten_obs
+from phalanx.algos.common.opponents import Opponents, check_opponents, draw_members, opponent_actions
 from phalanx.algos.continuous.config import OffPolicyConfig
 from phalanx.algos.continuous.inputs import Layout
+from phalanx.algos.replay import ReplayBuffer, ReplayState
 from phalanx.envs.types import TimeStep
 from phalanx.envs.wrappers import VecEnv
 
 
 @struct.dataclass
 class Transition:
-    """One env step of every agent, as stored in the replay buffer (batched: leading ``(N,)``).
+    """One env step, as stored in the replay buffer (batched: leading ``(E,)`` or ``(B,)``).
 
-    Actions are in ``[−1, 1]^k`` (the learners' space, not the env's box).
+    Actions are in ``[−1, 1]^k`` (the learners' space, not the env's box); action, reward,
+    termination and activity are the learning groups', observations every group's.
     """
 
     obs: dict  # {group: (A, d)} flat observations
@@ -44,18 +50,21 @@ class Transition:
 class TrainState:
     """Everything a run needs to continue exactly: checkpoint this and resume bit for bit."""
 
-    params: dict  # {group: {"actor", "critic"[, "log_alpha"]}}
+    params: dict  # {group: {"actor", "critic"[, "log_alpha"]}} (learning groups)
     target_params: dict  # {group: {"critic"[, "actor"]}}
     opt_state: dict  # {group: {"actor", "critic"[, "alpha"]}}
-    buffer: ReplayBuffer  # of Transition, leaves (buffer_size, ...)
+    buffer: ReplayState  # flashbax trajectory-buffer state of Transition, leaves (E, capacity, ...)
     env_state: Any  # batched env state, (E, ...)
     timestep: TimeStep  # the last timestep, (E, ...)
     key: jax.Array
     update_step: jax.Array  # () int32 updates done
     env_steps: jax.Array  # () int32 env steps done
+    # Fixed opponents for the groups that do not learn (None when every group learns):
+    opponents: Opponents | None = None  # members' actor params (K, ...) and mixture weights (K,)
+    opponent_index: jax.Array | None = None  # (E,) int32 member playing in each env this episode
 
 
-class Learner(Protocol):
+class UpdateRule(Protocol):
     """What an algorithm supplies to :class:`Trainer` (MADDPG and SAC implement it)."""
 
     config: OffPolicyConfig
@@ -64,15 +73,12 @@ class Learner(Protocol):
     stores_state: bool  # whether its critics read Transition.state
 
     def init(self, key: jax.Array) -> tuple[dict, dict, dict]:
-        """``(params, target_params, opt_state)`` at the start of a run."""
+        """``(params, target_params, opt_state)`` of the learning groups at the start of a run."""
         ...
 
-    def explore(self, params: dict, obs: dict, key: jax.Array) -> dict:
-        """Training actions ``{group: (..., A, k)}`` in ``[−1, 1]`` from flat observations."""
-        ...
-
-    def greedy(self, params: dict, obs: dict) -> dict:
-        """Deterministic evaluation actions ``{group: (..., A, k)}`` in ``[−1, 1]``."""
+    def action(self, actor_params: Any, name: str, obs: jax.Array, key: jax.Array, greedy: bool) -> jax.Array:
+        """Group ``name``'s actions ``(..., A, k)`` in ``[−1, 1]`` from flat observations ``(..., A, d)``:
+        exploring (noise or sampling), or deterministic when ``greedy``."""
         ...
 
     def gradient_step(self, params: dict, target_params: dict, opt_state: dict, batch: Transition,
@@ -88,7 +94,8 @@ class Trainer:
 
     config: OffPolicyConfig
     env: VecEnv
-    learner: Learner
+    learner: UpdateRule
+    buffer: ReplayBuffer
 
     @property
     def num_updates(self) -> int:
@@ -100,59 +107,81 @@ class Trainer:
         """The learner's :class:`~phalanx.algos.continuous.inputs.Layout` (groups, input widths)."""
         return self.learner.layout
 
-    def init(self, key: jax.Array) -> TrainState:
-        """Networks, optimisers, an empty replay buffer and freshly reset envs."""
+    @property
+    def learners(self) -> tuple[str, ...]:
+        """The groups that learn; the others play fixed opponents (deterministically)."""
+        return self.layout.learners
+
+    def init(self, key: jax.Array, opponents: Opponents | None = None) -> TrainState:
+        """Networks, optimisers, an empty replay buffer and freshly reset envs (``opponents``: the
+        population of the groups that do not learn, members' :meth:`policy_params` stacked ``(K, ...)``)."""
+        opponents, opponent_index = check_opponents(tuple(self.layout.groups), self.learners, opponents,
+                                                    self.config.num_envs)
         k_params, k_env, k_run = jax.random.split(key, 3)
         params, target_params, opt_state = self.learner.init(k_params)
         env_state, ts = self.env.reset(k_env)
-        example = jax.tree.map(lambda x: x[0], self._transition(ts, self.layout.random_actions(k_run, (1,)), ts))
-        buffer = ReplayBuffer.create(example, self.config.buffer_size)
-        return TrainState(params=params, target_params=target_params, opt_state=opt_state, buffer=buffer,
-                          env_state=env_state, timestep=ts, key=k_run, update_step=jnp.int32(0),
-                          env_steps=jnp.int32(0))
+        example = self._transition(ts, self.layout.random_actions(k_run, (self.config.num_envs,)), ts,
+                                   jnp.zeros_like(ts.done))
+        return TrainState(params=params, target_params=target_params, opt_state=opt_state,
+                          buffer=self.buffer.init(example), env_state=env_state, timestep=ts, key=k_run,
+                          update_step=jnp.int32(0), env_steps=jnp.int32(0), opponents=opponents,
+                          opponent_index=opponent_index)
 
     # ------------------------------------------------------------------ rollout
-    def _transition(self, ts: TimeStep, actions: dict, next_ts: TimeStep) -> Transition:
+    def _transition(self, ts: TimeStep, actions: dict, next_ts: TimeStep, starts: jax.Array) -> Transition:
         layout = self.layout
         num_envs = ts.truncated.shape[0]
         if self.learner.stores_state:
             state, next_state = ts.global_state, next_ts.final_global_state
         else:
             state = next_state = jnp.zeros((num_envs, 0))
-        # An agent terminated earlier in the episode no longer acts; after an auto-reset everyone does.
-        fresh = ts.episode.completed[:, None]
         return Transition(
-            obs=layout.flat_obs(ts.obs), action=actions, reward=next_ts.reward, terminated=next_ts.terminated,
-            active={n: ~ts.terminated[n] | fresh for n in layout.groups},
+            obs=layout.flat_obs(ts.obs), action=actions, reward={n: next_ts.reward[n] for n in self.learners},
+            terminated={n: next_ts.terminated[n] for n in self.learners},
+            active={n: active_agents(ts.terminated[n], starts) for n in self.learners},
             next_obs=layout.flat_obs(next_ts.final_obs), state=state, next_state=next_state,
         )
 
-    def _env_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, tuple[Transition, dict]]:
+    def _env_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, tuple[Transition, EpisodeSums]]:
         c, layout = self.config, self.layout
         k_act, k_random, k_env = jax.random.split(key, 3)
         ts = state.timestep
-        policy = self.learner.explore(state.params, layout.flat_obs(ts.obs), k_act)
+        starts = episode_starts(ts, state.env_steps)
+        obs = layout.flat_obs(ts.obs)
+        keys = dict(zip(layout.groups, jax.random.split(k_act, len(layout.groups)), strict=True))
         random = layout.random_actions(k_random, (c.num_envs,))
         warm = state.env_steps < c.warmup_steps  # uniform random actions during warm-up
-        actions = {n: jnp.where(warm, random[n], policy[n]) for n in layout.groups}
-        env_state, next_ts = self.env.step(k_env, state.env_state, {n: layout.to_env(n, a) for n, a in actions.items()})
-        ep = next_ts.episode
-        stats = {"end": ep.completed, "returns": {n: r.mean(-1) for n, r in ep.returns.items()}, "length": ep.length}
-        new_state = state.replace(env_state=env_state, timestep=next_ts, env_steps=state.env_steps + c.num_envs)
-        return new_state, (self._transition(ts, actions, next_ts), stats)
+        actions = {n: jnp.where(warm, random[n], self.learner.action(state.params[n]["actor"], n, obs[n], keys[n],
+                                                                     False))
+                   for n in self.learners}
+        env_actions = {n: layout.to_env(n, a) for n, a in actions.items()}
+        index = state.opponent_index
+        if index is not None:
+            k_opp, k_env = jax.random.split(k_env)
+            index = draw_members(k_opp, state.opponents, index, starts)
+            no_hidden = self.initial_hidden(c.num_envs)
+            for n in layout.groups:
+                if n not in self.learners:
+                    env_actions[n], _ = opponent_actions(self.act, state.opponents, index, n, no_hidden[n], ts.obs[n],
+                                                         starts, keys[n], greedy=True)
+        env_state, next_ts = self.env.step(k_env, state.env_state, env_actions)
+        new_state = state.replace(env_state=env_state, timestep=next_ts, env_steps=state.env_steps + c.num_envs,
+                                  opponent_index=index)
+        return new_state, (self._transition(ts, actions, next_ts, starts), EpisodeSums.of(next_ts))
 
     # ------------------------------------------------------------------ update
     def update(self, state: TrainState) -> tuple[TrainState, Any]:
         """One update: a rollout of ``num_steps`` into the buffer, then ``gradient_steps`` steps."""
         c = self.config
         key, k_roll, k_learn = jax.random.split(state.key, 3)
-        state, (items, stats) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
-        buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), items))
+        state, (items, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
+        buffer = self.buffer.add(state.buffer, items)
 
         def learn(nets):
             def body(carry, k):
                 k_batch, k_step = jax.random.split(k)
-                *carry, info = self.learner.gradient_step(*carry, buffer.sample(k_batch, c.batch_size), k_step)
+                batch = jax.tree.map(lambda x: x[0], self.buffer.sample(buffer, k_batch, c.batch_size))
+                *carry, info = self.learner.gradient_step(*carry, batch, k_step)
                 return tuple(carry), info
 
             nets, info = jax.lax.scan(body, nets, jax.random.split(k_learn, c.gradient_steps))
@@ -162,35 +191,32 @@ class Trainer:
         _, info_shape = jax.eval_shape(learn, nets)
         skip = lambda nets: (nets, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape))  # noqa: E731
         # No gradient step before the buffer holds learning_starts env steps.
-        (params, target_params, opt_state), info = jax.lax.cond(buffer.size >= c.learning_starts, learn, skip, nets)
-
-        ends = stats["end"]
-        metrics = self.learner.metrics_cls(
-            env_steps=state.env_steps,
-            episode_return_sum={n: jnp.sum(jnp.where(ends, r, 0.0)) for n, r in stats["returns"].items()},
-            episode_length_sum=jnp.sum(jnp.where(ends, stats["length"], 0)).astype(jnp.float32),
-            episode_count=jnp.sum(ends).astype(jnp.float32),
-            **info,
-        )
+        ready = jnp.minimum(state.env_steps, self.buffer.capacity * c.num_envs) >= c.learning_starts
+        (params, target_params, opt_state), info = jax.lax.cond(ready, learn, skip, nets)
+        metrics = self.learner.metrics_cls(**base_metrics(state.env_steps, sums.total()), **info)
         state = state.replace(params=params, target_params=target_params, opt_state=opt_state, buffer=buffer,
                               key=key, update_step=state.update_step + 1)
         return state, metrics
 
-    # ------------------------------------------------------------------ acting (evaluation)
+    def train(self, key: jax.Array) -> tuple[TrainState, Any]:
+        """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
+        return protocol.train(self, key)
+
+    # ------------------------------------------------------------------ acting
     def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
         """Feed-forward actors carry no state: ``{group: (batch, A, 0)}``."""
         return {n: jnp.zeros((batch, g.num_agents, 0)) for n, g in self.layout.groups.items()}
 
-    def act(self, state: TrainState, hidden: dict, key: jax.Array, ts: TimeStep, first: jax.Array,
-            greedy: bool = False) -> tuple[dict, dict]:
-        """Env actions of every group for a batch of envs ``ts`` (``(E, ...)``): the exploration
-        policy (MADDPG: with its noise; SAC: sampled), or the deterministic one when ``greedy``."""
-        del first
-        obs = self.layout.flat_obs(ts.obs)
-        actions = self.learner.greedy(state.params, obs) if greedy else self.learner.explore(state.params, obs, key)
-        return hidden, {n: self.layout.to_env(n, a) for n, a in actions.items()}
+    def policy_params(self, state: TrainState, group: str) -> Any:
+        """Group ``group``'s actor parameters (a fixed group: opponent member 0)."""
+        if group not in self.learners:
+            return jax.tree.map(lambda p: p[0], state.opponents.params[group])
+        return state.params[group]["actor"]
 
-    def train(self, key: jax.Array) -> tuple[TrainState, Any]:
-        """A whole run as one function of one key: ``vmap`` it over keys for several seeds."""
-        state = self.init(key)
-        return jax.lax.scan(lambda s, _: self.update(s), state, None, length=self.num_updates)
+    def act(self, params: Any, group: str, hidden: jax.Array, obs: jax.Array, first: jax.Array, key: jax.Array,
+            *, mask: jax.Array | None = None, greedy: bool = False) -> tuple[jax.Array, jax.Array]:
+        """One step of ``group`` in ``E`` envs: env-box actions ``(E, A, k)`` — exploring (MADDPG: with its
+        noise; SAC: sampled), or deterministic when ``greedy`` — and the (empty) hidden state."""
+        del first, mask
+        obs = flatten_obs(obs, self.layout.groups[group].obs_ndim)
+        return self.layout.to_env(group, self.learner.action(params, group, obs, key, greedy)), hidden
