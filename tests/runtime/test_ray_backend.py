@@ -129,7 +129,7 @@ def test_missing_ray_and_unreachable_address_are_one_line_errors(tmp_path):
     address = (f"import sys; from phalanx.cli import main; sys.exit(main(['psro', 'env=kuhn_poker', 'backend=ray', "
                f"'ray.address=127.0.0.1:9', 'run_dir={tmp_path / 'b'}']))")
     local = ("import sys; from phalanx.runtime.backend import make_backend; from phalanx.runtime import "
-             "population_run, league_run, loop; b = make_backend('local'); print('ray' in sys.modules)")
+             "population_run, league_run, train_run; b = make_backend('local'); print('ray' in sys.modules)")
     procs = [subprocess.Popen([sys.executable, "-c", c], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in (hidden, address, local)]
     (_, err_h), (_, err_a), (out_l, err_l) = (p.communicate(timeout=120) for p in procs)
