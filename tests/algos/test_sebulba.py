@@ -14,6 +14,7 @@ from pettingzoo import ParallelEnv
 
 import phalanx
 from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.ppo.rollout import env_step
 from phalanx.algos.ppo.sebulba import make_host_trainer, metrics_line, random_returns, train_host
 from phalanx.algos.ppo.train import UpdateMetrics, make_train
 from phalanx.envs import EnvSpec
@@ -98,7 +99,8 @@ def test_host_rollout_has_the_compiled_trainers_layout_and_its_log_probs():
     env = phalanx.make("simple_spread", max_cycles=5)  # Phalanx's simple_spread has mpe2's spaces
     trainer = make_train(config, env)
     anakin = jax.eval_shape(
-        lambda key: jax.lax.scan(trainer._env_step, trainer.init(key), jax.random.split(key, config.num_steps))[1],
+        lambda key: jax.lax.scan(functools.partial(env_step, trainer), trainer.init(key),
+                                 jax.random.split(key, config.num_steps))[1],
         jax.random.PRNGKey(0))
     with from_pettingzoo(_spread, num_envs=4, num_workers=0, num_splits=2) as venv:
         assert venv.spec == EnvSpec({"agent": env.spec.groups["agents"]}, env.spec.global_state)

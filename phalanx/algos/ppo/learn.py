@@ -14,7 +14,6 @@ divide by the ``count`` it is given (``tests/algos/test_ppo_learning.py`` checks
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -23,18 +22,15 @@ import optax
 from phalanx.algos.common.targets import masked_mean
 from phalanx.algos.ppo.losses import compute_gae, normalize, policy_loss, value_loss
 from phalanx.algos.ppo.rollout import batched_values
-from phalanx.algos.ppo.types import Minibatch, TrainState, Transition, UpdateMetrics
+from phalanx.algos.ppo.types import Minibatch, TrainerParts, TrainState, Transition, UpdateMetrics
 from phalanx.networks import distributions as dist
-
-if TYPE_CHECKING:
-    from phalanx.algos.ppo.train import Trainer
 
 #: ``grad_chunk=-1`` on CPU: most agent-samples per forward/backward pass (the fastest of those tried on
 #: LBF, RWARE and simple_spread: benchmarks/mava/README.md).
 AUTO_CHUNK = 2048
 
 
-def learn(trainer: Trainer, state: TrainState, traj: Transition, start_hidden: dict,
+def learn(trainer: TrainerParts, state: TrainState, traj: Transition, start_hidden: dict,
           key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
     """GAE and epochs × minibatches on a collected rollout ``traj`` (leaves ``(T, E, ...)``).
 
@@ -109,7 +105,7 @@ def learn(trainer: Trainer, state: TrainState, traj: Transition, start_hidden: d
     return state, metrics
 
 
-def num_chunks(trainer: Trainer, rows: int, length: int) -> int:
+def num_chunks(trainer: TrainerParts, rows: int, length: int) -> int:
     """Chunks per minibatch of ``rows`` sequences of ``length`` steps: the fewest that divide
     ``rows`` and keep each chunk within ``grad_chunk`` agent-samples."""
     limit = trainer.config.grad_chunk
@@ -121,7 +117,7 @@ def num_chunks(trainer: Trainer, rows: int, length: int) -> int:
     return next(k for k in range(1, rows + 1) if rows % k == 0 and (rows // k) * per_row <= max(limit, per_row))
 
 
-def minibatch_grad(trainer: Trainer, params: dict, mb: Minibatch, chunks: int) -> tuple[dict, dict]:
+def minibatch_grad(trainer: TrainerParts, params: dict, mb: Minibatch, chunks: int) -> tuple[dict, dict]:
     """Gradient of the minibatch loss, summed over ``chunks`` slices of the batch axis (see the module docstring)."""
     grad = jax.grad(functools.partial(loss, trainer), has_aux=True)
     if chunks == 1:
@@ -149,7 +145,7 @@ def minibatch_grad(trainer: Trainer, params: dict, mb: Minibatch, chunks: int) -
     return jax.lax.scan(body, zeros, pieces)[0]
 
 
-def loss(trainer: Trainer, params: dict, mb: Minibatch, stats: dict | None = None) -> tuple[jax.Array, dict]:
+def loss(trainer: TrainerParts, params: dict, mb: Minibatch, stats: dict | None = None) -> tuple[jax.Array, dict]:
     """PPO loss summed over the learning groups, on one minibatch of ``(T, B, ...)`` sequences.
 
     ``stats`` (``{group: {"count", "adv_mean", "adv_std"}}``) are the whole minibatch's when ``mb``

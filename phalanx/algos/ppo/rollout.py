@@ -7,18 +7,13 @@ whole rollout afterwards (:func:`batched_values`), recurrent ones step by step h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import jax
 import jax.numpy as jnp
 
 from phalanx.algos.common.episodes import active_agents, episode_starts
 from phalanx.algos.common.opponents import draw_members, opponent_actions
-from phalanx.algos.ppo.types import TrainState, Transition
+from phalanx.algos.ppo.types import TrainerParts, TrainState, Transition
 from phalanx.networks import distributions as dist
-
-if TYPE_CHECKING:
-    from phalanx.algos.ppo.train import Trainer
 
 
 def real_value(state: TrainState, name: str, out: jax.Array) -> jax.Array:
@@ -26,7 +21,7 @@ def real_value(state: TrainState, name: str, out: jax.Array) -> jax.Array:
     return state.value_stats[name].denormalize(out) if state.value_stats is not None else out
 
 
-def env_step(trainer: Trainer, state: TrainState, key: jax.Array) -> tuple[TrainState, Transition]:
+def env_step(trainer: TrainerParts, state: TrainState, key: jax.Array) -> tuple[TrainState, Transition]:
     """Act in every env (learners sample; fixed groups play their drawn member), step, record."""
     c, policy, learners = trainer.config, trainer.policy, trainer.learners
     k_act, k_env = jax.random.split(key)
@@ -91,7 +86,7 @@ def env_step(trainer: Trainer, state: TrainState, key: jax.Array) -> tuple[Train
     return new_state, transition
 
 
-def batched_values(trainer: Trainer, state: TrainState, traj: Transition) -> Transition:
+def batched_values(trainer: TrainerParts, state: TrainState, traj: Transition) -> Transition:
     """Feed-forward critics: ``V(s_t)`` and ``V(s_{t+1})`` for the whole rollout (leaves ``(T, E, ...)``)
     in two batched calls — the same numbers as per step, in far fewer small matrix products."""
     value_out, value, next_value = {}, {}, {}

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import jax
+import optax
 from flax import struct
 
 from phalanx.algos.common.episodes import BaseMetrics
 from phalanx.algos.common.normalize import RunningStats
 from phalanx.algos.common.opponents import Opponents
+from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.ppo.policy import MultiAgentPolicy
 from phalanx.envs.types import TimeStep
+from phalanx.envs.wrappers import VecEnv
 
 
 @struct.dataclass
@@ -98,3 +102,18 @@ class UpdateMetrics(BaseMetrics):
     entropy: dict
     approx_kl: dict
     clip_fraction: dict
+
+
+class TrainerParts(Protocol):
+    """What the rollout and learning functions read from a :class:`~phalanx.algos.ppo.train.Trainer`."""
+
+    config: PPOConfig
+    env: VecEnv
+    policy: MultiAgentPolicy
+    optimizer: optax.GradientTransformation
+    learners: tuple[str, ...]  # groups trained; the others play fixed opponents
+
+    def act(self, params: Any, group: str, hidden: jax.Array, obs: jax.Array, first: jax.Array, key: jax.Array,
+            *, mask: jax.Array | None = None, greedy: bool = False) -> tuple[jax.Array, jax.Array]:
+        """The learner protocol's single-step act (fixed opponents play through it)."""
+        ...

@@ -23,6 +23,11 @@ contribute ``Q_i = 0``. ``mixing="group"`` mixes each group's agents (one mixer 
 stay independent, as in competitive envs); ``mixing="all"`` mixes every agent of every group
 (for cooperative envs whose groups share a reward, e.g. ``simple_speaker_listener``).
 
+**Fixed opponents.** With ``make_train(config, env, learners=(group, ...))`` only those groups
+have Q-networks, buffer entries and losses; the others play the population given to ``init``
+(:class:`~phalanx.algos.common.opponents.Opponents`), each env drawing a member per episode, which
+acts greedily through :meth:`Trainer.act` (ε = 0).
+
 **Recurrent variants** (``recurrent_size > 0``) sample windows of ``burn_in + seq_len (+ n_step
 − 1)`` consecutive steps of one env. The GRU starts from the state stored when the window's
 first step was acted on (R2D2's "stored state"), is zeroed at episode starts inside the window,
