@@ -1,8 +1,14 @@
-"""Phalanx: multi-agent reinforcement learning, compiled end to end in JAX."""
+"""Phalanx: multi-agent reinforcement learning, compiled end to end in JAX.
 
-from phalanx import xla_cpu as _xla_cpu
-from phalanx.envs import make, registered
+``import phalanx`` loads no JAX: ``phalanx.make`` and the rest load on first use, so the command
+line can parse its arguments and report a mistake before anything heavy is imported.
+"""
+
+import importlib
+
 from phalanx.errors import ConfigError, PhalanxError
+
+_SUBPACKAGES = ("algos", "envs", "interop", "networks", "population", "runtime")
 
 __version__ = "0.1.0"
 
@@ -10,7 +16,13 @@ __all__ = ["ConfigError", "PhalanxError", "__version__", "from_pettingzoo", "mak
 
 
 def __getattr__(name: str):
-    # Adapters to other libraries import them (optional dependencies): loaded on first use.
+    # Loaded on first use: the envs (and with them JAX), and adapters to other libraries (optional dependencies).
+    if name in ("make", "registered"):
+        from phalanx import envs
+
+        return getattr(envs, name)
+    if name in _SUBPACKAGES:  # ``import phalanx; phalanx.envs.Tag`` as before the imports became lazy
+        return importlib.import_module(f"phalanx.{name}")
     if name == "to_pettingzoo":
         from phalanx.interop.pettingzoo_out import to_pettingzoo
 
@@ -20,7 +32,3 @@ def __getattr__(name: str):
 
         return from_pettingzoo
     raise AttributeError(f"module 'phalanx' has no attribute {name!r}")
-
-# Same random bits as JAX's own lowering, compiled without a loop per random call (phalanx/xla_cpu.py).
-if _xla_cpu.enabled_by_environment():
-    _xla_cpu.unroll_threefry_on_cpu()

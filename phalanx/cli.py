@@ -117,12 +117,12 @@ def cmd_bench(args: list[str]) -> int:
 def cmd_train(args: list[str]) -> int:
     """Train any learner: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
     values, env_settings = split_args(args)
+    reject_renamed(values, "train")
     request = resume_request(values, env_settings)
     from phalanx.runtime import run_config
     from phalanx.runtime.launch import launch
     from phalanx.runtime.train_run import KIND, run
 
-    reject_renamed(values, run_config.RENAMED, "train")
     if request is not None:
         # A resumed run uses its stored config; other overrides must agree with it.
         resume, overrides = request
@@ -135,12 +135,12 @@ def cmd_train(args: list[str]) -> int:
 def _run_population(args: list[str], selfplay: bool) -> int:
     """``phalanx psro`` / ``phalanx selfplay``: resolve, then run or resume (see runtime.population_run)."""
     values, env_settings = split_args(args)
+    reject_renamed(values, "selfplay" if selfplay else "psro")
     request = resume_request(values, env_settings)
     from phalanx.runtime import population_config as pc
     from phalanx.runtime.launch import launch
     from phalanx.runtime.population_run import KIND, run
 
-    reject_renamed(values, pc.RENAMED, "selfplay" if selfplay else "psro")
     if request is not None:
         # A resumed run uses its stored config; only population.iterations= (and the backend) may change.
         resume, overrides = request
@@ -167,12 +167,12 @@ def cmd_selfplay(args: list[str]) -> int:
 def cmd_league(args: list[str]) -> int:
     """AlphaStar-style league on Tag: ``phalanx league env=tag league.total_steps=2e6`` (see runtime.league_run)."""
     values, env_settings = split_args(args)
+    reject_renamed(values, "league")
     request = resume_request(values, env_settings)
     from phalanx.runtime import league_config as lc
     from phalanx.runtime.launch import launch
     from phalanx.runtime.league_run import KIND, run
 
-    reject_renamed(values, lc.RENAMED, "league")
     if request is not None:
         # A resumed run uses its stored config; other overrides must agree with it.
         resume, overrides = request
@@ -192,9 +192,9 @@ def cmd_eval(args: list[str]) -> int:
     """Evaluate a run: ``phalanx eval run_dir=runs/x episodes=100 [greedy=true] [render=true]``."""
     from pathlib import Path
 
+    config = _resolve_eval(args)
     from phalanx.runtime.evaluate import evaluate_loaded, load_policy, policy_episode_states
 
-    config = _resolve_eval(args)
     loaded = load_policy(config.run_dir, config.member)
     console.print(f"[bold]phalanx eval[/bold] {config.run_dir}: {config.episodes} episodes "
                   f"({'greedy' if config.greedy else 'sampled'} actions) vs uniform random (compiling...)")
@@ -221,11 +221,11 @@ def cmd_eval(args: list[str]) -> int:
 
 def cmd_render(args: list[str]) -> int:
     """Render a random-policy episode: ``phalanx render env=tag policy=random out=tag.gif``."""
+    config, env_settings = _resolve_render(args)
     from phalanx.envs import make
     from phalanx.envs.viewers import render_episode, render_states
     from phalanx.runtime.evaluate import random_episode_states
 
-    config, env_settings = _resolve_render(args)
     env = make(config.env, **env_settings)
     states = random_episode_states(env, config.seed, config.steps or env.time_limit)
     if hasattr(env, "render_text"):  # text games (poker): the episode on stdout as well
@@ -371,11 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     command, args = argv[0], argv[1:]
     try:
         if any(a in ("-h", "--help") for a in args):
-            print(USAGE, end="")
+            print(USAGE, end="")  # no JAX loaded: the resolved config is `phalanx config`'s job
             if command in SCHEMAS:
-                rest = [a for a in args if a not in ("-h", "--help")]
-                print(f"\nresolved config of 'phalanx {command} {' '.join(rest)}'".rstrip() + ":")
-                console.print(to_yaml(SCHEMAS[command](rest)), end="")
+                rest = " ".join(a for a in args if a not in ("-h", "--help"))
+                print(f"\nevery key of phalanx {command}, resolved: phalanx config {command} {rest}".rstrip())
             return 0
         if command not in COMMANDS:
             raise PhalanxError(

@@ -26,6 +26,22 @@ from phalanx.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
+_POPULATION_RENAMED = {
+    "game": "env", "ppo": "train", "ppo_seeds": "num_seeds", "ppo_compiler_options": "population.compiler_options",
+    **{key: f"population.{key}" for key in ("oracle", "meta_solver", "iterations", "eval_episodes", "eval_steps",
+                                           "meta_solver_options", "mode")},
+}
+#: Old spellings per command (the grammar before every command spoke ``env=`` and ``train.*``) → the new
+#: ones; :func:`reject_renamed` turns them into one line each.
+RENAMED: dict[str, dict[str, str]] = {
+    "train": {"game": "env", "ppo": "train"},
+    "psro": _POPULATION_RENAMED,
+    "selfplay": _POPULATION_RENAMED,
+    "league": {"game": "env", "ppo": "train", **{key: f"league.{key}" for key in (
+        "main_agents", "main_exploiters", "league_exploiters", "total_steps", "updates_per_task", "eval_games",
+        "final_games", "eval_chunk", "greedy_eval")}},
+}
+
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """``["a=1", "env.n=3"]`` → ``{"a": 1, "env": {"n": 3}}`` with YAML-typed values.
@@ -119,12 +135,13 @@ def build(schema: type[T], values: dict[str, Any], prefix: str = "") -> T:
     return schema(**kwargs)
 
 
-def reject_renamed(values: Mapping[str, Any], renamed: Mapping[str, str], command: str) -> None:
-    """A one-line :class:`ConfigError` for a key spelled the old way (``game=`` → ``env=``).
+def reject_renamed(values: Mapping[str, Any], command: str) -> None:
+    """A one-line :class:`ConfigError` for a key of ``command`` spelled the old way (``game=`` → ``env=``).
 
-    ``renamed`` maps an old top-level key to its new spelling; an old group (``ppo`` → ``train``)
+    :data:`RENAMED` maps an old top-level key to its new spelling; an old group (``ppo`` → ``train``)
     is reported with the first key the user gave under it (``ppo.lr`` → ``train.lr``).
     """
+    renamed = RENAMED[command]
     for key, value in values.items():
         if key not in renamed:
             continue

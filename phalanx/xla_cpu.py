@@ -8,9 +8,10 @@ size. A 16-env RWARE rollout makes 17 such calls per step: the rolled hash was a
 of its rollout time. Unrolled, the 20 rounds are one straight-line fusion.
 
 :func:`unroll_threefry_on_cpu` registers the unrolled lowering for the CPU platform.
-``import phalanx`` calls it unless the environment variable ``PHALANX_ROLLED_THREEFRY=1``
-is set. The hash is Threefry-2x32 with 20 rounds (Salmon et al., 2011, "Parallel random
-numbers: as easy as 1, 2, 3"), so every key and random number is bit-identical to JAX's
+Importing :mod:`phalanx.envs` (which every env, learner and run does; ``import phalanx`` alone
+loads no JAX) calls it unless the environment variable ``PHALANX_ROLLED_THREEFRY=1`` is set.
+The hash is Threefry-2x32 with 20 rounds (Salmon et al., 2011, "Parallel random numbers: as
+easy as 1, 2, 3"), so every key and random number is bit-identical to JAX's
 own lowering (``tests/test_xla_cpu.py`` compares against a process that never imports
 Phalanx); only the compiled code differs.
 """

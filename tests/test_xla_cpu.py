@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import phalanx  # noqa: F401 - registers the lowering
+import phalanx.envs  # noqa: F401 - registers the lowering
 from phalanx.xla_cpu import threefry2x32_unrolled
 
 # Known-answer vectors of Threefry-2x32-20 (Random123's kat_vectors): (key, counter, expected).
@@ -24,7 +24,7 @@ KAT = [
 PROBE = """
 import json, sys
 if sys.argv[1] == "phalanx":
-    import phalanx
+    import phalanx.envs
 import jax, jax.numpy as jnp, numpy as np
 k = jax.random.PRNGKey(42)
 out = {
@@ -59,7 +59,7 @@ def test_same_random_numbers_as_jax_without_phalanx():
 def test_compiled_split_has_no_loop_unless_opted_out():
     hlo = jax.jit(lambda k: jax.random.split(k, 3)).lower(jax.random.PRNGKey(0)).compile().as_text()
     assert " while(" not in hlo
-    code = ("import phalanx, jax; print(jax.jit(lambda k: jax.random.split(k, 3))"
+    code = ("import phalanx.envs, jax; print(jax.jit(lambda k: jax.random.split(k, 3))"
             ".lower(jax.random.PRNGKey(0)).compile().as_text().count(' while('))")
     rolled = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PHALANX_ROLLED_THREEFRY": "1"})

@@ -8,14 +8,24 @@ league``. A command puts them beneath the user's own ``key=value`` arguments.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from phalanx.envs.environment import Environment
 from phalanx.errors import PhalanxError, did_you_mean
+from phalanx.xla_cpu import enabled_by_environment, unroll_threefry_on_cpu
+
+# Same random bits as JAX's own lowering, compiled without a loop per random call (phalanx/xla_cpu.py).
+# Here because every env, learner and run imports the registry, and ``import phalanx`` loads no JAX.
+if enabled_by_environment():
+    unroll_threefry_on_cpu()
 
 _REGISTRY: dict[str, Callable[..., Environment]] = {}
+#: ``prefix`` → ``factory(name, **settings)`` (or its ``"module:function"`` path, imported on first use)
+#: for envs named ``<prefix>:<name>``: other libraries' envs, built by an adapter.
+_NAMESPACES: dict[str, Callable[..., Environment] | str] = {}
 _DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}  # env → command → {"group.key": value}
 
 #: The commands an env may register defaults for, and the groups those defaults may set.
@@ -68,6 +78,37 @@ def command_defaults(name: str, command: str) -> dict[str, Any]:
     return dict(_DEFAULTS.get(name, {}).get(command, {}))
 
 
+def register_namespace(prefix: str, factory: Callable[..., Environment] | str) -> None:
+    """Make ``make("<prefix>:<name>", **settings)`` call ``factory(name, **settings)``.
+
+    An adapter to another library registers its prefix this way (``jaxmarl:``, ``jumanji:``); the
+    adapter checks the name and the settings itself. ``factory`` may be given as its path,
+    ``"package.module:function"``, imported only when a name with the prefix is first made (as
+    Gymnasium's entry points are), so that naming an adapter costs nothing until it is used.
+    """
+    if prefix in _NAMESPACES:
+        raise PhalanxError(f"the env prefix {prefix!r}: is already registered.")
+    _NAMESPACES[prefix] = factory
+
+
+def _namespace_factory(prefix: str) -> Callable[..., Environment]:
+    factory = _NAMESPACES[prefix]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = _NAMESPACES[prefix] = getattr(importlib.import_module(module), attr)
+    return factory
+
+
+def from_jaxmarl(name: str, **settings: Any) -> Environment:
+    """The JaxMARL env ``name`` as a Phalanx env: ``make("jaxmarl:<name>", **settings)``."""
+    return make(f"jaxmarl:{name}", **settings)
+
+
+def from_jumanji(name: str, **settings: Any) -> Environment:
+    """The Jumanji env ``name`` as a Phalanx env: ``make("jumanji:<name>", **settings)``."""
+    return make(f"jumanji:{name}", **settings)
+
+
 def registered() -> list[str]:
     """Names of all registered environments, sorted."""
     return sorted(_REGISTRY)
@@ -86,7 +127,9 @@ def _lookup(name: str) -> Callable[..., Environment]:
     if not isinstance(name, str) or name not in _REGISTRY:
         raise PhalanxError(
             f"unknown environment {name!r}.{did_you_mean(str(name), _REGISTRY)} "
-            f"Registered environments: {', '.join(registered())}."
+            f"Registered environments: {', '.join(registered())}"
+            + (f"; and other libraries' as {', '.join(p + ':<name>' for p in sorted(_NAMESPACES))}." if _NAMESPACES
+               else ".")
         )
     return _REGISTRY[name]
 
@@ -94,10 +137,16 @@ def _lookup(name: str) -> Callable[..., Environment]:
 def make(name: str, **kwargs: Any) -> Environment:
     """Build the registered environment ``name`` with keyword settings.
 
+    ``"<prefix>:<name>"`` builds another library's env through the adapter registered for the
+    prefix (:func:`register_namespace`), e.g. ``make("jaxmarl:MPE_simple_spread_v3")``.
+
     Raises:
         PhalanxError: for an unknown name (listing the registered ones), an unknown
             setting (listing the valid ones), or a value of the wrong type.
     """
+    prefix, sep, rest = name.partition(":") if isinstance(name, str) else ("", "", "")
+    if sep and prefix in _NAMESPACES:
+        return _namespace_factory(prefix)(rest, **kwargs)
     factory = _lookup(name)
     settings = env_settings(name)
     for key, value in kwargs.items():

@@ -24,11 +24,6 @@ from phalanx.runtime.run_config import learner_values
 
 __all__ = ["LeagueConfig", "LeagueSettings", "from_values", "resolve", "split_args", "to_values"]
 
-#: The league's own keys, under ``league.`` since the grammar became one for every command.
-LEAGUE_KEYS = ("main_agents", "main_exploiters", "league_exploiters", "total_steps", "updates_per_task", "eval_games",
-               "final_games", "eval_chunk", "greedy_eval")
-#: Old spellings → the new ones.
-RENAMED = {"game": "env", "ppo": "train", **{key: f"league.{key}" for key in LEAGUE_KEYS}}
 #: ``train.*`` beneath the env's and the user's: players train for as long as the league runs.
 TRAIN_DEFAULTS: dict[str, Any] = {"anneal_lr": False}
 
@@ -58,6 +53,11 @@ class LeagueSettings(LeagueRules):
     final_games: int = ranged(64, min=1)
     eval_chunk: int = ranged(8, min=1)
     greedy_eval: bool = False
+
+
+#: The league's size, budget and evaluation keys (top-level before the grammar put them under ``league.``).
+LEAGUE_KEYS = tuple(f.name for f in dataclasses.fields(LeagueSettings)
+                    if f.name not in {r.name for r in dataclasses.fields(LeagueRules)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,7 @@ class LeagueConfig:
 
 def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> LeagueConfig:
     """Build and validate a :class:`LeagueConfig` from nested override values (defaults merged beneath)."""
-    reject_renamed(values, RENAMED, "league")
+    reject_renamed(values, "league")
     values = {"env": LeagueConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
@@ -169,7 +169,7 @@ def resolve(args: list[str]) -> LeagueConfig:
     from phalanx.envs import make
 
     values, env_settings = split_args(args)
-    reject_renamed(values, RENAMED, "league")
+    reject_renamed(values, "league")
     train = values.get("train")
     if isinstance(train, dict) and "total_steps" in train:
         raise ConfigError("train.total_steps does not apply to a league; set the league's budget with "

@@ -19,13 +19,6 @@ from phalanx.runtime.run_config import learner_values
 #: ``phalanx selfplay population.mode=...`` → meta-solver.
 SELFPLAY_MODES = {"sp": "last", "fsp": "uniform"}
 
-#: Old spellings → the new ones (``phalanx psro game=kuhn_poker ppo.lr=1e-3 iterations=5`` before).
-RENAMED = {
-    "game": "env", "ppo": "train", "ppo_seeds": "num_seeds", "ppo_compiler_options": "population.compiler_options",
-    **{key: f"population.{key}" for key in ("oracle", "meta_solver", "iterations", "eval_episodes", "eval_steps",
-                                           "meta_solver_options", "mode")},
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class PopulationSettings:
@@ -161,7 +154,7 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
     from phalanx.population.metagames import game_kind, make_metagame
     from phalanx.population.oracles import check_oracle, check_ppo_config
 
-    reject_renamed(values, RENAMED, command)
+    reject_renamed(values, command)
     values = {"env": PopulationConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
@@ -188,7 +181,7 @@ def resolve(args: list[str], selfplay: bool = False) -> PopulationConfig:
     """The validated config of ``phalanx psro ARGS`` (or ``phalanx selfplay ARGS``)."""
     values, env_settings = split_args(args)
     command = "selfplay" if selfplay else "psro"
-    reject_renamed(values, RENAMED, command)
+    reject_renamed(values, command)
     if selfplay:
         values = selfplay_values(values)
     return from_values(values, env_settings, command)

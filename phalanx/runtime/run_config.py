@@ -11,9 +11,6 @@ from phalanx.config import build, merge, ranged, reject_renamed, split_args, unf
 from phalanx.errors import ConfigError
 from phalanx.runtime.backend import BackendName, RayConfig
 
-#: Old spellings (the grammar before every command spoke ``env=`` and ``train.*``) → the new ones.
-RENAMED = {"game": "env", "ppo": "train"}
-
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
@@ -107,7 +104,7 @@ def learner_values(values: dict[str, Any], command: str) -> tuple[dict[str, Any]
 
 def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = None) -> RunConfig:
     """Build and validate a :class:`RunConfig` from nested override values (env defaults beneath them)."""
-    reject_renamed(values, RENAMED, "train")
+    reject_renamed(values, "train")
     values = {"env": RunConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -56,12 +59,20 @@ def test_config_train_prints_the_resolved_config(capsys):
     assert config["train"]["num_envs"] == 256 and config["log_every"] >= 1
 
 
-def test_train_help_prints_usage_and_resolved_config(capsys):
+def test_train_help_prints_usage_and_points_at_config(capsys):
     assert main(["train", "--help", "seed=7"]) == 0
     out = capsys.readouterr().out
-    assert "phalanx train" in out
-    config = yaml.safe_load(out[out.index("env: "):])
-    assert config["seed"] == 7 and config["train"]["critic"] == "ippo"
+    assert "phalanx train" in out and "algo=NAME train.KEY=VALUE" in out
+    assert out.rstrip().endswith("resolved: phalanx config train seed=7")
+
+
+def test_help_and_grammar_errors_load_no_jax():
+    """``--help``, syntax and old-spelling mistakes answer before JAX is imported (issue 14: < 0.5 s)."""
+    code = ("import sys; from phalanx.cli import main; codes = [main(['train', '--help']), main(['psro', 'game=x']), "
+            "main(['league', 'total_steps=5']), main(['train', 'seed=1', 'seed=2']), main(['bench', 'num_envs=0'])]; "
+            "print(codes, 'jax' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 2] False", proc.stdout + proc.stderr
 
 
 def test_chunk_sizes_put_the_remainder_last():
