@@ -166,8 +166,7 @@ class HostTrainer:
         keys = dict(zip(policy.groups, jax.random.split(key, len(policy.groups)), strict=True))
         actions, raw, logp, value_out, value, actor_hidden, critic_hidden = {}, {}, {}, {}, {}, {}, {}
         for name, g in policy.groups.items():
-            h, out = policy.actor_outputs(params, name, carry.actor_hidden[name], actor_in[name][None], resets[None])
-            out = jax.tree.map(lambda x: x[0] if x.ndim > 1 else x, out)
+            h, out = policy.act(params[name]["actor"], name, carry.actor_hidden[name], actor_in[name], resets)
             mask = ts.action_mask.get(name) if g.masked else None
             actions[name], raw[name], logp[name] = dist.sample(keys[name], g.space, out, mask, c.squash)
             actor_hidden[name] = h
