@@ -101,8 +101,6 @@ def ranged(default: Any, *, min: float | None = None, gt: float | None = None, n
     are not checked.
     """
     metadata = {k: v for k, v in (("min", min), ("gt", gt), ("note", note)) if v not in (None, "")}
-    if isinstance(default, dict | list):
-        raise TypeError("ranged() takes a scalar default")
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -191,7 +189,6 @@ def resume_request(values: dict[str, Any], env_settings: dict[str, Any]) -> tupl
     if env_settings:
         overrides["env_settings"] = env_settings
     return str(values["resume"]), overrides
-
 
 
 def _check(path: str, value: Any, hint: Any) -> Any:
