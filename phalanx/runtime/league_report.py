@@ -25,7 +25,7 @@ def final_table(run: Any) -> dict[str, Any]:
     games (one task per row, submitted together); the win-rate table, online and fitted Elo ratings, as
     written to ``league_final.json``."""
     league, config, n = run.league, run.config, len(run.league)
-    repeats = config.final_games // config.eval_games
+    repeats = config.league.final_games // config.league.eval_games
     futures, rows = [], []
     for i in range(n - 1):
         opponents = list(range(i + 1, n))
@@ -40,11 +40,11 @@ def final_table(run: Any) -> dict[str, Any]:
         scores = match_scores(tags, steps).mean(axis=1)
         win[i, opponents] = scores
         win[opponents, i] = 1.0 - scores
-    games = np.full((n, n), config.final_games)
+    games = np.full((n, n), config.league.final_games)
     elo_fit = fit_elo(win, games, mean=config.league.elo_initial)
     players = [dataclasses.asdict(p) for p in league.players]
     return {"names": league.names, "players": players, "win_rates": win.tolist(),
-            "games_per_pair": config.final_games, "elo_online": league.elo.tolist(),
+            "games_per_pair": config.league.final_games, "elo_online": league.elo.tolist(),
             "elo_fit": elo_fit.tolist(), "env_steps": run.progress["env_steps"],
             "wall_time": run.progress["wall_time"]}
 

@@ -93,8 +93,8 @@ class LeagueRun:
         every learner's first train task is submitted. ``progress``: the dict to keep the league's progress in
         (a run's :attr:`~phalanx.runtime.run_context.RunContext.progress`), filled here."""
         spec = TaskSpec.of(config)
-        league = League(config.league, config.main_agents, config.main_exploiters, config.league_exploiters,
-                        seed=config.seed)
+        rules = config.league
+        league = League(rules, rules.main_agents, rules.main_exploiters, rules.league_exploiters, seed=config.seed)
         initial = initial_player(spec, jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 1))
         learners = {i: copy_tree(initial) for i in league.learners()}
         snapshots = {j: actors_of(initial) for j in league.historical()}
@@ -298,7 +298,8 @@ def _run(run: RunContext) -> Path:
             bar.update(league.progress["tasks_done"], info)
 
         league.train(show)
-    console.print(f"final round robin: {len(league.league)} players, {config.final_games} paired games per pair...")
+    console.print(f"final round robin: {len(league.league)} players, {config.league.final_games} paired games "
+                  "per pair...")
     final = final_table(league)
     console.print(write_final(run.paths, final, run.metrics.read()))
     league.progress["stage"] = "done"

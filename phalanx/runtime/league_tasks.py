@@ -45,8 +45,8 @@ class TaskSpec:
     @classmethod
     def of(cls, config: LeagueConfig) -> TaskSpec:
         """The task spec of a league config (env settings as sorted pairs)."""
-        return cls(config.env, tuple(sorted(config.env_settings.items())), config.train, config.updates_per_task,
-                   config.eval_games, config.eval_chunk, config.greedy_eval)
+        return cls(config.env, tuple(sorted(config.env_settings.items())), config.train, config.league.updates_per_task,
+                   config.league.eval_games, config.league.eval_chunk, config.league.greedy_eval)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,7 +47,7 @@ PLOT_INTERVAL = 30.0
 
 #: ``phalanx psro`` / ``phalanx selfplay`` run directories (``population.iterations`` may change on resume).
 KIND = rd.RunKind("phalanx psro/selfplay", "runs/<game>-<psro|selfplay>-<time>", PopulationConfig, from_values,
-                  lambda config: "psro", ("iterations", "run_dir", "resume", "backend", "ray"))
+                  lambda config: "psro")
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -119,8 +119,8 @@ def write_outputs(run: RunContext, psro: PSRO, state: PSROState, metrics: dict[s
                 export_policy(psro.metagame.tree, mix0, mix1, tmp)
         else:  # matrix game: the mixed strategy each meta-strategy plays
             summary["mixed_strategy"] = [mix0.reshape(-1).tolist(), mix1.reshape(-1).tolist()]
-        title = f"{config.game}: {config.oracle} oracle, {config.meta_solver} meta-solver"
-        if plots and (fig := exploitability_figure([(config.game, run.metrics.read())], title)) is not None:
+        title = f"{config.env}: {config.population.oracle} oracle, {config.population.meta_solver} meta-solver"
+        if plots and (fig := exploitability_figure([(config.env, run.metrics.read())], title)) is not None:
             save(fig, paths.exploitability)
     write_json(paths.meta_strategy, summary)
 
@@ -147,14 +147,14 @@ def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, conso
 
 def _run(run: RunContext, label: str) -> Path:
     config, console = run.config, run.console
-    console.print(f"[bold]phalanx {label}[/bold] {config.game}: oracle={config.oracle} "
-                  f"meta_solver={config.meta_solver}; run dir: {run.path}")
-    psro = PSRO(config.game_spec(), config.oracle_spec(), config.meta_solver, backend=run.backend,
-                meta_solver_options=config.meta_solver_options)
+    console.print(f"[bold]phalanx {label}[/bold] {config.env}: oracle={config.population.oracle} "
+                  f"meta_solver={config.population.meta_solver}; run dir: {run.path}")
+    psro = PSRO(config.game_spec(), config.oracle_spec(), config.population.meta_solver, backend=run.backend,
+                meta_solver_options=config.population.meta_solver_options)
     state, progress = None, None
     if run.resumed and (step := run.checkpoints.latest_step()) is not None:
         state, progress = restore_checkpoint(run.checkpoints, step)
-        if state.iteration >= config.iterations:
+        if state.iteration >= config.population.iterations:
             console.print(f"run already complete ({state.iteration} iterations); run dir: {run.path}")
             return run.path
         console.print(f"resumed from iteration {state.iteration}")
@@ -162,7 +162,7 @@ def _run(run: RunContext, label: str) -> Path:
     last: dict[str, Any] = {}
     last_plot = [time.perf_counter()]  # first drawn after PLOT_INTERVAL seconds, or at the end
 
-    with run.progress_bar(f"{config.game} {label}", config.iterations, state.iteration if state else 0,
+    with run.progress_bar(f"{config.env} {label}", config.population.iterations, state.iteration if state else 0,
                           "iterations", status="compiling...") as bar:
 
         def after(new_state: PSROState, metrics: dict[str, Any]) -> None:
@@ -173,7 +173,7 @@ def _run(run: RunContext, label: str) -> Path:
             run.scalars({f"psro/{key}": metrics.get(key)
                          for key in ("exploitability", "nash_conv", "meta_nash_conv", "iteration_time")},
                         new_state.iteration)
-            done = new_state.iteration >= config.iterations
+            done = new_state.iteration >= config.population.iterations
             if done or new_state.iteration % config.checkpoint_every == 0:
                 # Outputs first: a run killed after this checkpoint still has them. Plots take
                 # seconds, so they are redrawn at most every PLOT_INTERVAL seconds and at the end.
@@ -185,8 +185,8 @@ def _run(run: RunContext, label: str) -> Path:
             last.update(metrics)
             bar.update(new_state.iteration, _status(metrics))
 
-        psro.run(config.iterations, config.seed, state=state, callback=after)
-    summary = f"done: {config.iterations} iterations in {progress['wall_time']:.1f}s"
+        psro.run(config.population.iterations, config.seed, state=state, callback=after)
+    summary = f"done: {config.population.iterations} iterations in {progress['wall_time']:.1f}s"
     if last.get("exploitability") is not None:
         summary += f", exploitability {last['exploitability']:.4g}"
     console.print(f"{summary}; run dir: {run.path}")

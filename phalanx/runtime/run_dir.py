@@ -18,7 +18,7 @@
 
 One set of functions serves every command; what differs between commands (the config class, how it is
 built from stored values, the default directory name) is a :class:`RunKind`. What ``resume=`` may change
-is the config class's ``RESUME_OVERRIDABLE`` (top-level keys), said in one place per command.
+is the config class's ``RESUME_OVERRIDABLE`` (keys or groups), said in one place per command.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class RunKind:
         config_cls: the command's config dataclass.
         from_values: builds and validates a config from nested plain values (config.yaml's).
         default_label: the directory name's middle part when none is given (``train``: the algorithm).
-        resume_overridable: the top-level keys ``resume=`` may change, used while ``config_cls`` does not
-            say so itself in a ``RESUME_OVERRIDABLE`` class attribute.
+
+    What ``resume=`` may change is the config class's own ``RESUME_OVERRIDABLE`` (keys or groups).
     """
 
     command: str
@@ -117,12 +117,11 @@ class RunKind:
     config_cls: type
     from_values: Callable[[dict[str, Any]], Any]
     default_label: Callable[[Any], str]
-    resume_overridable: tuple[str, ...] = PLACEMENT
 
     @property
     def overridable(self) -> tuple[str, ...]:
-        """The top-level config keys a resumed run may change."""
-        return tuple(getattr(self.config_cls, "RESUME_OVERRIDABLE", self.resume_overridable))
+        """The config keys (or groups, ``ray`` covering ``ray.address``) a resumed run may change."""
+        return tuple(self.config_cls.RESUME_OVERRIDABLE)
 
 
 #: ``phalanx train`` runs.
@@ -130,17 +129,12 @@ TRAIN = RunKind("phalanx train", "runs/<env>-<algo>-<time>", run_config.RunConfi
                 lambda config: config.algo)
 
 
-def _env_name(config: Any) -> str:
-    # PopulationConfig names its env ``game`` until the config grammar says ``env`` everywhere.
-    name = getattr(config, "env", None) or getattr(config, "game", "run")
-    return str(name).replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
-
-
 def default_path(config: Any, kind: RunKind = TRAIN, label: str | None = None) -> Path:
     """``runs/<env>-<label>-<YYYYmmdd-HHMMSS>``, the directory a new run writes to when ``run_dir`` is unset
     (``label``: the kind's default, e.g. the algorithm for ``phalanx train``)."""
     label = label or kind.default_label(config)
-    return Path("runs") / f"{_env_name(config)}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    env = config.env.replace(":", "-")  # pettingzoo:mpe2.simple_spread_v3 → a portable directory name
+    return Path("runs") / f"{env}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def create(config: Any, kind: RunKind = TRAIN, label: str | None = None) -> tuple[RunDir, Any]:

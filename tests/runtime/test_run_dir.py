@@ -74,9 +74,12 @@ def test_resume_accepts_an_overridable_key_and_stores_it(toy_run):
 
 
 def test_overridable_keys_come_from_the_config_class():
+    from phalanx.runtime.league_run import KIND as LEAGUE
+    from phalanx.runtime.population_run import KIND as POPULATION
+
     assert TOY.overridable == ToyConfig.RESUME_OVERRIDABLE
-    plain = rd.RunKind("x", "runs/x", Settings, lambda v: Settings(**v), lambda c: "x", ("iterations",))
-    assert plain.overridable == ("iterations",)  # a class that does not say: the kind's fallback
+    assert rd.TRAIN.overridable == rd.TRAIN.config_cls.RESUME_OVERRIDABLE
+    assert "population.iterations" in POPULATION.overridable and "ray" in LEAGUE.overridable
 
 
 def test_load_config_errors_name_the_command(tmp_path, tiny_run):
