@@ -6,7 +6,15 @@
 """
 
 from phalanx.envs.environment import Environment, check_actions
-from phalanx.envs.registry import env_settings, make, register, registered
+from phalanx.envs.registry import (
+    env_settings,
+    from_jaxmarl,
+    from_jumanji,
+    make,
+    register,
+    register_namespace,
+    registered,
+)
 from phalanx.envs.spaces import Box, Discrete, MultiDiscrete, Space
 from phalanx.envs.tag import Tag, TagParams, TagState
 from phalanx.envs.types import EnvSpec, EpisodeStats, GroupSpec, TimeStep, full_mask, make_timestep
@@ -31,6 +39,11 @@ register("tag", Tag, train_defaults={"train.num_envs": 32},
 
 # Each family registers its own names on import.
 from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401
+
+# Other libraries' envs by name, "jaxmarl:<name>" and "jumanji:<name>": the adapters (phalanx/interop/)
+# are imported on first use of the prefix, so JaxMARL and Jumanji stay optional.
+register_namespace("jaxmarl", "phalanx.interop.jaxmarl:from_jaxmarl")
+register_namespace("jumanji", "phalanx.interop.jumanji:from_jumanji")
 
 #: Adapters that moved out of the env layer (they sit above it), by name → where they live now.
 _MOVED = {"to_pettingzoo": "phalanx.to_pettingzoo (phalanx.interop.pettingzoo_out)",
@@ -63,10 +76,13 @@ __all__ = [
     "Wrapper",
     "check_actions",
     "env_settings",
+    "from_jaxmarl",
+    "from_jumanji",
     "full_mask",
     "make",
     "make_timestep",
     "register",
+    "register_namespace",
     "registered",
     "wrap_for_training",
 ]

@@ -6,9 +6,12 @@
   names, specs from Gymnasium spaces, one env stepping into one row of a batch); the worker
   processes that step many of them live in :mod:`phalanx.runtime.host_envs` (``phalanx.from_pettingzoo``).
 * :mod:`phalanx.interop.host`: :class:`HostVecEnv`, what learners need from envs stepped on the host.
+* :mod:`phalanx.interop.jaxmarl` / :mod:`phalanx.interop.jumanji`: JaxMARL and Jumanji envs as Phalanx
+  envs, still pure JAX (``phalanx.envs.from_jaxmarl(name)``, ``make("jaxmarl:<name>")``, the same for
+  ``jumanji``); :mod:`phalanx.interop.groups` turns agent names into groups for every adapter.
 
-The PettingZoo modules import ``pettingzoo`` and ``gymnasium`` (the ``pettingzoo`` extra), so they
-load on first use: ``phalanx.interop.to_pettingzoo`` imports them then.
+The adapters import their libraries (optional dependencies) only when first used:
+``phalanx.interop.to_pettingzoo`` imports ``pettingzoo`` and ``gymnasium`` then.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ import numpy as np
 from phalanx.envs.spaces import Box, Discrete, MultiDiscrete, Space
 from phalanx.envs.types import EnvSpec, GroupSpec
 from phalanx.errors import PhalanxError, did_you_mean
+from phalanx.interop.groups import group_agents
 
 try:
     import gymnasium
@@ -139,11 +140,6 @@ class PettingZooLayout:
         return {g: list(io.agents) for g, io in self.io.items()}
 
 
-def _split_name(agent: str) -> tuple[str, int]:
-    m = re.fullmatch(r"(.+)_(\d+)", str(agent))
-    return (m.group(1), int(m.group(2))) if m else (str(agent), 0)
-
-
 def _space_key(space: gymnasium.spaces.Space) -> str:
     return repr(space)
 
@@ -186,19 +182,7 @@ def infer_layout(env: Any) -> PettingZooLayout:
     """Groups, spaces and global state of a (reset-able) ParallelEnv; resets it with seed 0."""
     agents = list(env.possible_agents)
     _obs, infos = env.reset(seed=0)
-    # Group by name prefix, in order of first appearance; indices sorted numerically.
-    by_prefix: dict[str, list[tuple[int, str]]] = {}
-    for a in agents:
-        prefix, i = _split_name(a)
-        by_prefix.setdefault(prefix, []).append((i, a))
-    groups: dict[str, list[str]] = {}
-    for prefix, members in by_prefix.items():
-        names = [a for _, a in sorted(members)]
-        kinds = {(_space_key(env.observation_space(a)), _space_key(env.action_space(a))) for a in names}
-        if len(kinds) == 1:
-            groups[prefix] = names
-        else:  # same prefix, different spaces: one group per agent
-            groups.update({a: [a] for a in names})
+    groups = group_agents(agents, lambda a: (_space_key(env.observation_space(a)), _space_key(env.action_space(a))))
     io, specs = {}, {}
     for g, names in groups.items():
         a0 = names[0]

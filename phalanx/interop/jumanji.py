@@ -1,0 +1,168 @@
+"""A multi-agent Jumanji env as a Phalanx env: ``from_jumanji("LevelBasedForaging-v0")``, ``make("jumanji:...")``.
+
+Still pure JAX: ``reset``/``step`` are Jumanji's own (which never reset by themselves; Phalanx's
+``AutoReset`` wrapper resets). One group, ``agents``, of ``N`` agents, where ``N`` is the length of
+the env's ``MultiDiscreteArray`` action spec (all agents choose among the same ``n`` actions).
+
+* **Observations.** Jumanji's observation is a pytree. Its ``action_mask`` leaf ``(N, n)`` is the
+  legal-action mask. Every other leaf whose leading axis is ``N`` belongs to the agents (agent
+  ``i`` sees row ``i``); the remaining leaves (``step_count``, a shared grid) are seen by every
+  agent. An agent's observation is its rows and the shared leaves, flattened and concatenated in
+  the pytree's order, as float32; the bounds are the observation spec's. A shared leaf whose
+  first axis happens to equal ``N`` (Connector's ``N × N`` grid) is named in :data:`SHARED_LEAVES`.
+* **Global state**: every leaf but the mask, flattened and concatenated.
+* **Termination apart from truncation.** Jumanji ends an episode with ``step_type == LAST``;
+  ``discount == 0`` marks termination, but several envs report their time limit that way too. So
+  the adapter also reads the env's step counter (``state.step_count``) and ``time_limit``: an
+  episode that ends once the counter reaches the limit is *truncated*, any earlier end is
+  *terminated* (an end that falls on the limit's own step counts as truncation).
+* Rewards ``(N,)`` (a shared scalar reward is given to every agent).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from phalanx.envs.environment import Environment
+from phalanx.envs.spaces import Box, Discrete
+from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, make_timestep
+from phalanx.errors import PhalanxError, did_you_mean
+
+GROUP = "agents"
+#: Observation leaves seen by every agent although their first axis has length ``N`` (a square grid
+#: of side ``N``), by env name.
+SHARED_LEAVES = {"Connector-v3": ("grid",)}
+_LAST = 2  # jumanji.types.StepType.LAST
+
+
+def _leaf_name(path: tuple) -> str:
+    last = path[-1]
+    return str(getattr(last, "name", getattr(last, "key", last)))
+
+
+class JumanjiEnv(Environment[Any, None]):
+    """A multi-agent Jumanji ``Environment`` behind the Phalanx contract (see the module docstring).
+
+    Attributes:
+        env: the wrapped Jumanji env.
+    """
+
+    def __init__(self, env: Any, name: str):
+        self.env = env
+        self.name = f"jumanji:{name}"
+        shared_names = SHARED_LEAVES.get(name, ())
+        action_spec = env.action_spec
+        values = np.asarray(getattr(action_spec, "num_values", -1))
+        if type(action_spec).__name__ != "MultiDiscreteArray" or values.ndim != 1 or len(set(values.tolist())) != 1:
+            raise PhalanxError(f"{self.name}: the action spec is {action_spec}; the adapter takes multi-agent envs "
+                               "whose agents each choose among the same n actions (a MultiDiscreteArray (N,)).")
+        self.num_agents, self.num_actions = int(values.shape[0]), int(values[0])
+        _, ts = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+        leaves = jax.tree_util.tree_flatten_with_path(ts.observation)[0]
+        self._names = [_leaf_name(p) for p, _ in leaves]
+        self._mask = self._names.index("action_mask") if "action_mask" in self._names else None
+        self._per_agent = [i for i, (_, x) in enumerate(leaves) if i != self._mask and x.ndim >= 1
+                           and x.shape[0] == self.num_agents and self._names[i] not in shared_names]
+        self._shared = [i for i in range(len(leaves)) if i != self._mask and i not in self._per_agent]
+        size = lambda i: int(np.prod(leaves[i][1].shape))  # noqa: E731
+        self._obs_size = sum(size(i) // self.num_agents for i in self._per_agent) + sum(size(i) for i in self._shared)
+        self._state_size = sum(size(i) for i in (*self._per_agent, *self._shared))
+        self._low, self._high = self._bounds()
+
+    def _bounds(self) -> tuple[float, float]:
+        """The smallest minimum and largest maximum of the observation spec's leaves (infinite if unbounded)."""
+        low, high = np.inf, -np.inf
+        for i in (*self._per_agent, *self._shared):
+            leaf = getattr(self.env.observation_spec, self._names[i], None)
+            if not hasattr(leaf, "minimum"):
+                return -np.inf, np.inf
+            low = min(low, float(np.min(leaf.minimum)))
+            high = max(high, float(np.max(leaf.maximum)))
+        return low, high
+
+    @functools.cached_property
+    def spec(self) -> EnvSpec:
+        obs = Box(self._low, self._high, (self._obs_size,))
+        group = GroupSpec(self.num_agents, obs, Discrete(self.num_actions), has_action_mask=self._mask is not None)
+        return EnvSpec({GROUP: group}, Box(self._low, self._high, (self._state_size,)))
+
+    @property
+    def default_params(self) -> None:
+        return None
+
+    @property
+    def time_limit(self) -> int:
+        """The env's ``time_limit``: episodes are truncated when its step counter reaches it."""
+        if not hasattr(self.env, "time_limit"):
+            return super().time_limit
+        return int(self.env.time_limit)
+
+    def _reset(self, key: jax.Array, params: None) -> tuple[Any, TimeStep]:
+        state, ts = self.env.reset(key)
+        state = jax.tree.map(lambda x: jnp.asarray(x, jnp.asarray(x).dtype), state)  # strong dtypes
+        return state, self._timestep(state, ts, first=True)
+
+    def _step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: None) -> tuple[Any, TimeStep]:
+        del key  # a Jumanji env carries its key in its state
+        new, ts = self.env.step(state, actions[GROUP])
+        # The same dtypes as the state taken in, so jit traces once.
+        new = jax.tree.map(lambda x, old: jnp.asarray(x, old.dtype), new, state)
+        return new, self._timestep(new, ts, first=False)
+
+    def _timestep(self, state: Any, ts: Any, first: bool) -> TimeStep:
+        N = self.num_agents
+        leaves = jax.tree.leaves(ts.observation)
+        rows = [leaves[i].reshape(N, -1) for i in self._per_agent]
+        shared = [jnp.broadcast_to(leaves[i].reshape(1, -1), (N, leaves[i].size)) for i in self._shared]
+        obs = jnp.concatenate([*rows, *shared], axis=1).astype(jnp.float32)
+        global_state = jnp.concatenate([leaves[i].reshape(-1) for i in (*self._per_agent, *self._shared)])
+        if self._mask is not None:
+            mask = leaves[self._mask].reshape(N, self.num_actions).astype(jnp.bool_)
+        else:
+            mask = jnp.ones((N, self.num_actions), jnp.bool_)
+        reward = jnp.broadcast_to(jnp.asarray(ts.reward, jnp.float32), (N,))
+        if first:
+            terminated, truncated = jnp.zeros(N, jnp.bool_), jnp.bool_(False)
+        else:
+            last = ts.step_type == _LAST
+            time_up = self._time_up(state)
+            terminated = jnp.broadcast_to(last & (jnp.asarray(ts.discount) == 0) & ~time_up, (N,))
+            truncated = last & ~jnp.all(terminated)
+        return make_timestep({GROUP: obs}, {GROUP: mask}, {GROUP: reward}, {GROUP: terminated}, truncated,
+                             global_state.astype(jnp.float32))
+
+    def _time_up(self, state: Any) -> jax.Array:
+        if hasattr(self.env, "time_limit") and hasattr(state, "step_count"):
+            return state.step_count >= self.env.time_limit
+        return jnp.bool_(False)
+
+    def __repr__(self) -> str:
+        return f"JumanjiEnv({self.name!r}, {self.groups})"
+
+
+def from_jumanji(name: str, **settings: Any) -> JumanjiEnv:
+    """The Jumanji env ``name`` (``jumanji.make(name, **settings)``) as a Phalanx env.
+
+    Raises:
+        PhalanxError: for an unknown name (listing Jumanji's), settings the env rejects, or an env
+            that is not multi-agent in the way the adapter reads (see the module docstring).
+    """
+    try:
+        import jumanji
+    except ModuleNotFoundError as err:
+        raise PhalanxError(f"Jumanji envs need jumanji ({err}); install it: pip install -e \".[envs]\" "
+                           "(or pip install jumanji).") from None
+    names = sorted(jumanji.registered_environments())
+    if name not in names:
+        raise PhalanxError(f"unknown Jumanji env {name!r}.{did_you_mean(name, names)} "
+                           f"Jumanji's envs: {', '.join(names)}.")
+    try:
+        env = jumanji.make(name, **settings)
+    except TypeError as err:  # most often a setting the env does not take
+        raise PhalanxError(f"jumanji:{name}: {err}") from None
+    return JumanjiEnv(env, name)
