@@ -39,7 +39,7 @@ class Algorithm:
 
     name: str
     config_cls: type
-    make_train: Callable[[Any, Any], Any]
+    make_train: Callable[..., Any]
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
 

@@ -14,6 +14,8 @@ the runtime ``jit``s it, ``vmap``s it over seeds and checkpoints its state; the 
 * ``update(state) -> (state, metrics)``: one rollout and its learning; ``metrics`` is a
   :class:`~phalanx.algos.common.episodes.BaseMetrics` subclass (``{group: ()}`` or ``()`` fields).
 * ``train(key) -> (state, metrics)``: :func:`train`, a whole run as a function of one key.
+  A best response against a population is ``train(learner, key, opponents)`` (``vmap`` it over
+  keys for several seeds; the opponents are an ordinary pytree argument).
 * ``initial_hidden(batch) -> {group: (batch, A, H)}``: zero recurrent state (``H = 0`` feed-forward).
 * ``policy_params(state, group) -> params``: the pytree ``act`` needs for one group — network
   parameters plus any observation statistics. **This pytree is what a population member is**:
