@@ -72,8 +72,9 @@ class Run:
     def description(self) -> str:
         """The legend entry: the label and what the run is (env and algorithm, game and solver)."""
         c = self.config
+        p = c.get("population") or c  # psro settings (top level in older runs)
         what = {"train": f"{c.get('env')} {c.get('algo')}",
-                "psro": f"{c.get('env', c.get('game'))} {c.get('oracle')}/{c.get('meta_solver')}",
+                "psro": f"{c.get('env', c.get('game'))} {p.get('oracle')}/{p.get('meta_solver')}",
                 "league": f"{c.get('env')} league"}[self.kind] if c else ""
         return f"{self.label}: {what}" if what else self.label
 
@@ -97,12 +98,12 @@ def resolve(args: list[str]) -> PlotConfig:
 
 def run_kind(config: dict[str, Any], first_line: dict[str, Any]) -> str | None:
     """``"train"``, ``"psro"`` or ``"league"`` from a run's config (or, without one, its first metrics line)."""
+    if "population" in config or "oracle" in config:  # (older psro runs: top-level oracle=)
+        return "psro"
+    if "league" in config or "main_agents" in config:
+        return "league"
     if "algo" in config and "num_seeds" in config:
         return "train"
-    if ("env" in config or "game" in config) and "oracle" in config:
-        return "psro"
-    if "main_agents" in config:
-        return "league"
     if "episode_return" in first_line:
         return "train"
     if "meta_strategy" in first_line:

@@ -261,3 +261,13 @@ def test_plot_of_a_real_league_run(tmp_path, capsys):
     (ax,) = plot_runs.elo_figure(plot_runs.load_runs([str(run)])).axes
     assert len(ax.get_lines()) == len(lines[-1]["elo"])  # every player, snapshots included
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [ln["elo"]["main_0"] for ln in lines])
+
+
+def test_run_kind_of_every_command_config():
+    from phalanx.config import to_dict
+    from phalanx.runtime.league_config import LeagueConfig
+    from phalanx.runtime.population_config import PopulationConfig
+    from phalanx.runtime.run_config import RunConfig
+
+    kinds = [plot_runs.run_kind(to_dict(c()), {}) for c in (RunConfig, PopulationConfig, LeagueConfig)]
+    assert kinds == ["train", "psro", "league"]
