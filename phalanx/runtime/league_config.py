@@ -55,11 +55,6 @@ class LeagueSettings(LeagueRules):
     greedy_eval: bool = False
 
 
-#: The league's size, budget and evaluation keys (top-level before the grammar put them under ``league.``).
-LEAGUE_KEYS = tuple(f.name for f in dataclasses.fields(LeagueSettings)
-                    if f.name not in {r.name for r in dataclasses.fields(LeagueRules)})
-
-
 @dataclasses.dataclass(frozen=True)
 class LeagueConfig:
     """``phalanx league``: an AlphaStar-style league on Tag.
@@ -94,13 +89,6 @@ class LeagueConfig:
     league: LeagueSettings = dataclasses.field(default_factory=LeagueSettings)
     backend: BackendName = "local"
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
-
-    def __getattr__(self, name: str) -> Any:
-        # Read-only aliases for the run loop written before league.* held them (``config.main_agents``);
-        # remove once runtime/league_run.py reads config.league.*.
-        if name not in LEAGUE_KEYS:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(object.__getattribute__(self, "league"), name)
 
     def validate(self) -> LeagueConfig:
         """Raise :class:`ConfigError` naming the first invalid combination; return self (ranges: :func:`build`)."""

@@ -48,13 +48,6 @@ class PopulationSettings:
     compiler_options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-#: Names the run loops read before the grammar grouped them (``config.game``) → where they live now.
-_ALIASES = {"game": "env", "ppo": "train", "ppo_seeds": "num_seeds",
-            "ppo_compiler_options": "population.compiler_options",
-            **{k: f"population.{k}" for k in ("oracle", "meta_solver", "iterations", "eval_episodes", "eval_steps",
-                                              "meta_solver_options")}}
-
-
 @dataclasses.dataclass(frozen=True)
 class PopulationConfig:
     """A PSRO / self-play run.
@@ -91,16 +84,6 @@ class PopulationConfig:
     population: PopulationSettings = dataclasses.field(default_factory=PopulationSettings)
     backend: BackendName = "local"
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
-
-    def __getattr__(self, name: str) -> Any:
-        # Read-only aliases for run loops written before the grammar (``config.game``, ``config.iterations``);
-        # remove once runtime/population_run.py reads config.env / config.population.*.
-        if name not in _ALIASES:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value: Any = self
-        for part in _ALIASES[name].split("."):
-            value = object.__getattribute__(value, part)
-        return value
 
     def game_spec(self) -> Any:
         """The :class:`~phalanx.population.metagames.GameSpec` of this run (networks only with the learned oracle)."""
