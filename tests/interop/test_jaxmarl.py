@@ -37,7 +37,7 @@ def test_steps_equal_the_library_env(name, settings):
     key = jax.random.PRNGKey(3)
     state, ts = env.reset(key)
     lib_obs, lib_state = lib.reset(key)
-    step = jax.jit(env.step)
+    step, lib_step = jax.jit(env.step), jax.jit(lib.step_env)
     for t in range(6):
         for g, names in env.agent_names.items():
             for i, a in enumerate(names):
@@ -51,7 +51,7 @@ def test_steps_equal_the_library_env(name, settings):
         actions = env.sample_actions(k_act, ts.action_mask)
         state, ts = step(k_step, state, actions)
         per_agent = {a: actions[g][i] for g, names in env.agent_names.items() for i, a in enumerate(names)}
-        lib_obs, lib_state, lib_rew, _, _ = lib.step_env(k_step, lib_state, per_agent)
+        lib_obs, lib_state, lib_rew, _, _ = lib_step(k_step, lib_state, per_agent)
         for g, names in env.agent_names.items():
             np.testing.assert_allclose(np.asarray(ts.reward[g]), np.asarray([lib_rew[a] for a in names]), rtol=1e-6)
 
@@ -109,3 +109,13 @@ def test_unknown_names_list_the_available_ones():
         from_jaxmarl("SMAX", scenario="nope")
     with pytest.raises(PhalanxError, match="jaxmarl:<name>, jumanji:<name>"):
         make("jaxmarll:SMAX")
+
+
+def test_the_cli_resolves_jaxmarl_names(capsys):
+    from phalanx.cli import main
+
+    assert main(["config", "train", "env=jaxmarl:SMAX", "env.scenario=3m", "algo=mappo"]) == 0
+    assert "env: jaxmarl:SMAX" in capsys.readouterr().out
+    assert main(["config", "train", "env=jaxmarl:SMAXX"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Did you mean 'SMAX'?" in err

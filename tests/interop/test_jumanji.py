@@ -26,7 +26,7 @@ def test_lbf_steps_equal_jumanjis():
     assert env.groups == {"agents": 2} and env.time_limit == 100
     state, ts = env.reset(jax.random.PRNGKey(1))
     lib_state, lib_ts = lib.reset(jax.random.PRNGKey(1))
-    step = jax.jit(env.step)
+    step, lib_step = jax.jit(env.step), jax.jit(lib.step)
     for t in range(8):
         o = lib_ts.observation
         want = np.concatenate([np.asarray(o.agents_view), np.full((2, 1), int(o.step_count))], axis=1)
@@ -35,7 +35,7 @@ def test_lbf_steps_equal_jumanjis():
         np.testing.assert_array_equal(np.asarray(ts.reward["agents"]), np.asarray(lib_ts.reward))
         actions = env.sample_actions(jax.random.PRNGKey(t), ts.action_mask)
         state, ts = step(jax.random.PRNGKey(0), state, actions)
-        lib_state, lib_ts = lib.step(lib_state, actions["agents"])
+        lib_state, lib_ts = lib_step(lib_state, actions["agents"])
 
 
 def test_the_time_limit_truncates_where_jumanji_would_terminate():
