@@ -30,7 +30,7 @@ class RunConfig:
             0 = in this process); unused by Phalanx's own envs.
         train: the learner's hyperparameters (its own dataclass; PPO's for ippo/mappo).
         backend: ``local`` (all seeds in one ``vmap``-ped program here) or ``ray`` (each seed a task on a
-            worker, one task per seed per chunk; see :mod:`phalanx.runtime.loop`).
+            worker, one task per seed per chunk; see :mod:`phalanx.runtime.train_run`).
         ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...).
     """
 
