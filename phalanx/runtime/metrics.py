@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from phalanx.runtime.atomic import write_text
+
 #: Entries of a learner's metrics that are not losses/diagnostics (those are logged as they come).
 EPISODE_KEYS = ("env_steps", "episode_return_sum", "episode_length_sum", "episode_count")
 
@@ -95,7 +97,7 @@ class MetricsLog:
     def truncate(self, n: int) -> None:
         """Keep only the first ``n`` complete lines (what a checkpoint had logged), rewriting the file."""
         lines = self.read_raw()[:n] if self.path.exists() else []
-        self.path.write_text("".join(line + "\n" for line in lines))
+        write_text(self.path, "".join(line + "\n" for line in lines))  # a kill here keeps the old file
 
     def read_raw(self) -> list[str]:
         """Every complete line as text (a last line cut short by a kill is dropped); ``[]`` with no file."""
