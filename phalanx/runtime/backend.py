@@ -20,27 +20,17 @@ order from :meth:`Backend.gather`, so a run is the same on every backend.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
 from phalanx.config import ranged
 from phalanx.errors import ConfigError, did_you_mean
+from phalanx.runtime.task_future import TaskFuture
 
 #: What ``backend=`` may name.
 BackendName = Literal["local", "ray"]
 #: The backends a config may name.
 BACKENDS: tuple[str, ...] = get_args(BackendName)
-
-
-@dataclass
-class TaskFuture:
-    """A submitted task: its name (for messages), and its result once done."""
-
-    name: str
-    result: Any = None
-    error: BaseException | None = None
-    handle: Any = None  # backend-specific (a Ray ObjectRef)
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):

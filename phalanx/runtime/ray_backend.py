@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from phalanx.errors import PhalanxError
-from phalanx.runtime.backend import TaskFuture
+from phalanx.runtime.task_future import TaskFuture
 
 #: How many submitted arguments the backend remembers (by identity) with their object-store references.
 PUT_CACHE = 64
