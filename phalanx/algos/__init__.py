@@ -1,1 +1,1 @@
-"""Learners. Each compiles end to end: ``make_train(config, env) -> Trainer``."""
+"""Learners behind one protocol (:mod:`phalanx.algos.common.protocol`): ``make_train(config, env, learners=None)``."""
