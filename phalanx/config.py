@@ -116,6 +116,19 @@ def check_range(path: str, value: Any, metadata: Mapping[str, Any]) -> None:
         raise ConfigError(f"{path}={value}: expected {kind} > {metadata['gt']}{note}.")
 
 
+def check_ranges(config: Any, prefix: str = "") -> None:
+    """:func:`check_range` on every field of the dataclass ``config`` and of the dataclasses it holds.
+
+    :func:`build` checks what users type; this checks a config constructed directly in Python.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, f"{prefix}{f.name}.")
+        else:
+            check_range(f"{prefix}{f.name}", value, f.metadata)
+
+
 def build(schema: type[T], values: dict[str, Any], prefix: str = "") -> T:
     """Instantiate the frozen dataclass ``schema`` from nested ``values``, type- and range-checked."""
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]

@@ -170,7 +170,7 @@ def test_ranges_and_combinations_are_one_line(capsys, args, message):
 def test_ranges_are_declared_once_as_field_metadata():
     import dataclasses
 
-    from phalanx.config import build, ranged
+    from phalanx.config import build, check_ranges, ranged
     from phalanx.errors import ConfigError
 
     @dataclasses.dataclass(frozen=True)
@@ -180,6 +180,8 @@ def test_ranges_are_declared_once_as_field_metadata():
         limit: int | None = ranged(None, min=1)
 
     assert build(Toy, {"n": 1, "rate": 0.5, "limit": None}) == Toy(1, 0.5, None)
+    with pytest.raises(ConfigError, match=r"^n=0: expected an integer >= 1\.$"):
+        check_ranges(Toy(n=0))  # a config constructed in Python, checked by the same metadata
     for values, message in (({"n": 0}, "n=0: expected an integer >= 1."),
                             ({"rate": 0}, "rate=0.0: expected a number > 0 (per second)."),
                             ({"limit": -3}, "limit=-3: expected an integer >= 1.")):

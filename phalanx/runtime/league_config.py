@@ -15,7 +15,7 @@ import math
 from typing import Any, ClassVar
 
 from phalanx.algos.ppo.config import PPOConfig
-from phalanx.config import build, ranged, reject_renamed, split_args
+from phalanx.config import build, check_ranges, ranged, reject_renamed, split_args
 from phalanx.errors import ConfigError
 from phalanx.population.league import LeagueRules
 from phalanx.runtime.backend import BackendName, RayConfig
@@ -91,7 +91,8 @@ class LeagueConfig:
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def validate(self) -> LeagueConfig:
-        """Raise :class:`ConfigError` naming the first invalid combination; return self (ranges: :func:`build`)."""
+        """Raise :class:`ConfigError` naming the first invalid value or combination; return self."""
+        check_ranges(self)
         if self.env != "tag":
             raise ConfigError(f"env={self.env!r}: phalanx league plays Tag matches (taggers vs runners); "
                               "use env=tag.")

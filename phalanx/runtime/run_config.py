@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.registry import get_algorithm
-from phalanx.config import build, merge, ranged, reject_renamed, split_args, unflatten
+from phalanx.config import build, check_ranges, merge, ranged, reject_renamed, split_args, unflatten
 from phalanx.errors import ConfigError
 from phalanx.runtime.backend import BackendName, RayConfig
 
@@ -52,7 +52,8 @@ class RunConfig:
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def validate(self) -> RunConfig:
-        """Raise :class:`ConfigError` naming the first invalid combination; return self (ranges: :func:`build`)."""
+        """Raise :class:`ConfigError` naming the first invalid value or combination; return self."""
+        check_ranges(self)
         if self.env.startswith("pettingzoo:"):
             if self.backend != "local":
                 raise ConfigError(f"backend={self.backend}: PettingZoo envs run their own worker processes "
