@@ -56,6 +56,7 @@ from phalanx.algos.common.opponents import (
     draw_members,
     opponent_actions,
 )
+from phalanx.algos.common.targets import polyak
 from phalanx.algos.replay import ReplayBuffer
 from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
 from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init, vdn_mix
@@ -324,11 +325,8 @@ class Trainer:
         params = optax.apply_updates(state.params, updates)
         grad_steps = state.grad_steps + 1
         due = grad_steps % c.target_update_every == 0
-        if c.tau == 1.0:
-            target = jax.tree.map(lambda t, p: jnp.where(due, p, t), state.target_params, params)
-        else:
-            target = jax.tree.map(lambda t, p: jnp.where(due, c.tau * p + (1.0 - c.tau) * t, t),
-                                  state.target_params, params)
+        moved = params if c.tau == 1.0 else polyak(state.target_params, params, c.tau)  # copy or Polyak step
+        target = jax.tree.map(lambda t, m: jnp.where(due, m, t), state.target_params, moved)
         return state.replace(params=params, target_params=target, opt_state=opt_state, grad_steps=grad_steps), info
 
     def _learn(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
