@@ -8,6 +8,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_LEAGUE
 from rich.console import Console
 
 from phalanx.errors import PhalanxError
@@ -17,25 +18,16 @@ from phalanx.runtime import run_dir as rd
 from phalanx.runtime.backend import LocalBackend
 from phalanx.runtime.league_config import LeagueConfig, resolve
 
-# 1 tagger vs 1 runner on a 3 × 3 board (tags happen), 4 envs × 8 steps, one epoch, 8-unit networks; three
-# learners × 2 tasks of 64 env steps, a snapshot of every learner after every task.
-TINY = ["env=tag", "env.num_runners=1", "env.grid_length=3.0", "env.episode_length=10", "env.tagging_distance=0.3",
-        "env.num_acceleration_levels=2", "env.num_turn_levels=2", "train.num_envs=4", "train.num_steps=8",
-        "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]", "league.updates_per_task=1",
-        "league.total_steps=384", "league.eval_games=2", "league.final_games=4", "league.eval_chunk=4",
-        "checkpoint_every=3",
-        "league.min_snapshot_steps=0", "league.snapshot_budget_steps=64"]
+TINY = TINY_LEAGUE
 
 
 def quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("league") / "run"
-    league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet())
-    return path
+@pytest.fixture
+def full_run(tiny_league):
+    return tiny_league  # conftest.TINY_LEAGUE, run once per session
 
 
 def league_cli(args: list[str]) -> int:

@@ -244,19 +244,10 @@ def test_plot_of_a_real_psro_run(tmp_path, capsys):
     assert table.shape == (3, 3) and np.isfinite(table.payoffs).all()
 
 
-@pytest.mark.slow
-def test_plot_of_a_real_league_run(tmp_path, capsys):
-    run = tmp_path / "league"
-    tiny = ["env=tag", "env.num_runners=1", "env.grid_length=3.0", "env.episode_length=10",
-            "env.tagging_distance=0.3", "env.num_acceleration_levels=2", "env.num_turn_levels=2", "train.num_envs=4",
-            "train.num_steps=8", "train.num_minibatches=1", "train.update_epochs=1", "train.hidden=[8]",
-            "league.updates_per_task=1", "league.total_steps=384", "league.eval_games=2", "league.final_games=4",
-            "league.eval_chunk=4",
-            "league.min_snapshot_steps=0", "league.snapshot_budget_steps=64"]
-    assert main(["league", *tiny, f"run_dir={run}"]) == 0
-    capsys.readouterr()
-    assert main(["plot", f"run_dir={run}"]) == 0
-    assert capsys.readouterr().out.split() == ["wrote", str(run / "plot_elo.png")]
+def test_plot_of_a_real_league_run(tiny_league, tmp_path, capsys):
+    run = tiny_league  # the shared tiny league
+    assert main(["plot", f"run_dir={run}", f"out={tmp_path}"]) == 0
+    assert capsys.readouterr().out.split() == ["wrote", str(tmp_path / "plot_elo.png")]
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     (ax,) = plot_runs.elo_figure(plot_runs.load_runs([str(run)])).axes
     assert len(ax.get_lines()) == len(lines[-1]["elo"])  # every player, snapshots included

@@ -21,9 +21,9 @@ import pytest
 from rich.console import Console
 
 from phalanx.cli import main
-from phalanx.runtime.train_run import restore_final as restore_train
 from phalanx.runtime.population_config import PopulationConfig, resolve
 from phalanx.runtime.population_run import restore_final, run
+from phalanx.runtime.train_run import restore_final as restore_train
 
 ray = pytest.importorskip("ray")
 
@@ -223,16 +223,12 @@ def test_two_seeds_on_two_workers_equal_the_local_run(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- the league
 @pytest.mark.slow
-def test_league_on_two_workers_equals_local_and_keeps_both_busy(tmp_path):
-    """The tiny league of test_league_run.py: every learner's task in flight at once on 2 workers, and the same
-    league (metrics lines, final table) as the local backend."""
-    from test_league_run import TINY as LEAGUE
+def test_league_on_two_workers_equals_local_and_keeps_both_busy(tmp_path, tiny_league):
+    """The shared tiny league (conftest.TINY_LEAGUE, local backend): every learner's task in flight at once on 2
+    workers, and the same league (metrics lines, final table)."""
+    from conftest import TINY_LEAGUE as LEAGUE
 
-    from phalanx.runtime import league_run
-    from phalanx.runtime.league_config import resolve as resolve_league
-
-    local, remote = tmp_path / "local", tmp_path / "ray"
-    league_run.run(resolve_league([*LEAGUE, f"run_dir={local}"]), console=quiet())
+    local, remote = tiny_league, tmp_path / "ray"
     assert main(["league", *LEAGUE, f"run_dir={remote}", "backend=ray", "ray.num_workers=2"]) == 0
     assert [backend_free(x) for x in lines_of(local)] == [backend_free(x) for x in lines_of(remote)]
     a, b = (json.loads((p / "league_final.json").read_text()) for p in (local, remote))
