@@ -156,7 +156,7 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
     :func:`train_seed_task` per seed. ``label``: the default run directory's middle part (the algorithm).
     """
     console = console or Console()
-    if config.env.startswith("pettingzoo:"):
+    if config.env.startswith("pettingzoo:") and config.resume is None:
         return run_host(config, console)
     with open_run(KIND, config, overrides, console, backend, label) as ctx:
         return _train(ctx)
@@ -167,6 +167,9 @@ def _train(run: RunContext) -> Path:
     from phalanx.algos.registry import get_algorithm
 
     config, console = run.config, run.console
+    if config.env.startswith("pettingzoo:"):
+        raise PhalanxError(f"resume={run.path}: PettingZoo runs cannot resume (their envs live in worker "
+                           "processes); start a new run.")
     console.print(f"[bold]phalanx train[/bold] run dir: {run.path}")
     env = phalanx.make(config.env, **config.env_settings)
     trainer = get_algorithm(config.algo).make_train(config.train, env)
@@ -241,9 +244,6 @@ def run_host(config: RunConfig, console: Console) -> Path:
     from phalanx.interop.pettingzoo_in import pettingzoo_factory
     from phalanx.runtime.host_envs import from_pettingzoo
 
-    if config.resume is not None:
-        raise PhalanxError(f"resume={config.resume}: PettingZoo runs cannot resume (their envs live in worker "
-                           "processes); start a new run.")
     factory = pettingzoo_factory(config.env, **config.env_settings)
     c = config.train
     splits = default_splits(c.num_envs, config.num_workers)

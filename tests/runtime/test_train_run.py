@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 from conftest import TINY_RUN
 from marl_eval_format import check_marl_eval
@@ -78,3 +79,22 @@ def test_marl_eval_structure_with_groups_seeds_and_chunks_without_episodes():
     assert runs["seed_1"]["step_0"] == {"step_count": 200, "return": [1.75], "return_a": [1.0], "return_b": [2.0]}
     assert runs["seed_1"]["absolute_metrics"] == {"return": [5.75], "return_a": [5.0], "return_b": [6.0]}
     assert list(runs["seed_0"]) == ["step_0", "step_1", "absolute_metrics"]
+
+
+@pytest.mark.slow
+def test_a_pettingzoo_run_has_the_same_run_dir(tmp_path, capsys):
+    """``env=pettingzoo:...`` trains on the host (Sebulba) through the same run skeleton: the same files."""
+    pytest.importorskip("mpe2")
+    run_dir = tmp_path / "pz"
+    args = ["env=pettingzoo:mpe2.simple_spread_v3", "env.N=2", "env.max_cycles=5", "train.num_envs=2",
+            "train.num_steps=8", "train.total_steps=64", "train.num_minibatches=1", "train.update_epochs=1",
+            "train.hidden=[8]", "num_workers=0", "log_every=2", f"run_dir={run_dir}"]
+    assert main(["train", *args]) == 0
+    for name in ("config.yaml", "metrics.jsonl", "learning_curve.png", "marl_eval.json"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["2"]  # the learner after the last chunk
+    assert [json.loads(s)["env_steps"] for s in (run_dir / "metrics.jsonl").read_text().splitlines()] == [32, 64]
+    capsys.readouterr()
+    assert main(["train", f"resume={run_dir}"]) == 2
+    assert "PettingZoo runs cannot resume" in capsys.readouterr().err
