@@ -75,3 +75,28 @@ def test_a_resume_that_is_refused_leaves_no_open_backend(tmp_path, monkeypatch):
             rd.TRAIN, RunConfig(resume=str(tmp_path / "run")), {"seed": 9}, console=quiet()):
         pass
     assert backend.closed
+
+
+def test_launch_runs_here_or_hands_the_run_function_to_a_coordinator(tmp_path, monkeypatch):
+    from phalanx.runtime import launch as launch_module
+    from phalanx.runtime.backend import RayConfig
+
+    calls = []
+
+    def fn(config, overrides, console, backend=None, label=None):
+        calls.append(("here", config, label))
+        return tmp_path
+
+    def run_remote(fn_, config, overrides, console, ray_config, **kwargs):
+        calls.append(("coordinator", fn_, config, kwargs))
+        return tmp_path
+
+    monkeypatch.setattr(launch_module, "run_remote", run_remote)
+    monkeypatch.chdir(tmp_path)
+    launch_module.launch(fn, rd.TRAIN, RunConfig(), console=quiet(), label="x")
+    launch_module.launch(fn, rd.TRAIN, RunConfig(backend="ray", ray=RayConfig(coordinator=False)), console=quiet())
+    assert [c[0] for c in calls] == ["here", "here"] and calls[0][2] == "x"
+    launch_module.launch(fn, rd.TRAIN, RunConfig(backend="ray"), console=quiet(), label="x")
+    kind, fn_, config, kwargs = calls[-1]
+    assert kind == "coordinator" and fn_ is fn and kwargs == {"label": "x"}
+    assert config.run_dir.startswith("runs/simple_spread-x-")  # fixed on the driver, before the run moves
