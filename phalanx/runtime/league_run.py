@@ -32,7 +32,7 @@ from rich.console import Console
 from phalanx.errors import PhalanxError
 from phalanx.population.league import League, match_scores
 from phalanx.runtime import run_dir as rd
-from phalanx.runtime.backend import Backend, TaskFuture
+from phalanx.runtime.backend import Backend
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.league_config import LeagueConfig, from_values
 from phalanx.runtime.league_report import ELO_TITLE, final_table, write_final
@@ -47,6 +47,7 @@ from phalanx.runtime.league_tasks import (
 )
 from phalanx.runtime.plots import elo_figure, save
 from phalanx.runtime.run_context import RunContext, open_run
+from phalanx.runtime.task_future import TaskFuture
 
 #: ``phalanx league`` run directories.
 KIND = rd.RunKind("phalanx league", "runs/<env>-league-<time>", LeagueConfig, from_values, lambda config: "league")
