@@ -264,7 +264,8 @@ def test_phalanx_train_qmix_end_to_end(tmp_path):
     [
         (["algo=qmx"], "algo='qmx': unknown algorithm. Did you mean 'qmix'?"),
         (["algo=qmix", "train.mixer=vdn"], "train.mixer='vdn' conflicts with algo='qmix'"),
-        (["algo=vdn", "train.hypernet_embd=8"], "unknown key 'train.hypernet_embd'. Did you mean 'train.hypernet_embed'?"),
+        (["algo=vdn", "train.hypernet_embd=8"],
+         "unknown key 'train.hypernet_embd'. Did you mean 'train.hypernet_embed'?"),
         (["algo=iql", "train.gamma=1.5"], "train.gamma=1.5: expected a number in [0, 1]"),
         (["algo=iql", "train.tau=0"], "train.tau=0.0: expected a number in (0, 1]"),
         (["algo=qmix", "train.mixing=team"], "train.mixing='team'"),

@@ -154,10 +154,8 @@ class Trainer:
             buffer=self.buffer.init(self._example_step(ts)), env_state=env_state, timestep=ts,
             hidden=self.initial_hidden(self.config.num_envs),
             reward_stats={n: RunningStats.create(()) for n in self._streams()} if self.config.standardize_rewards
-            else None,
-            key=k_run, update_step=jnp.int32(0),
-            grad_steps=jnp.int32(0), env_steps=jnp.int32(0), opponents=opponents, opponent_index=opponent_index,
-        )
+            else None, key=k_run, update_step=jnp.int32(0), grad_steps=jnp.int32(0), env_steps=jnp.int32(0),
+            opponents=opponents, opponent_index=opponent_index)
 
     def initial_hidden(self, batch: int) -> dict[str, jax.Array]:
         """Zero GRU state ``{group: (batch, A, H)}`` (H = 0 feed-forward)."""
