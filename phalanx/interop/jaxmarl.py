@@ -102,8 +102,11 @@ class JaxMARLEnv(Environment[JaxMARLState, None]):
         obs, state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
         self._masked = _implemented(env.get_avail_actions, state)
         self._world_state = hasattr(env, "get_world_state") and _implemented(env.get_world_state, state)
-        self._state_shape = (jax.eval_shape(env.get_world_state, state).shape if self._world_state
-                             else (sum(int(np.prod(obs[a].shape)) for a in env.agents),))
+        # Shapes as the env returns them (a space's shape may disagree: overcooked's is transposed).
+        self._obs_shapes = {a: tuple(obs[a].shape) for a in env.agents}
+        size = int(np.prod(jax.eval_shape(env.get_world_state, state).shape)) if self._world_state \
+            else sum(int(np.prod(shape)) for shape in self._obs_shapes.values())
+        self._state_shape = (size,)
 
     @functools.cached_property
     def spec(self) -> EnvSpec:
@@ -112,6 +115,7 @@ class JaxMARLEnv(Environment[JaxMARLState, None]):
             obs = _space(self.env.observation_space(names[0]), f"{names[0]}'s observation space")
             if not isinstance(obs, Box):
                 raise PhalanxError(f"from_jaxmarl: {names[0]}'s observation space is {obs}; only Box is supported.")
+            obs = Box(obs.low, obs.high, self._obs_shapes[names[0]])
             action = _space(self.env.action_space(names[0]), f"{names[0]}'s action space")
             groups[g] = GroupSpec(len(names), obs, action,
                                   has_action_mask=self._masked and not isinstance(action, Box))

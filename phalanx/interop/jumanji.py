@@ -1,15 +1,18 @@
 """A multi-agent Jumanji env as a Phalanx env: ``from_jumanji("LevelBasedForaging-v0")``, ``make("jumanji:...")``.
 
 Still pure JAX: ``reset``/``step`` are Jumanji's own (which never reset by themselves; Phalanx's
-``AutoReset`` wrapper resets). One group, ``agents``, of ``N`` agents, where ``N`` is the length of
-the env's ``MultiDiscreteArray`` action spec (all agents choose among the same ``n`` actions).
+``AutoReset`` wrapper resets). One group, ``agents``, of the env's ``num_agents`` ``N`` agents; the
+action spec must be ``(N,)`` choices among the same ``n`` (a ``MultiDiscreteArray``, or an integer
+``BoundedArray`` from 0: ``Discrete(n)``) or ``(N, d)`` floats (``Box``). Single-agent envs, and envs
+whose agents choose differently-sized actions, are refused with the reason.
 
-* **Observations.** Jumanji's observation is a pytree. Its ``action_mask`` leaf ``(N, n)`` is the
-  legal-action mask. Every other leaf whose leading axis is ``N`` belongs to the agents (agent
-  ``i`` sees row ``i``); the remaining leaves (``step_count``, a shared grid) are seen by every
-  agent. An agent's observation is its rows and the shared leaves, flattened and concatenated in
-  the pytree's order, as float32; the bounds are the observation spec's. A shared leaf whose
-  first axis happens to equal ``N`` (Connector's ``N × N`` grid) is named in :data:`SHARED_LEAVES`.
+* **Observations.** Jumanji's observation is a pytree. Its ``action_mask`` leaf, when ``(N, n)``, is
+  the legal-action mask (left out of the observation either way). Every other leaf whose leading
+  axis is ``N`` belongs to the agents (agent ``i`` sees row ``i``); the remaining leaves
+  (``step_count``, a shared grid) are seen by every agent. An agent's observation is its rows and
+  the shared leaves, flattened and concatenated in the pytree's order, as float32; the bounds are
+  the observation spec's. A shared leaf whose first axis happens to equal ``N`` (Connector's
+  ``N × N`` grid) is named in :data:`SHARED_LEAVES`.
 * **Global state**: every leaf but the mask, flattened and concatenated.
 * **Termination apart from truncation.** Jumanji ends an episode with ``step_type == LAST``;
   ``discount == 0`` marks termination, but several envs report their time limit that way too. So
@@ -56,16 +59,14 @@ class JumanjiEnv(Environment[Any, None]):
         self.env = env
         self.name = f"jumanji:{name}"
         shared_names = SHARED_LEAVES.get(name, ())
-        action_spec = env.action_spec
-        values = np.asarray(getattr(action_spec, "num_values", -1))
-        if type(action_spec).__name__ != "MultiDiscreteArray" or values.ndim != 1 or len(set(values.tolist())) != 1:
-            raise PhalanxError(f"{self.name}: the action spec is {action_spec}; the adapter takes multi-agent envs "
-                               "whose agents each choose among the same n actions (a MultiDiscreteArray (N,)).")
-        self.num_agents, self.num_actions = int(values.shape[0]), int(values[0])
+        self.num_agents, self.action = _action_space(env, self.name)
+        self._action_dtype = np.dtype(env.action_spec.dtype)
         _, ts = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
         leaves = jax.tree_util.tree_flatten_with_path(ts.observation)[0]
         self._names = [_leaf_name(p) for p, _ in leaves]
         self._mask = self._names.index("action_mask") if "action_mask" in self._names else None
+        masked = self._mask is not None and isinstance(self.action, Discrete) and \
+            tuple(leaves[self._mask][1].shape) == (self.num_agents, self.action.n)
         self._per_agent = [i for i, (_, x) in enumerate(leaves) if i != self._mask and x.ndim >= 1
                            and x.shape[0] == self.num_agents and self._names[i] not in shared_names]
         self._shared = [i for i in range(len(leaves)) if i != self._mask and i not in self._per_agent]
@@ -73,6 +74,7 @@ class JumanjiEnv(Environment[Any, None]):
         self._obs_size = sum(size(i) // self.num_agents for i in self._per_agent) + sum(size(i) for i in self._shared)
         self._state_size = sum(size(i) for i in (*self._per_agent, *self._shared))
         self._low, self._high = self._bounds()
+        self._masked = masked
 
     def _bounds(self) -> tuple[float, float]:
         """The smallest minimum and largest maximum of the observation spec's leaves (infinite if unbounded)."""
@@ -88,7 +90,7 @@ class JumanjiEnv(Environment[Any, None]):
     @functools.cached_property
     def spec(self) -> EnvSpec:
         obs = Box(self._low, self._high, (self._obs_size,))
-        group = GroupSpec(self.num_agents, obs, Discrete(self.num_actions), has_action_mask=self._mask is not None)
+        group = GroupSpec(self.num_agents, obs, self.action, has_action_mask=self._masked)
         return EnvSpec({GROUP: group}, Box(self._low, self._high, (self._state_size,)))
 
     @property
@@ -109,22 +111,22 @@ class JumanjiEnv(Environment[Any, None]):
 
     def _step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array], params: None) -> tuple[Any, TimeStep]:
         del key  # a Jumanji env carries its key in its state
-        new, ts = self.env.step(state, actions[GROUP])
+        new, ts = self.env.step(state, actions[GROUP].astype(self._action_dtype))
         # The same dtypes as the state taken in, so jit traces once.
         new = jax.tree.map(lambda x, old: jnp.asarray(x, old.dtype), new, state)
         return new, self._timestep(new, ts, first=False)
 
     def _timestep(self, state: Any, ts: Any, first: bool) -> TimeStep:
         N = self.num_agents
-        leaves = jax.tree.leaves(ts.observation)
+        leaves = [jnp.asarray(x) for x in jax.tree.leaves(ts.observation)]  # some envs give Python ints
         rows = [leaves[i].reshape(N, -1) for i in self._per_agent]
         shared = [jnp.broadcast_to(leaves[i].reshape(1, -1), (N, leaves[i].size)) for i in self._shared]
         obs = jnp.concatenate([*rows, *shared], axis=1).astype(jnp.float32)
         global_state = jnp.concatenate([leaves[i].reshape(-1) for i in (*self._per_agent, *self._shared)])
-        if self._mask is not None:
-            mask = leaves[self._mask].reshape(N, self.num_actions).astype(jnp.bool_)
-        else:
-            mask = jnp.ones((N, self.num_actions), jnp.bool_)
+        masks = {}
+        if isinstance(self.action, Discrete):
+            masks[GROUP] = (leaves[self._mask].astype(jnp.bool_) if self._masked
+                            else jnp.ones((N, self.action.n), jnp.bool_))
         reward = jnp.broadcast_to(jnp.asarray(ts.reward, jnp.float32), (N,))
         if first:
             terminated, truncated = jnp.zeros(N, jnp.bool_), jnp.bool_(False)
@@ -133,7 +135,7 @@ class JumanjiEnv(Environment[Any, None]):
             time_up = self._time_up(state)
             terminated = jnp.broadcast_to(last & (jnp.asarray(ts.discount) == 0) & ~time_up, (N,))
             truncated = last & ~jnp.all(terminated)
-        return make_timestep({GROUP: obs}, {GROUP: mask}, {GROUP: reward}, {GROUP: terminated}, truncated,
+        return make_timestep({GROUP: obs}, masks, {GROUP: reward}, {GROUP: terminated}, truncated,
                              global_state.astype(jnp.float32))
 
     def _time_up(self, state: Any) -> jax.Array:
@@ -143,6 +145,25 @@ class JumanjiEnv(Environment[Any, None]):
 
     def __repr__(self) -> str:
         return f"JumanjiEnv({self.name!r}, {self.groups})"
+
+
+def _action_space(env: Any, name: str) -> tuple[int, Discrete | Box]:
+    """``(N, one agent's action space)`` from the env's ``num_agents`` and action spec."""
+    spec = env.action_spec
+    n_agents = getattr(env, "num_agents", getattr(env, "num_vehicles", None))  # MultiCVRP's agents are vehicles
+    shape = tuple(getattr(spec, "shape", ()))
+    kind, dtype = type(spec).__name__, np.dtype(getattr(spec, "dtype", np.float32))
+    if isinstance(n_agents, int) and shape[:1] == (n_agents,):
+        values = np.asarray(getattr(spec, "num_values", -1))
+        if kind == "MultiDiscreteArray" and shape == (n_agents,) and len(set(values.tolist())) == 1:
+            return n_agents, Discrete(int(values[0]))
+        low, high = np.asarray(getattr(spec, "minimum", -np.inf)), np.asarray(getattr(spec, "maximum", np.inf))
+        if kind == "BoundedArray" and dtype.kind in "iu" and shape == (n_agents,) and low.size == 1 and int(low) == 0:
+            return n_agents, Discrete(int(high.max()) + 1)  # every agent picks an index in [0, maximum]
+        if kind == "BoundedArray" and dtype.kind == "f" and len(shape) == 2:
+            return n_agents, Box(float(low.min()), float(high.max()), shape[1:])
+    raise PhalanxError(f"{name}: the action spec is {spec} (num_agents={n_agents}); the adapter takes multi-agent "
+                       "envs with num_agents N whose actions are (N,) choices among the same n, or (N, d) floats.")
 
 
 def from_jumanji(name: str, **settings: Any) -> JumanjiEnv:
