@@ -67,7 +67,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from phalanx.envs.environment import Environment, check_settings
 from phalanx.envs.rware import moves, observe, sampling
@@ -79,6 +78,7 @@ from phalanx.envs.rware.layout import (
     make_layout,
     num_obs_features,
 )
+from phalanx.envs.rware.types import RwareParams, RwareState
 from phalanx.envs.spaces import Box, Discrete
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, make_timestep
 from phalanx.errors import PhalanxError, did_you_mean
@@ -91,31 +91,6 @@ STEP = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], np.int32)
 #: Direction change per action (left turns anticlockwise).
 TURN = np.array([0, 0, -1, 1, 0], np.int32)
 COLLISION_RULES = ("terminate", "resolve")
-
-
-@struct.dataclass
-class RwareParams:
-    """Numeric settings that may vary per env (``vmap``-able).
-
-    Attributes:
-        time_limit: ``()`` int, steps after which the episode is truncated.
-    """
-
-    time_limit: int = 500
-
-
-@struct.dataclass
-class RwareState:
-    """One warehouse. ``N`` agents, ``S`` shelves, an ``H × W`` floor; cells are ``(row, col)``."""
-
-    agent_pos: jax.Array  # (N, 2) int32 cell of each agent
-    agent_dir: jax.Array  # (N,) int32 0 up, 1 right, 2 down, 3 left
-    carrying: jax.Array  # (N,) bool the agent carries the shelf in its cell
-    agent_grid: jax.Array  # (H, W) int32 agent id + 1 in each cell, 0 for none
-    shelf_grid: jax.Array  # (H, W) int32 shelf id + 1 in each cell, 0 for none
-    requested: jax.Array  # (S,) bool shelves in the request queue
-    t: jax.Array  # () int32 steps taken
-    key: jax.Array  # PRNG key for new requests (Jumanji's state key)
 
 
 class Rware(Environment[RwareState, RwareParams]):

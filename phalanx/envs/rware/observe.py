@@ -5,13 +5,12 @@ Pure functions of the state and the static layout, so the env's step and reset s
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from phalanx.envs.rware.layout import Layout
+from phalanx.envs.rware.types import RwareState
 
 
 def sensor_offsets(sensor_range: int) -> np.ndarray:
@@ -20,8 +19,8 @@ def sensor_offsets(sensor_range: int) -> np.ndarray:
     return np.stack(np.meshgrid(d, d, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int32)
 
 
-def agents_view(state: Any, layout: Layout, offsets: np.ndarray, collision_terminates: bool) -> jax.Array:
-    """``(N, obs_dim)`` float32 observations of every agent of the ``RwareState`` ``state``.
+def agents_view(state: RwareState, layout: Layout, offsets: np.ndarray, collision_terminates: bool) -> jax.Array:
+    """``(N, obs_dim)`` float32 observations of every agent in ``state``.
 
     Each row: own position, carrying, facing (one-hot), on-highway; then, for each sensed cell but
     the agent's own, another agent there and its facing; then every sensed cell's shelf and whether

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from phalanx.envs.rware.layout import Layout
+from phalanx.envs.rware.types import RwareState
 
 SHELF = (72 / 255, 61 / 255, 139 / 255)
 SHELF_REQUESTED = (0.0, 128 / 255, 128 / 255)
@@ -24,7 +25,7 @@ SHELF_FLOOR = (0.82, 0.82, 0.86)
 _FACING = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], np.float64)
 
 
-def draw_warehouse(fig: Any, lay: Layout, scenario: str, s: Any) -> None:
+def draw_warehouse(fig: Any, lay: Layout, scenario: str, s: RwareState) -> None:
     """Draw the floor, goals, shelves (requested ones highlighted) and agents of the state ``s`` on ``fig``."""
     from matplotlib.patches import Circle, Rectangle
 
