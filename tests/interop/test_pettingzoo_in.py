@@ -297,6 +297,23 @@ def test_close_joins_workers_and_leaves_no_processes():
     assert all(_gone(p) for p in pids)
 
 
+def test_the_pool_is_a_host_vec_env_and_the_learner_layer_needs_no_process_pool():
+    """The pool matches HostVecEnv (what sebulba types against); algos import no runtime module."""
+    import ast
+    from pathlib import Path
+
+    from phalanx.interop.host import HostVecEnv
+
+    with from_pettingzoo(Dropout, num_envs=2, num_workers=0) as venv:
+        assert isinstance(venv, HostVecEnv)
+    assert not isinstance(object(), HostVecEnv)
+    root = Path(__file__).resolve().parents[2] / "phalanx" / "algos"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("phalanx.runtime"):
+                raise AssertionError(f"{path} imports {node.module}")
+
+
 def test_env_errors_come_back_and_the_pool_still_closes():
     with from_pettingzoo(functools.partial(Dropout, fail_at_step=2), num_envs=4, num_workers=2) as venv:
         pids = venv.worker_pids
