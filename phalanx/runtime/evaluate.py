@@ -4,9 +4,9 @@ Pure functions returning numbers (the CLI only formats them):
 
 * :func:`load_policy` — a run directory's config, trainer and last checkpointed ``TrainState``
   (one member of a multi-seed run).
-* :func:`rollout_returns` — ``N`` episodes run in parallel (``vmap`` over envs, ``lax.scan``
-  over steps, one ``jit``) with the trained policy (sampled or greedy) or uniformly random
-  legal actions; each episode's return per group (averaged over the group's agents).
+* :func:`episode_returns` — ``N`` episodes played by :func:`phalanx.evaluation.play` (the one
+  evaluator) with the trained policy (sampled or greedy) and with uniformly random legal actions,
+  from the same reset keys; each episode's return per group (averaged over the group's agents).
 * :func:`summarize` / :func:`compare` — mean and 95% confidence interval over episodes
   (Student's t; Welch's t for the trained − random difference).
 * :func:`evaluate` — all of the above for a run directory.
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from phalanx.envs.environment import Environment
 from phalanx.errors import PhalanxError
+from phalanx.evaluation import Outcome, play, random_actor, state_actors
 
 CI_METHOD = "95% CI, Student's t over episodes (Welch's t for the difference)"
 
@@ -99,65 +99,6 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return diff, _t_quantile(df) * math.sqrt(se2)
 
 
-# ---------------------------------------------------------------------------------- rollouts
-def make_rollout(env: Environment, num_envs: int, num_steps: int, act: Any, keep_states: bool = False):
-    """A jitted ``f(key, carry0) -> (returns {group: (N,)}, lengths (N,), done (N,), states)``.
-
-    ``act(carry, key, ts, first) -> (carry, actions)`` chooses the ``(N, A, ...)`` actions from
-    the batched timestep ``ts``; ``first`` is True on an episode's first step. ``states`` is
-    the env state of env 0 before every step and after the last (``num_steps + 1``), when
-    ``keep_states`` (else None).
-    """
-    reset = jax.vmap(env.reset)
-    step = jax.vmap(env.step)
-
-    def body(c, key):
-        carry, state, ts, over, returns, length, t = c
-        k_act, k_step = jax.random.split(key)
-        carry, actions = act(carry, k_act, ts, t == 0)
-        new_state, new_ts = step(jax.random.split(k_step, num_envs), state, actions)
-        live = ~over
-        returns = {g: r + jnp.where(live, new_ts.reward[g].mean(-1), 0.0) for g, r in returns.items()}
-        length = length + live.astype(jnp.int32)
-        over = over | new_ts.done
-        kept = jax.tree.map(lambda x: x[0], state) if keep_states else None
-        return (carry, new_state, new_ts, over, returns, length, t + 1), kept
-
-    @jax.jit
-    def run(key, carry0):
-        k_reset, k_steps = jax.random.split(key)
-        state, ts = reset(jax.random.split(k_reset, num_envs))
-        returns = {g: jnp.zeros(num_envs) for g in env.spec.groups}
-        c0 = (carry0, state, ts, jnp.zeros(num_envs, bool), returns, jnp.zeros(num_envs, jnp.int32), 0)
-        c, states = jax.lax.scan(body, c0, jax.random.split(k_steps, num_steps))
-        _, last, _, over, returns, length, _ = c
-        if keep_states:
-            states = jax.tree.map(lambda s, x: jnp.concatenate([s, x[0][None]]), states, last)
-        return returns, length, over, states
-
-    return run
-
-
-def random_actor(env: Environment):
-    """``act`` for :func:`make_rollout`: uniform over legal actions (masks where the env has them)."""
-
-    def act(carry, key, ts, first):
-        del first
-        keys = jax.random.split(key, ts.truncated.shape[0])
-        return carry, jax.vmap(env.sample_actions)(keys, ts.action_mask)
-
-    return act
-
-
-def policy_actor(trainer: Any, state: Any, greedy: bool = False):
-    """``act`` for :func:`make_rollout` from a trained state; the carry is the hidden state."""
-
-    def act(hidden, key, ts, first):
-        return trainer.act(state, hidden, key, ts, first, greedy)
-
-    return act
-
-
 # ---------------------------------------------------------------------------------- run dirs
 def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environment, Any, int]:
     """``(config, trainer, env, state, step)`` of a run directory's newest checkpoint.
@@ -221,41 +162,42 @@ def evaluate_loaded(loaded: tuple, episodes: int, seed: int = 0, greedy: bool = 
     return EvalResult(config.env, episodes, greedy, member, step, groups, trained, rand)
 
 
+def _play(env: Environment, actors: dict, seed: int, steps: int, record: bool = False) -> Outcome:
+    """:func:`~phalanx.evaluation.play` compiled once for these actors."""
+    return jax.jit(lambda a, k: play(env, a, k, steps, record=record))(actors, jax.random.PRNGKey(seed))
+
+
+def _random_actors(env: Environment, episodes: int) -> dict:
+    return {g: random_actor(env, g, episodes) for g in env.spec.groups}
+
+
 def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, seed: int = 0,
                     greedy: bool = False, max_steps: int | None = None):
     """``(trained, random)`` returns ``{group: (episodes,)}``; both use the same reset keys."""
     steps = max_steps or env.time_limit
-    key = jax.random.PRNGKey(seed)
-    trained_run = make_rollout(env, episodes, steps, policy_actor(trainer, state, greedy))
-    random_run = make_rollout(env, episodes, steps, random_actor(env))
-    hidden = trainer.initial_hidden(episodes)
     # The same key for both: the same starting states (common random numbers), different actions.
-    ret_t, *_ = trained_run(key, hidden)
-    ret_r, *_ = random_run(key, None)
+    trained = _play(env, state_actors(trainer, state, episodes, greedy), seed, steps)
+    rand = _play(env, _random_actors(env, episodes), seed, steps)
     to_np = lambda r: {g: np.asarray(v, np.float64) for g, v in r.items()}  # noqa: E731
-    return to_np(ret_t), to_np(ret_r)
+    return to_np(trained.returns), to_np(rand.returns)
 
 
 def policy_episode_states(env: Environment, trainer: Any, state: Any, seed: int = 0, greedy: bool = False,
                           max_steps: int | None = None) -> list[Any]:
     """The env states of one episode of the trained policy (reset state first, through the end)."""
-    steps = max_steps or env.time_limit
-    run = make_rollout(env, 1, steps, policy_actor(trainer, state, greedy), keep_states=True)
-    _, length, _, states = run(jax.random.PRNGKey(seed), trainer.initial_hidden(1))
-    return unstack(states, int(length[0]) + 1)
+    outcome = _play(env, state_actors(trainer, state, 1, greedy), seed, max_steps or env.time_limit, record=True)
+    return unstack(outcome.states, int(outcome.length[0]) + 1)
 
 
 def random_episode_states(env: Environment, seed: int = 0, max_steps: int | None = None) -> list[Any]:
     """The env states of one episode of the uniform random policy."""
-    steps = max_steps or env.time_limit
-    run = make_rollout(env, 1, steps, random_actor(env), keep_states=True)
-    _, length, _, states = run(jax.random.PRNGKey(seed), None)
-    return unstack(states, int(length[0]) + 1)
+    outcome = _play(env, _random_actors(env, 1), seed, max_steps or env.time_limit, record=True)
+    return unstack(outcome.states, int(outcome.length[0]) + 1)
 
 
 def unstack(states: Any, n: int) -> list[Any]:
-    """Split ``states`` (leaves ``(T, ...)``, on device) into the first ``n`` per-step states on the host
-    (leaves ``(...)``).
+    """The first ``n`` per-step states of env 0 on the host (leaves ``(...)``) from :attr:`Outcome.states`
+    (leaves ``(T, E, ...)``, on device).
     """
-    host = jax.device_get(states)
+    host = jax.device_get(jax.tree.map(lambda x: x[:, 0], states))
     return [jax.tree.map(lambda x, t=t: x[t], host) for t in range(n)]

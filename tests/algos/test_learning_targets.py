@@ -10,7 +10,7 @@ import pytest
 
 import phalanx
 from phalanx.algos.ppo import PPOConfig, make_train
-from phalanx.runtime.evaluate import make_rollout
+from phalanx.evaluation import learner_actor, play, random_actor
 
 pytestmark = pytest.mark.slow
 
@@ -23,19 +23,11 @@ def _tags_per_episode(env, trainer, state, trained_taggers: bool, episodes: int,
     the tag count.
     """
 
-    params = trainer.policy_params(state, "taggers")
-
-    def act(hidden, k, ts, first):
-        k_pol, k_rand = jax.random.split(k)
-        actions = jax.vmap(env.sample_actions)(jax.random.split(k_rand, ts.truncated.shape[0]), ts.action_mask)
-        if trained_taggers:
-            actions["taggers"], hidden = trainer.act(params, "taggers", hidden, ts.obs["taggers"], first, k_pol,
-                                                     mask=ts.action_mask.get("taggers"))
-        return hidden, actions
-
-    run = make_rollout(env, episodes, env.time_limit, act)
-    returns, *_ = run(key, trainer.initial_hidden(episodes)["taggers"])
-    return float(np.mean(returns["taggers"])) * env.num_taggers
+    actors = {g: random_actor(env, g, episodes) for g in env.spec.groups}
+    if trained_taggers:
+        actors["taggers"] = learner_actor(trainer, trainer.policy_params(state, "taggers"), "taggers", episodes)
+    outcome = jax.jit(lambda a, k: play(env, a, k))(actors, key)
+    return float(np.mean(outcome.returns["taggers"])) * env.num_taggers
 
 
 def _returns(metrics, group: str) -> np.ndarray:

@@ -115,10 +115,9 @@ def test_rollouts_of_time_limit_steps_end_every_episode(name):
     import jax
 
     import phalanx
-    from phalanx.runtime.evaluate import make_rollout, random_actor
+    from phalanx.evaluation import play, random_actor
 
     env = phalanx.make(name, time_limit=12)
-    steps = env.time_limit
-    assert steps == 12
-    _, lengths, over, _ = make_rollout(env, 32, steps, random_actor(env))(jax.random.PRNGKey(0), None)
-    assert bool(np.all(over)) and int(np.max(lengths)) == steps
+    assert env.time_limit == 12
+    outcome = play(env, {g: random_actor(env, g, 32) for g in env.spec.groups}, jax.random.PRNGKey(0))
+    assert bool(np.all(outcome.done)) and int(np.max(outcome.length)) == 12
