@@ -245,6 +245,13 @@ def cmd_plot(args: list[str]) -> int:
     return plot_main(args, console)
 
 
+def cmd_data(args: list[str]) -> int:
+    """Offline datasets: ``phalanx data record env=E policy=RUN_DIR out=D.vlt`` / ``phalanx data info PATH``."""
+    from phalanx.runtime.data_cmd import main as data_main
+
+    return data_main(args, console)
+
+
 def _resolve_eval(args: list[str]) -> EvalConfig:
     config = build(EvalConfig, parse_overrides(args))
     if config.run_dir is None:
@@ -313,6 +320,7 @@ def cmd_config(args: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "envs": cmd_envs, "bench": cmd_bench, "train": cmd_train, "eval": cmd_eval, "render": cmd_render,
     "config": cmd_config, "psro": cmd_psro, "selfplay": cmd_selfplay, "league": cmd_league, "plot": cmd_plot,
+    "data": cmd_data,
 }
 # Command → function resolving its key=value args to the typed config it runs.
 SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
@@ -335,6 +343,8 @@ commands:
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
   plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
                             league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
+  data record|info [...]    offline datasets: record env=E policy=RUN_DIR|random episodes=N out=DIR/NAME.vlt
+                            [epsilon= quality=]; info PATH (episodes, returns, fields, a histogram PNG)
   config COMMAND [...]      print a command's resolved config (every key, with the env's defaults)
 
 train, psro, selfplay and league share one grammar:

@@ -1,0 +1,19 @@
+"""Offline MARL: learners trained from a recorded dataset (an OG-MARL-layout Flashbax Vault).
+
+``algo=bc`` (behaviour cloning, discrete or continuous actions) and ``algo=iql_cql`` (independent
+Q-learning with the CQL regulariser, discrete) share one :class:`OfflineTrainer`; the runtime reads the
+vault (``phalanx train ... data=PATH``) and hands its rows over as :class:`OfflineData`. See
+``docs/offline.md``.
+"""
+
+from phalanx.algos.offline.config import OfflineConfig
+from phalanx.algos.offline.data import OfflineData
+from phalanx.algos.offline.train import OfflineMetrics, OfflineState, OfflineTrainer, make_train
+from phalanx.algos.registry import Algorithm, register_algorithm
+
+register_algorithm(Algorithm("bc", OfflineConfig, make_train, {"method": "bc"},
+                             "offline: behaviour cloning of a dataset (data=PATH)"))
+register_algorithm(Algorithm("iql_cql", OfflineConfig, make_train, {"method": "iql_cql"},
+                             "offline: independent Q-learning + CQL on a dataset (data=PATH)"))
+
+__all__ = ["OfflineConfig", "OfflineData", "OfflineMetrics", "OfflineState", "OfflineTrainer", "make_train"]

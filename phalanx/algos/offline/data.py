@@ -1,0 +1,77 @@
+"""A dataset held on the device: the rows of an OG-MARL-layout vault, ready for compiled sampling.
+
+The runtime reads the vault (:mod:`phalanx.runtime.vault`) and builds an :class:`OfflineData`; learners
+only see these arrays, so everything they do with them compiles into the run's program.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@struct.dataclass
+class OfflineData:
+    """Rows ``t = 0..T-1`` of concatenated episodes; agents of every group side by side on axis 1.
+
+    Attributes:
+        obs: ``(T, N, O)`` float32 flattened observations before acting.
+        actions: ``(T, N)`` int32 (discrete) or ``(T, N, d)`` float32 (continuous).
+        rewards: ``(T, N)`` float32.
+        terminals: ``(T, N)`` float32: the agent reached a terminal state at row ``t``.
+        legals: ``(T, N, A)`` bool legal actions at ``obs`` (None: continuous).
+        next_obs: ``(T, N, O)`` the row after ``t`` (what a TD target bootstraps from).
+        next_legals: ``(T, N, A)`` its legal actions (None: continuous).
+        td_valid: ``(T,)`` bool: row ``t`` has a usable next row (its episode goes on at ``t + 1``, or it
+            terminated and needs none); False on the last row and where a time limit cut the episode.
+        layout: ``((group, start, stop), ...)`` the groups' slices of the agent axis (static).
+    """
+
+    obs: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    terminals: jax.Array
+    legals: jax.Array | None
+    next_obs: jax.Array
+    next_legals: jax.Array | None
+    td_valid: jax.Array
+    layout: tuple = struct.field(pytree_node=False, default=())
+
+    @property
+    def num_rows(self) -> int:
+        """``T``: rows (agent steps of all agents at once)."""
+        return int(self.obs.shape[0])
+
+    @classmethod
+    def build(cls, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminals: np.ndarray,
+              truncations: np.ndarray, legals: np.ndarray | None,
+              layout: dict[str, tuple[int, int]]) -> OfflineData:
+        """From OG-MARL fields without the batch axis (``(T, N, ...)``), as numpy or JAX arrays."""
+        obs = np.asarray(obs, np.float32)
+        term = np.asarray(terminals, np.float32)
+        trunc = np.asarray(truncations, np.float32)
+        terminated = (term > 0).all(-1)
+        cut = (trunc > 0).all(-1) & ~terminated  # a time limit ended it: the next row is another episode
+        valid = ~cut
+        valid[-1] = terminated[-1]
+        shift = lambda x: np.concatenate([x[1:], x[-1:]])  # noqa: E731
+        legal = None if legals is None else np.asarray(legals) > 0
+        return cls(obs=jnp.asarray(obs), actions=jnp.asarray(actions), rewards=jnp.asarray(rewards, jnp.float32),
+                   terminals=jnp.asarray(term), legals=None if legal is None else jnp.asarray(legal),
+                   next_obs=jnp.asarray(shift(obs)), next_legals=None if legal is None else jnp.asarray(shift(legal)),
+                   td_valid=jnp.asarray(valid), layout=tuple((g, a, b) for g, (a, b) in layout.items()))
+
+    def sample(self, key: jax.Array, batch_size: int) -> OfflineData:
+        """``batch_size`` rows drawn uniformly with replacement (leaves ``(B, ...)``)."""
+        index = jax.random.randint(key, (batch_size,), 0, self.obs.shape[0])
+        return jax.tree.map(lambda x: x[index], self)
+
+    def group(self, name: str) -> OfflineData:
+        """The rows with only ``name``'s agents on axis 1 (``td_valid`` kept)."""
+        start, stop = next((a, b) for g, a, b in self.layout if g == name)
+        agents = lambda x: None if x is None else x[:, start:stop]  # noqa: E731
+        return self.replace(obs=agents(self.obs), actions=agents(self.actions), rewards=agents(self.rewards),
+                            terminals=agents(self.terminals), legals=agents(self.legals),
+                            next_obs=agents(self.next_obs), next_legals=agents(self.next_legals))

@@ -1,0 +1,54 @@
+"""Offline losses, one group's batch at a time: behaviour cloning and IQL+CQL.
+
+Shapes: ``B`` rows, ``A`` agents of the group; ``logits``/``q`` ``(B, A, n)``; masks ``(B, A, n)`` bool
+(True = legal); everything else ``(B, A)`` unless stated.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from phalanx.algos.common.targets import masked_mean, td_target
+from phalanx.algos.value_based.targets import NEG_INF, bootstrap_values, legal
+
+
+def bc_discrete_loss(logits: jax.Array, actions: jax.Array, mask: jax.Array) -> jax.Array:
+    """Behaviour cloning: ``−E[log π(a_data | o)]`` with π a softmax over the legal actions."""
+    logp = jax.nn.log_softmax(jnp.where(legal(mask), logits, NEG_INF), axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), -1)[..., 0])
+
+
+def bc_continuous_loss(mean_action: jax.Array, actions: jax.Array) -> jax.Array:
+    """Behaviour cloning of a deterministic policy: ``E[‖μ(o) − a_data‖²]`` (``(B, A, d)`` each)."""
+    return jnp.mean(jnp.sum((mean_action - actions) ** 2, axis=-1))
+
+
+def cql_regulariser(q: jax.Array, actions: jax.Array, mask: jax.Array) -> jax.Array:
+    """CQL(H) (Kumar et al., 2020): ``E[logsumexp_a Q(s, a) − Q(s, a_data)]`` over legal actions, ``(B, A)``.
+
+    It pushes down every action's value and pushes up the data's, so actions the dataset never took
+    cannot look better than the ones it did.
+    """
+    chosen = jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), -1)[..., 0]
+    return jax.nn.logsumexp(jnp.where(legal(mask), q, NEG_INF), axis=-1) - chosen
+
+
+def iql_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Array, actions: jax.Array,
+                 mask: jax.Array, next_mask: jax.Array, rewards: jax.Array, terminals: jax.Array,
+                 td_valid: jax.Array, gamma: float, cql_weight: float, double_q: bool
+                 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+    """Independent Q-learning on dataset rows plus ``cql_weight ×`` :func:`cql_regulariser`.
+
+    Targets ``r + γ (1 − terminal) V(s')`` with ``V`` from the value-based family's
+    :func:`~phalanx.algos.value_based.targets.bootstrap_values` (double Q: online argmax, target value);
+    rows without a usable next row (``td_valid`` ``(B,)`` False: time-limit cuts, the last row) have no
+    TD term. Returns ``(loss, (td_loss, cql, mean chosen Q))``.
+    """
+    boot = jax.lax.stop_gradient(bootstrap_values(q_next_online, q_next_target, next_mask, double_q))
+    target = jax.lax.stop_gradient(td_target(rewards, terminals, boot, gamma))
+    chosen = jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), -1)[..., 0]
+    valid = jnp.broadcast_to(td_valid[:, None], chosen.shape)
+    td = masked_mean((chosen - target) ** 2, valid)
+    cql = jnp.mean(cql_regulariser(q, actions, mask))
+    return td + cql_weight * cql, (td, cql, jnp.mean(chosen))
