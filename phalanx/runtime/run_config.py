@@ -24,6 +24,8 @@ class RunConfig:
             (with ``num_seeds == 1``, ``PRNGKey(seed)`` itself).
         run_dir: where outputs go (default ``runs/<env>-<algo>-<YYYYmmdd-HHMMSS>``).
         resume: a run directory to continue from its last checkpoint.
+        data: an offline dataset (a vault, ``DIR/NAME.vlt[/UID]``) for the offline learners (``algo=bc|iql_cql``;
+            :mod:`phalanx.runtime.vault`).
         log_every: updates per compiled chunk (one metrics line per chunk).
         checkpoint_every: chunks between checkpoints (the last chunk is always checkpointed).
         num_workers: worker processes stepping a PettingZoo env (``env=pettingzoo:<module>``;
@@ -43,6 +45,7 @@ class RunConfig:
     num_seeds: int = ranged(1, min=1)
     run_dir: str | None = None
     resume: str | None = None
+    data: str | None = None
     log_every: int = ranged(10, min=1)
     checkpoint_every: int = ranged(10, min=1)
     num_workers: int = ranged(2, min=0, note="0 = in this process")
@@ -128,7 +131,9 @@ def resolve(args: list[str]) -> RunConfig:
     else:
         env = make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
         # Building the learner (no compilation) catches algo/env mismatches before a run dir exists.
-        get_algorithm(config.algo).make_train(config.train, env)
+        from phalanx.runtime.vault import make_trainer
+
+        make_trainer(config, env)  # offline learners: the dataset is read and checked against the env here
     return config
 
 

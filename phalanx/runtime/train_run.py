@@ -38,6 +38,7 @@ from phalanx.runtime.metrics import make_line, marl_eval, seed_entries
 from phalanx.runtime.plots import learning_curve
 from phalanx.runtime.run_config import RunConfig
 from phalanx.runtime.run_context import RunContext, open_run
+from phalanx.runtime.vault import make_trainer
 
 #: ``phalanx train`` run directories.
 KIND = rd.TRAIN
@@ -114,11 +115,10 @@ def train_seed_task(config: RunConfig, state: Any, updates: int) -> tuple[Any, d
     compiled chunk is kept per process, keyed by the env, algorithm and learner settings.
     """
     import phalanx
-    from phalanx.algos.registry import get_algorithm
 
     key = (repr((config.env, sorted(config.env_settings.items()), config.algo, config.train)), updates)
     if key not in _SEED_PROGRAMS:
-        trainer = get_algorithm(config.algo).make_train(config.train, phalanx.make(config.env, **config.env_settings))
+        trainer = make_trainer(config, phalanx.make(config.env, **config.env_settings))
         _SEED_PROGRAMS[key] = make_chunk(trainer, updates, 1)
     state, metrics = _SEED_PROGRAMS[key](state)
     return jax.device_get(state), dataclasses.asdict(jax.device_get(metrics))
@@ -164,7 +164,6 @@ def run(config: RunConfig, overrides: dict[str, Any] | None = None, console: Con
 
 def _train(run: RunContext) -> Path:
     import phalanx
-    from phalanx.algos.registry import get_algorithm
 
     config, console = run.config, run.console
     if config.env.startswith("pettingzoo:"):
@@ -172,7 +171,7 @@ def _train(run: RunContext) -> Path:
                            "processes); start a new run.")
     console.print(f"[bold]phalanx train[/bold] run dir: {run.path}")
     env = phalanx.make(config.env, **config.env_settings)
-    trainer = get_algorithm(config.algo).make_train(config.train, env)
+    trainer = make_trainer(config, env)
     sizes = chunk_sizes(trainer.num_updates, config.log_every)
     ckpt = run.checkpoints
     step = ckpt.latest_step() if run.resumed else None

@@ -37,8 +37,8 @@ class OfflineConfig:
     method: Literal["bc", "iql_cql"] = "bc"
     grad_steps: int = 20_000
     grad_steps_per_update: int = 500
-    batch_size: int = 64
-    lr: float = 1e-3
+    batch_size: int = 256
+    lr: float = 3e-4
     max_grad_norm: float = 10.0
     hidden: tuple[int, ...] = (64, 64)
     activation: Literal["relu", "tanh", "gelu"] = "relu"

@@ -20,12 +20,14 @@ class OfflineData:
         obs: ``(T, N, O)`` float32 flattened observations before acting.
         actions: ``(T, N)`` int32 (discrete) or ``(T, N, d)`` float32 (continuous).
         rewards: ``(T, N)`` float32.
-        terminals: ``(T, N)`` float32: the agent reached a terminal state at row ``t``.
+        terminals: ``(T, N)`` float32: no value follows row ``t`` for the agent: it reached a terminal
+            state, or a time limit cut the episode there (the vault holds no final observation to
+            bootstrap from, so a cut counts as the end, as in OG-MARL's datasets).
         legals: ``(T, N, A)`` bool legal actions at ``obs`` (None: continuous).
         next_obs: ``(T, N, O)`` the row after ``t`` (what a TD target bootstraps from).
         next_legals: ``(T, N, A)`` its legal actions (None: continuous).
-        td_valid: ``(T,)`` bool: row ``t`` has a usable next row (its episode goes on at ``t + 1``, or it
-            terminated and needs none); False on the last row and where a time limit cut the episode.
+        td_valid: ``(T,)`` bool: row ``t`` has a TD target: False only on a last row that does not end
+            an episode (a recording stopped mid-episode).
         layout: ``((group, start, stop), ...)`` the groups' slices of the agent axis (static).
     """
 
@@ -54,8 +56,9 @@ class OfflineData:
         trunc = np.asarray(truncations, np.float32)
         terminated = (term > 0).all(-1)
         cut = (trunc > 0).all(-1) & ~terminated  # a time limit ended it: the next row is another episode
-        valid = ~cut
-        valid[-1] = terminated[-1]
+        valid = np.ones(len(obs), bool)
+        valid[-1] = terminated[-1] | cut[-1]
+        term = np.maximum(term, cut[:, None].astype(np.float32))
         shift = lambda x: np.concatenate([x[1:], x[-1:]])  # noqa: E731
         legal = None if legals is None else np.asarray(legals) > 0
         return cls(obs=jnp.asarray(obs), actions=jnp.asarray(actions), rewards=jnp.asarray(rewards, jnp.float32),

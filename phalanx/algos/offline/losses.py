@@ -42,8 +42,9 @@ def iql_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arra
 
     Targets ``r + γ (1 − terminal) V(s')`` with ``V`` from the value-based family's
     :func:`~phalanx.algos.value_based.targets.bootstrap_values` (double Q: online argmax, target value);
-    rows without a usable next row (``td_valid`` ``(B,)`` False: time-limit cuts, the last row) have no
-    TD term. Returns ``(loss, (td_loss, cql, mean chosen Q))``.
+    ``terminals`` 1 where nothing is bootstrapped (a terminal state or a time-limit cut); rows without a
+    target (``td_valid`` ``(B,)`` False: a recording's unfinished last row) have no TD term.
+    Returns ``(loss, (td_loss, cql, mean chosen Q))``.
     """
     boot = jax.lax.stop_gradient(bootstrap_values(q_next_online, q_next_target, next_mask, double_q))
     target = jax.lax.stop_gradient(td_target(rewards, terminals, boot, gamma))
