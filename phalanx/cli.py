@@ -392,8 +392,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         return COMMANDS[command](args)
     except PhalanxError as e:
-        print(f"phalanx: error: {e}", file=sys.stderr)
-        return 2
+        print(f"phalanx: {'interrupted' if e.exit_code == 130 else 'error'}: "
+              f"{str(e).removeprefix('interrupted; ')}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:  # outside a run (eval, bench, render): nothing to save
+        print("phalanx: interrupted.", file=sys.stderr)
+        return 130
+    except (OSError, OverflowError, RuntimeError, ValueError) as e:  # the machine's faults, as one line
+        from phalanx.runtime.faults import describe
+
+        why = describe(e)
+        if why is None:
+            raise
+        print(f"phalanx: error: {why}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,9 +13,24 @@ from collections.abc import Iterable
 class PhalanxError(ValueError):
     """Bad input from the user: the message says what was wrong and what to do."""
 
+    #: The command line's exit status for this error (2: bad input).
+    exit_code = 2
+
 
 class ConfigError(PhalanxError):
     """A configuration key or value is invalid."""
+
+
+class RunFaultError(PhalanxError):
+    """The machine failed a run (no space left, read-only disk, out of memory): one line, exit status 1."""
+
+    exit_code = 1
+
+
+class RunInterruptedError(PhalanxError):
+    """Ctrl-C or SIGTERM stopped a run; the message says what was saved and how to resume (exit status 130)."""
+
+    exit_code = 130
 
 
 def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:

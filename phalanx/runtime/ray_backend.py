@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from phalanx.errors import PhalanxError
+from phalanx.runtime.faults import speaks_grpc
 from phalanx.runtime.task_future import TaskFuture
 
 #: How many submitted arguments the backend remembers (by identity) with their object-store references.
@@ -122,6 +123,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         return False
     if address not in (None, "", "auto", "local"):
         why = _reachable(address)
+        if why is None and not address.startswith("ray://"):  # open, but is it Ray? (ray.init would hang)
+            host, _, port = address.rpartition(":")
+            why = speaks_grpc(host, int(port))
         if why is not None:
             raise PhalanxError(f"ray.address={address}: no Ray cluster reachable there ({why}); start one with "
                                "`ray start --head` and pass the address it prints, or drop ray.address to start "

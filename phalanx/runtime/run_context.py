@@ -19,12 +19,21 @@ in a coordinator actor (:mod:`phalanx.runtime.launch` decides, :mod:`phalanx.run
 A resumed run continues exactly: ``run.progress`` (what the last checkpoint stored: ``metrics_lines``,
 ``wall_time`` and the command's own counters) says how many metrics lines to keep and where the wall
 clock stands, and TensorBoard drops events logged past the checkpoint.
+
+**Bad days** (:mod:`phalanx.runtime.faults`), handled here once for every command: the run directory is
+locked while the run writes it (a second writer gets one line naming the process); on resume, damaged newest
+checkpoints are set aside with one line each and the run continues from the newest intact one; an OS-level
+failure (no space left, read-only disk, permission, out of memory) ends the run with one line
+(:class:`~phalanx.errors.RunFaultError`); Ctrl-C or SIGTERM checkpoints the latest state the loop handed to
+:meth:`RunContext.hold` and ends with one line saying how to resume (:class:`~phalanx.errors.RunInterruptedError`).
+A run loop's whole share of this is one ``run.hold(step, state)`` per chunk.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,9 +41,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from phalanx.errors import PhalanxError, RunFaultError, RunInterruptedError
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.backend import backend_choice, make_backend
 from phalanx.runtime.checkpoint import Checkpoints
+from phalanx.runtime.faults import Interrupts, RunLock, describe, quiet_background_errors
 from phalanx.runtime.metrics import MetricsLog, TensorBoard
 
 
@@ -64,9 +75,14 @@ class RunContext:
             command's own counters); set by :meth:`start`.
     """
 
-    def __init__(self, paths: rd.RunDir, config: Any, console: Console, backend: Any, resumed: bool):
+    def __init__(self, paths: rd.RunDir, config: Any, console: Console, backend: Any, resumed: bool,
+                 interrupts: Interrupts | None = None):
         self.paths, self.config, self.console, self.backend, self.resumed = paths, config, console, backend, resumed
+        self.interrupts = interrupts or Interrupts()
+        self._held: tuple[int, Any, dict[str, Any], Callable[[], None] | None] | None = None
         self.checkpoints = Checkpoints(paths.checkpoints)
+        if resumed:  # damaged newest checkpoints out of the way, one line each: resume from an intact one
+            self.checkpoints.set_aside_damaged(lambda line: console.print(line, soft_wrap=True, markup=False))
         self.metrics = MetricsLog(paths.metrics)
         self.tensorboard: TensorBoard | None = None
         self.progress: dict[str, Any] = {"wall_time": 0.0, "metrics_lines": 0}
@@ -111,8 +127,36 @@ class RunContext:
         self.tensorboard.scalars(values, step)
 
     def save(self, step: int, state: Any, progress: dict[str, Any] | None = None) -> None:
-        """Checkpoint ``state`` with ``progress`` (default :attr:`progress`) as ``step``; returns once final."""
-        self.checkpoints.save(step, state, self.progress if progress is None else progress)
+        """Checkpoint ``state`` with ``progress`` (default :attr:`progress`) as ``step``; returns once final.
+        Ctrl-C / SIGTERM wait until it is written."""
+        with self.interrupts.deferred():
+            self.checkpoints.save(step, state, self.progress if progress is None else progress)
+
+    def hold(self, step: int, state: Any = None, progress: dict[str, Any] | None = None,
+             save: Callable[[], None] | None = None) -> None:
+        """Remember the loop's latest consistent state: what Ctrl-C / SIGTERM checkpoint as ``step``.
+
+        ``state`` and a copy of ``progress`` (default :attr:`progress`, copied now: the loop goes on changing
+        it) are saved with :meth:`save`; or, when the command writes its checkpoints its own way, ``save()``
+        is called instead. Nothing is written now, and a step already checkpointed is not written again.
+        """
+        progress = copy.deepcopy(self.progress if progress is None else progress)
+        self._held = (step, state, progress, save)
+
+    def save_held(self) -> int | None:
+        """Checkpoint the state last given to :meth:`hold` unless that step is already saved; returns the step
+        written (None: nothing to write)."""
+        if self._held is None:
+            return None
+        step, state, progress, save = self._held
+        if step in self.checkpoints.all_steps():
+            return None
+        with self.interrupts.deferred():
+            if save is not None:
+                save()
+            else:
+                self.checkpoints.save(step, state, progress)
+        return step
 
     @contextmanager
     def progress_bar(self, description: str, total: float, completed: float, unit: str,
@@ -140,6 +184,11 @@ def open_run(kind: rd.RunKind, config: Any, overrides: dict[str, Any] | None = N
     ``config.resume``, reopen it with ``overrides`` checked against the stored config), and close
     everything when the block ends, however it ends.
 
+    While the block runs the directory is locked (:class:`~phalanx.runtime.faults.RunLock`), Ctrl-C and
+    SIGTERM raise ``KeyboardInterrupt``, and on the way out: an interrupt checkpoints what the loop last
+    gave :meth:`RunContext.hold` and becomes :class:`~phalanx.errors.RunInterruptedError` (one line: how to
+    resume); an OS-level failure becomes :class:`~phalanx.errors.RunFaultError` (one line).
+
     Args:
         kind: the command's :class:`~phalanx.runtime.run_dir.RunKind`.
         config: the run's config; with ``resume`` set, only that (and ``overrides``) is read.
@@ -150,21 +199,71 @@ def open_run(kind: rd.RunKind, config: Any, overrides: dict[str, Any] | None = N
     """
     console = console or Console()
     own_backend = backend is None
-    if own_backend:
-        stored = rd.load_config(config.resume, kind) if config.resume is not None else None
-        name, ray_config = backend_choice(config, overrides, stored)
-        backend = make_backend(name, ray_config)
+    lock, interrupts = RunLock(Path(".")), Interrupts()
+    interrupts.install()
+    run: RunContext | None = None
+    failing = False
     try:
-        resumed = config.resume is not None
-        if resumed:
-            paths, config = rd.open_for_resume(config.resume, overrides or {}, kind)
-        else:
-            paths, config = rd.create(config, kind, label)
-        run = RunContext(paths, config, console, backend, resumed)
-        try:
-            yield run
-        finally:
-            run.close()
+        with quiet_background_errors():
+            if own_backend:
+                stored = rd.load_config(config.resume, kind) if config.resume is not None else None
+                name, ray_config = backend_choice(config, overrides, stored)
+                backend = make_backend(name, ray_config)
+            resumed = config.resume is not None
+            where = config.resume if resumed else config.run_dir
+            try:
+                if resumed:
+                    paths, config = rd.open_for_resume(config.resume, overrides or {}, kind, lock=lock)
+                else:
+                    paths, config = rd.create(config, kind, label, lock=lock)
+                where = paths.path
+                run = RunContext(paths, config, console, backend, resumed, interrupts)
+                yield run
+            except KeyboardInterrupt:
+                failing = True
+                raise _interrupted(run, kind, label) from None
+            except PhalanxError:
+                failing = True
+                raise
+            except Exception as e:
+                failing = True
+                why = describe(e, where)
+                if why is None:
+                    raise
+                raise RunFaultError(why) from None
+            finally:
+                _close(run, failing)
+                if own_backend and backend is not None:
+                    _close(backend, failing)
     finally:
-        if own_backend:
-            backend.close()
+        lock.release()
+        interrupts.restore()
+
+
+def _close(thing: Any, failing: bool) -> None:
+    """``thing.close()``; while another error is being reported, a second one from closing is dropped."""
+    if thing is None:
+        return
+    try:
+        thing.close()
+    except Exception:
+        if not failing:
+            raise
+
+
+def _interrupted(run: RunContext | None, kind: rd.RunKind, label: str | None) -> RunInterruptedError:
+    """Checkpoint what the loop held and say how to resume (see :func:`open_run`)."""
+    command = "phalanx selfplay" if label in ("sp", "fsp") else kind.command.split("/")[0]
+    if run is None:
+        return RunInterruptedError("interrupted before the run started; nothing was written.")
+    try:
+        with run.interrupts.ignored():  # a second Ctrl-C while saving: the save is finished all the same
+            saved = run.save_held()
+            latest = run.checkpoints.latest_step()
+    except Exception as e:  # the interrupt is what to report; say why nothing was saved
+        why = describe(e, run.path) or f"{type(e).__name__}: {e}"
+        return RunInterruptedError(f"interrupted; the checkpoint could not be written ({why}); "
+                           f"continue with: {command} resume={run.path}")
+    state = (f"checkpoint {saved} written" if saved is not None else
+             f"latest checkpoint {latest}" if latest is not None else "no checkpoint yet")
+    return RunInterruptedError(f"interrupted; {state}; continue with: {command} resume={run.path}")

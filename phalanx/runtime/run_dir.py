@@ -35,6 +35,7 @@ from phalanx.config import to_dict, to_yaml
 from phalanx.errors import ConfigError, PhalanxError
 from phalanx.runtime import run_config
 from phalanx.runtime.atomic import write_text
+from phalanx.runtime.faults import RunLock, check_new_run_dir, check_sizes
 
 #: Keys that say where a run lives and what executes it: a resume may give them (when its command allows),
 #: but they are never written back into config.yaml (results do not depend on them).
@@ -137,16 +138,31 @@ def default_path(config: Any, kind: RunKind = TRAIN, label: str | None = None) -
     return Path("runs") / f"{env}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create(config: Any, kind: RunKind = TRAIN, label: str | None = None) -> tuple[RunDir, Any]:
+def create(config: Any, kind: RunKind = TRAIN, label: str | None = None,
+           lock: RunLock | None = None) -> tuple[RunDir, Any]:
     """Make a fresh run directory and write ``config.yaml``; the returned config records its path.
 
+    Everything that can be refused is refused before anything is written: a directory that already holds a
+    run, a file or non-empty non-run directory at ``run_dir=``, a place without write permission, an integer
+    setting no run can reach. ``lock`` (a :class:`~phalanx.runtime.faults.RunLock`, taken here right after the
+    directory exists) makes a second process creating the same run fail in one line.
+
     Raises:
-        PhalanxError: the directory already holds a run (continue it with ``resume=`` instead).
+        PhalanxError: the directory already holds a run (continue it with ``resume=`` instead), or one of
+            the above.
     """
     path = Path(config.run_dir) if config.run_dir else default_path(config, kind, label)
     if (path / "config.yaml").exists():
         raise PhalanxError(f"run_dir={path} already holds a run; continue it with resume={path} or pick another.")
+    check_new_run_dir(path)
+    check_sizes(to_dict(config))
     path.mkdir(parents=True, exist_ok=True)
+    if lock is not None:
+        lock.path = path
+        lock.acquire(kind.command)
+        if (path / "config.yaml").exists():  # another process made it between the check and the lock
+            raise PhalanxError(f"run_dir={path} already holds a run; continue it with resume={path} or pick "
+                               "another.")
     config = dataclasses.replace(config, run_dir=str(path), resume=None)
     run = RunDir(path)
     write_text(run.config, to_yaml(config))
@@ -174,15 +190,20 @@ def load_config(path: str | Path, kind: RunKind = TRAIN) -> Any:
         raise PhalanxError(f"resume={path}: its config.yaml no longer validates: {e}") from None
 
 
-def open_for_resume(path: str | Path, overrides: dict[str, Any], kind: RunKind = TRAIN) -> tuple[RunDir, Any]:
+def open_for_resume(path: str | Path, overrides: dict[str, Any], kind: RunKind = TRAIN,
+                    lock: RunLock | None = None) -> tuple[RunDir, Any]:
     """Reopen a run with its stored config.
 
     ``overrides`` (nested ``key=value`` values) may give any key with its stored value; a different value
     is refused, in one line, unless the key or a group holding it is in the command's ``RESUME_OVERRIDABLE``
     (``ray`` covers ``ray.address``). Accepted changes other than :data:`PLACEMENT` keys are applied and
-    written back into ``config.yaml`` (e.g. a raised ``iterations`` target).
+    written back into ``config.yaml`` (e.g. a raised ``iterations`` target). ``lock`` is taken before
+    anything is written (a run still being written by another process is refused, naming it).
     """
     stored = load_config(path, kind)
+    if lock is not None:
+        lock.path = Path(path)
+        lock.acquire(kind.command)
     allowed = kind.overridable
     flat = _flatten(to_dict(stored))
     missing = object()
@@ -205,6 +226,7 @@ def open_for_resume(path: str | Path, overrides: dict[str, Any], kind: RunKind =
                 node = node.setdefault(g, {})
             node[last] = value
         config = kind.from_values(values)
+        check_sizes(to_dict(config))
         write_text(Path(path) / "config.yaml", to_yaml(config))
     return RunDir(Path(path)), config
 

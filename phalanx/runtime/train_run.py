@@ -223,6 +223,7 @@ def _train(run: RunContext) -> Path:
             line = make_line(chunk_index, progress["updates_done"], progress["env_steps"], progress["wall_time"],
                              n * steps_per_update * num_seeds / dt, entries)
             _record(run, line)
+            run.hold(chunk_index + 1, state)  # what Ctrl-C / SIGTERM checkpoint
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.
                 write_summaries(run, env)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from phalanx.errors import RunInterruptedError
 from phalanx.runtime import run_context
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.run_config import RunConfig
@@ -38,8 +39,9 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     backend = FakeBackend()
     monkeypatch.setattr(run_context, "make_backend", lambda name, ray: backend)
     path = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt), run_context.open_run(rd.TRAIN, RunConfig(run_dir=str(path)),
-                                                                console=quiet()) as run:
+    # Ctrl-C: one line (RunInterruptedError) naming the newest checkpoint; nothing was held for it to save.
+    with pytest.raises(RunInterruptedError, match="latest checkpoint 2"), \
+            run_context.open_run(rd.TRAIN, RunConfig(run_dir=str(path)), console=quiet()) as run:
         assert not run.resumed and run.path == path and (path / "config.yaml").is_file()
         progress = run.start()
         with run.progress_bar("test", 3, 0, "steps") as bar:
