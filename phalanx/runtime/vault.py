@@ -212,8 +212,16 @@ def load_dataset(path: str | Path, env: Environment, env_name: str) -> OfflineDa
             raise PhalanxError(f"data={path}: {key} per step {shape} does not fit env {env_name} "
                                f"(expects {like.shape}).")
     legals = exp["infos"].get("legals")
-    if "legals" in want["infos"] and (legals is None or legals.shape[1:] != want["infos"]["legals"].shape):
-        legals = np.ones((exp["actions"].shape[0], *want["infos"]["legals"].shape), np.float32)
+    if "legals" in want["infos"]:
+        like = want["infos"]["legals"].shape
+        if legals is None:  # a dataset without masks: every action legal
+            legals = np.ones((exp["actions"].shape[0], *like), np.float32)
+        elif legals.shape[1:] != like:
+            raise PhalanxError(f"data={path}: legal actions per step {legals.shape[1:]} do not fit env {env_name} "
+                               f"(expects {like}: {like[-1]} actions).")
+        if exp["actions"].size and int(exp["actions"].max()) >= like[-1]:
+            raise PhalanxError(f"data={path}: actions up to {int(exp['actions'].max())}, but env {env_name} has "
+                               f"{like[-1]}.")
     layout = group_layout(env)
     return OfflineData.build(exp["observations"], exp["actions"], exp["rewards"], exp["terminals"],
                              exp["truncations"], legals if "legals" in want["infos"] else None, layout)
