@@ -35,10 +35,11 @@ register("tag", Tag, train_defaults={"train.num_envs": 32},
          league_defaults={"env.num_taggers": 1, "env.num_runners": 2, "env.grid_length": 5.0,
                           "env.episode_length": 50, "env.tagging_distance": 0.05, "env.num_acceleration_levels": 4,
                           "env.num_turn_levels": 4, "train.num_envs": 32, "train.num_steps": 64, "train.lr": 1e-3,
-                          "league.min_snapshot_steps": 100_000, "league.snapshot_budget_steps": 200_000})
+                          "league.min_snapshot_steps": 100_000, "league.snapshot_budget_steps": 200_000,
+                          "league.scorer": "tags"})
 
 # Each family registers its own names on import.
-from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401
+from phalanx.envs import lbf, matrix, mpe, poker, rware, smax, tag_grid  # noqa: E402, F401
 
 # Other libraries' envs by name, "jaxmarl:<name>" and "jumanji:<name>": the adapters (phalanx/interop/)
 # are imported on first use of the prefix, so JaxMARL and Jumanji stay optional.

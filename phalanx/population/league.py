@@ -1,25 +1,14 @@
-"""An AlphaStar-style league (Vinyals et al. 2019): roles, matchmaking, payoff, Elo, snapshots, matches.
+"""An AlphaStar-style league (Vinyals et al. 2019): roles, matchmaking, payoff, Elo, snapshots.
 
-Two parts, both free of files and processes (the runtime drives them, :mod:`phalanx.runtime.league_run`):
-
-* :class:`League` — host-side bookkeeping of *players* (indices into one table): the learning
-  agents (``main``, ``main_exploiter``, ``league_exploiter``) and frozen snapshots of them
-  (``historical``). It chooses opponents (:meth:`League.branches`: AlphaStar's matchmaking as
-  explicit branches, so the exact opponent distribution a learner trains against is known and a
-  single match can be sampled from the same numbers), keeps the decayed win/draw/loss counts of
-  every pair, online Elo ratings, and decides when a learner is snapshotted and whether it is reset.
-* :func:`make_match_evaluator` — a jitted ``vmap`` over matches that plays Tag matches between
-  complete Tag policies (a tagger actor and a runner actor each).
-
-**A match between A and B** on Tag is a batch of *paired games*. Game ``g`` is two episodes from
-the same initial state (same reset key) and the same per-step action keys: episode 1 pits A's
-taggers against B's runners, episode 2 B's taggers against A's runners. In each episode count
-``tags`` (runners tagged) and ``runner_steps`` (the runners' total steps in the game: the sum over
-the episode's steps of the runners still in it). **A beats B in game g** if A's taggers tagged more
-runners than B's taggers did; on equal tags, if they tagged them sooner (fewer runner steps for B's
-runners than for A's runners); equal on both counts is a draw. A's score is 1 / 0.5 / 0 for a
-win / draw / loss, and B's is one minus it, so the game is symmetric (a policy against itself
-scores exactly 0.5) and Elo ratings are well defined.
+:class:`League` is host-side bookkeeping, free of files, processes and envs (the runtime drives it,
+:mod:`phalanx.runtime.league_run`): the *players* (indices into one table) are the learning agents
+(``main``, ``main_exploiter``, ``league_exploiter``) and frozen snapshots of them (``historical``).
+It chooses opponents (:meth:`League.branches`: AlphaStar's matchmaking as explicit branches, so the
+exact opponent distribution a learner trains against is known and a single match can be sampled
+from the same numbers), keeps the decayed win/draw/loss counts of every pair, online Elo ratings,
+and decides when a learner is snapshotted and whether it is reset. Matches between players (paired
+games on any env with two or more groups, scored by a named scorer) are in
+:mod:`phalanx.population.league_matches`; the league only sees their scores, 1 / 0.5 / 0 per game.
 
 Matchmaking, per learner role (AlphaStar's pseudocode; ``x`` = the learner's win rate):
 
@@ -56,8 +45,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from phalanx.errors import ConfigError, PhalanxError, did_you_mean
@@ -404,88 +391,3 @@ class League:
         league.rng = np.random.default_rng()
         league.rng.bit_generator.state = data["rng"]
         return league
-
-
-# ---------------------------------------------------------------------------------------------- matches
-def match_scores(tags: Any, runner_steps: Any) -> np.ndarray:
-    """A's scores in paired games from :func:`make_match_evaluator`'s counts (see the module docstring).
-
-    Args:
-        tags: ``(..., 2)``: ``[..., 0]`` runners tagged by A's taggers (vs B's runners), ``[..., 1]`` by B's.
-        runner_steps: ``(..., 2)``: the runners' total steps in those two episodes (B's, then A's runners).
-
-    Returns:
-        ``(...)`` float64: 1 where A wins, 0.5 for a draw, 0 where B wins.
-    """
-    t, s = np.asarray(tags), np.asarray(runner_steps)
-    key = np.sign(t[..., 0] - t[..., 1]) * 2 + np.sign(s[..., 1] - s[..., 0])  # tags first, then speed
-    return 0.5 + 0.5 * np.sign(key)
-
-
-def make_match_evaluator(env: Any, policy: Any, games: int, greedy: bool = False, squash: str = "clip"):
-    """A jitted ``f(actors_a, actors_b, key) -> (tags (K, G, 2), runner_steps (K, G, 2))`` playing ``K`` matches.
-
-    Args:
-        env: an unwrapped Tag env (episodes are played without auto-reset, for its ``episode_length``).
-        policy: the :class:`~phalanx.algos.ppo.policy.MultiAgentPolicy` the actors belong to.
-        games: ``G`` paired games per match.
-        greedy: most likely actions instead of sampling.
-        squash: the PPO config's ``squash`` (continuous actions only).
-
-    ``actors_a`` / ``actors_b`` are ``{"taggers": actor params, "runners": actor params}`` with a leading
-    match axis ``(K, ...)``. Every match, game and side is one env of a ``vmap``; see :func:`match_scores`.
-    """
-    from phalanx.networks import distributions as dist
-
-    steps = int(env.default_params.episode_length)
-    groups = policy.groups
-
-    def act(actor, name, hidden, x, first, key, mask):
-        h, out = policy.actor_outputs({name: {"actor": actor}}, name, hidden[None], x[None, None],
-                                      jnp.reshape(first, (1, 1)))
-        out = jax.tree.map(lambda y: y[0, 0] if y.ndim > 1 else y, out)
-        space = groups[name].space
-        a = dist.greedy(space, out, mask, squash) if greedy else dist.sample(key, space, out, mask, squash)[0]
-        return h[0], a
-
-    def episode(tagger_actor, runner_actor, key):
-        """One episode from ``key``'s initial state: (runners tagged, runners' total steps in the game)."""
-        k_reset, k_run = jax.random.split(key)
-        state, ts = env.reset(k_reset)
-        hidden = {n: h[0] for n, h in policy.initial_hidden(1).items()}
-        actors = {"taggers": tagger_actor, "runners": runner_actor}
-
-        def step(carry, k):
-            state, ts, hidden, over, tags, runner_steps, t = carry
-            actor_in, _ = policy.inputs(jax.tree.map(lambda x: x[None], ts), None, None)
-            keys = dict(zip(groups, jax.random.split(k, len(groups)), strict=True))
-            actions, new_hidden = {}, {}
-            for name in groups:
-                mask = ts.action_mask.get(name) if groups[name].masked else None
-                new_hidden[name], actions[name] = act(actors[name], name, hidden[name], actor_in[name][0], t == 0,
-                                                      keys[name], mask)
-            alive = state.alive[state.runner_ids]
-            state, ts = env.step(k, state, actions)
-            still = state.alive[state.runner_ids]
-            live = ~over  # counts stop when the episode is over (the env is not reset)
-            tags = tags + live * jnp.sum(alive & ~still)
-            runner_steps = runner_steps + live * jnp.sum(still)
-            return (state, ts, new_hidden, over | ts.done, tags, runner_steps, t + 1), None
-
-        carry = (state, ts, hidden, jnp.bool_(False), jnp.int32(0), jnp.int32(0), jnp.int32(0))
-        carry, _ = jax.lax.scan(step, carry, jax.random.split(k_run, steps))
-        return carry[4], carry[5]
-
-    def match(actor_a, actor_b, key):
-        # Side 0: A's taggers vs B's runners; side 1: B's taggers vs A's runners; same keys for both.
-        taggers = jax.tree.map(lambda a, b: jnp.stack([a, b]), actor_a["taggers"], actor_b["taggers"])
-        runners = jax.tree.map(lambda a, b: jnp.stack([b, a]), actor_a["runners"], actor_b["runners"])
-        sides = jax.vmap(episode, in_axes=(0, 0, None))
-        return jax.vmap(sides, in_axes=(None, None, 0))(taggers, runners, jax.random.split(key, games))
-
-    @jax.jit
-    def evaluate(actors_a, actors_b, key):
-        k = jax.tree.leaves(actors_a)[0].shape[0]
-        return jax.vmap(match)(actors_a, actors_b, jax.random.split(key, k))
-
-    return evaluate

@@ -5,7 +5,12 @@ The grammar is every command's (``env=``/``env.*``, ``algo=``/``train.*``, ``bac
 (:class:`LeagueSettings`) and its matchmaking, snapshot and Elo rules
 (:class:`~phalanx.population.league.LeagueRules`). The env's registered ``league_defaults`` go
 beneath the user's arguments: on Tag, a small board (1 tagger vs 2 runners, 5 × 5, 50 steps) on which
-taggers learn to tag in minutes on 2 CPU cores.
+taggers learn to tag in minutes on 2 CPU cores, scored by the tag count (``league.scorer=tags``).
+
+Any registered learner (``algo=``) on any env with two or more groups: :func:`resolve` builds the
+env and the learners of both sides, so a combination that cannot work (a one-group env, a
+continuous learner on discrete actions, a scorer another env provides) is one line before a run
+directory exists.
 """
 
 from __future__ import annotations
@@ -15,16 +20,17 @@ import math
 from typing import Any, ClassVar
 
 from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.registry import get_algorithm
 from phalanx.config import build, check_ranges, ranged, reject_renamed, split_args
-from phalanx.errors import ConfigError
+from phalanx.errors import ConfigError, PhalanxError
 from phalanx.population.league import LeagueRules
 from phalanx.runtime.backend import BackendName, RayConfig
-from phalanx.runtime.population_config import check_learner_supported
 from phalanx.runtime.run_config import learner_values
 
 __all__ = ["LeagueConfig", "LeagueSettings", "from_values", "resolve", "split_args", "to_values"]
 
-#: ``train.*`` beneath the env's and the user's: players train for as long as the league runs.
+#: ``train.*`` beneath the env's and the user's (where the learner has the key): players train for as long
+#: as the league runs.
 TRAIN_DEFAULTS: dict[str, Any] = {"anneal_lr": False}
 
 
@@ -36,12 +42,14 @@ class LeagueSettings(LeagueRules):
         main_agents, main_exploiters, league_exploiters: learners per role.
         total_steps: env steps for the whole league (all learners, both groups); every learner gets
             the same number of train tasks.
-        updates_per_task: PPO updates per group in one train task (the taggers against the opponents'
-            runners, then the runners against the opponents' taggers).
+        updates_per_task: learner updates per side in one train task (side 0's groups against the
+            opponents' side 1, then side 1's against the opponents' side 0; on Tag the taggers, then the runners).
         eval_games: paired games per match when a learner is evaluated after each train task.
         final_games: paired games per pair in the final round robin (a multiple of ``eval_games``).
         eval_chunk: matches per compiled evaluation call.
-        greedy_eval: evaluate with the most likely actions instead of sampling.
+        greedy_eval: evaluate with the learners' deterministic policies instead of their evaluation behaviour.
+        scorer: how a paired game is scored (:mod:`phalanx.population.scorers`): ``returns`` (the groups'
+            returns; any env) or ``tags`` (Tag's tag count, Tag's default).
     """
 
     main_agents: int = ranged(1, min=1)
@@ -53,16 +61,17 @@ class LeagueSettings(LeagueRules):
     final_games: int = ranged(64, min=1)
     eval_chunk: int = ranged(8, min=1)
     greedy_eval: bool = False
+    scorer: str = "returns"
 
 
 @dataclasses.dataclass(frozen=True)
 class LeagueConfig:
-    """``phalanx league``: an AlphaStar-style league on Tag.
+    """``phalanx league``: an AlphaStar-style league on any env with two or more groups, with any learner.
 
     Attributes:
-        env: the environment (``tag``: taggers vs runners); env_settings: its settings (``env.KEY=VALUE``).
-        algo: the players' learner (``ippo``); train: its settings (``total_steps`` and ``anneal_lr`` do not
-            apply: the budget is ``league.total_steps``).
+        env: the environment (two or more groups); env_settings: its settings (``env.KEY=VALUE``).
+        algo: the players' learner (any registered one whose spaces fit the env); train: its settings
+            (``total_steps`` and ``anneal_lr`` do not apply: the budget is ``league.total_steps``).
         seed: seeds the initial parameters, every task's PRNG key and the league's own RNG.
         num_seeds: leagues per run (1: run more leagues with other ``seed=``).
         run_dir: where outputs go (default ``runs/<env>-league-<YYYYmmdd-HHMMSS>``).
@@ -93,25 +102,21 @@ class LeagueConfig:
     def validate(self) -> LeagueConfig:
         """Raise :class:`ConfigError` naming the first invalid value or combination; return self."""
         check_ranges(self)
-        if self.env != "tag":
-            raise ConfigError(f"env={self.env!r}: phalanx league plays Tag matches (taggers vs runners); "
-                              "use env=tag.")
+        from phalanx.population.scorers import get_scorer
+
+        get_scorer(self.league.scorer, self.env)
         if self.num_seeds != 1:
             raise ConfigError(f"num_seeds={self.num_seeds}: a league run is one league; run others with seed=.")
-        if self.env_settings.get("runner_exits_game_after_tagged", True) is not True:
+        if self.league.scorer == "tags" and self.env_settings.get("runner_exits_game_after_tagged", True) is not True:
             raise ConfigError("env.runner_exits_game_after_tagged=false: league matches count tagged runners "
                               "leaving the game; keep it true.")
         if self.league.final_games % self.league.eval_games:
             raise ConfigError(f"league.final_games={self.league.final_games}: expected a multiple of "
                               f"league.eval_games={self.league.eval_games} (the final round robin repeats the "
                               "compiled evaluation).")
-        if self.train.anneal_lr:
+        if getattr(self.train, "anneal_lr", False):
             raise ConfigError("train.anneal_lr=true: league players train for as long as the league runs; "
                               "use a constant learning rate (train.anneal_lr=false).")
-        for key in ("normalize_obs", "normalize_values"):
-            if getattr(self.train, key):
-                raise ConfigError(f"train.{key}=true is not supported by the league (an opponent's actor would "
-                                  "see the learner's statistics); set it to false.")
         self.train.validate()
         self.league.validate()
         return self
@@ -123,7 +128,7 @@ class LeagueConfig:
 
     @property
     def steps_per_task(self) -> int:
-        """Env steps of one train task: ``updates_per_task`` updates of each of the two groups."""
+        """Env steps of one train task: ``updates_per_task`` updates of each of the two sides."""
         return 2 * self.league.updates_per_task * self.train.steps_per_update
 
     @property
@@ -147,8 +152,8 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
     values, algorithm, train = learner_values(values, "league")
-    check_learner_supported("league", algorithm.name, algorithm.config_cls, uses_learner=True)
-    train = {**TRAIN_DEFAULTS, **train}
+    names = {f.name for f in dataclasses.fields(algorithm.config_cls)}
+    train = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k in names}, **train}
     config = build(LeagueConfig, values)
     return dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train.")).validate()
 
@@ -164,8 +169,28 @@ def resolve(args: list[str]) -> LeagueConfig:
         raise ConfigError("train.total_steps does not apply to a league; set the league's budget with "
                           "league.total_steps=N (env steps over all learners).")
     config = from_values(values, env_settings)
-    make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
+    check_env(config, make(config.env, **config.env_settings))  # unknown env / setting / wrong type → one line
     return config
+
+
+def check_env(config: LeagueConfig, env: Any) -> None:
+    """One-line :class:`ConfigError` unless ``env`` has two or more groups and ``algo=`` can learn each side.
+
+    Builds (without running) the learner of each side, ``make_train(train, env, learners=side)``, so a
+    learner whose action spaces do not fit the env fails here with its own message.
+    """
+    from phalanx.population.league_matches import sides
+
+    try:
+        split = sides(tuple(env.spec.groups))
+    except ConfigError as err:
+        raise ConfigError(f"env={config.env}: {err}") from None
+    make_train = get_algorithm(config.algo).make_train
+    for side in split:
+        try:
+            make_train(config.train, env, learners=side)
+        except PhalanxError as err:
+            raise ConfigError(f"algo={config.algo} on env={config.env}: {str(err).splitlines()[0]}") from None
 
 
 def to_values(config: LeagueConfig) -> dict[str, Any]:

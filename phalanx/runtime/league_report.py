@@ -11,7 +11,6 @@ import jax
 import numpy as np
 from rich.table import Table
 
-from phalanx.population.league import match_scores
 from phalanx.population.league_math import fit_elo
 from phalanx.population.payoff_table import PayoffTable
 from phalanx.runtime import plots
@@ -29,15 +28,16 @@ def final_table(run: Any) -> dict[str, Any]:
     futures, rows = [], []
     for i in range(n - 1):
         opponents = list(range(i + 1, n))
-        a = stack([run.actors(i)] * len(opponents))
-        b = stack([run.actors(j) for j in opponents])
+        policy = run.policy(i)
+        a = stack([policy] * len(opponents))
+        b = stack([run.policy(j) for j in opponents])
         key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + i))
         futures.append(run.backend.submit(evaluate_matches_task, run.spec, a, b, key, repeats,
                                           name=f"final {league.names[i]}"))
         rows.append((i, opponents))
     win = np.full((n, n), 0.5)  # a policy against itself: identical paired episodes, a draw
-    for (i, opponents), (tags, steps) in zip(rows, run.backend.gather(futures), strict=True):
-        scores = match_scores(tags, steps).mean(axis=1)
+    for (i, opponents), result in zip(rows, run.backend.gather(futures), strict=True):
+        scores = np.asarray(result, np.float64).mean(axis=1)
         win[i, opponents] = scores
         win[opponents, i] = 1.0 - scores
     games = np.full((n, n), config.league.final_games)

@@ -1,4 +1,5 @@
-"""``phalanx league``: an AlphaStar-style league on Tag, as tasks on a backend, on the run skeleton.
+"""``phalanx league``: an AlphaStar-style league on any env with two or more groups, with any learner,
+as tasks on a backend, on the run skeleton.
 
 **Schedule.** Every learner runs its own loop — train, evaluate against every other player, record
 the results (payoff, Elo), maybe snapshot / reset, train again — and always has exactly one task in
@@ -13,7 +14,7 @@ The tasks are in :mod:`phalanx.runtime.league_tasks`, the final round robin and 
 **Run directory** (``runs/<env>-league-<timestamp>/`` or ``run_dir=PATH``): ``config.yaml``;
 ``metrics.jsonl`` (one line per learner cycle: player, role, opponent mixture, win rates, Elo of every
 player, env steps, wall time); TensorBoard (every player's Elo); ``checkpoints/<task>/`` (Orbax, atomic:
-the league state — players' parameters and optimiser states, snapshots, decayed win/draw/loss counts,
+the league state — players' learner states, snapshots' policies, decayed win/draw/loss counts,
 Elo, RNG, schedule — plus the results of tasks in flight, so a resumed run continues exactly);
 ``elo.png``; and after the final round robin ``payoffs.png``, ``league_table.md``/``.csv``,
 ``win_rates.csv`` and ``league_final.json``.
@@ -30,7 +31,7 @@ import numpy as np
 from rich.console import Console
 
 from phalanx.errors import PhalanxError
-from phalanx.population.league import League, match_scores
+from phalanx.population.league import League
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.backend import Backend
 from phalanx.runtime.checkpoint import Checkpoints
@@ -38,10 +39,10 @@ from phalanx.runtime.league_config import LeagueConfig, from_values
 from phalanx.runtime.league_report import ELO_TITLE, final_table, write_final
 from phalanx.runtime.league_tasks import (
     TaskSpec,
-    actors_of,
     copy_tree,
     evaluate_matches_task,
     initial_player,
+    policy_of,
     stack,
     train_player_task,
 )
@@ -98,7 +99,7 @@ class LeagueRun:
         league = League(rules, rules.main_agents, rules.main_exploiters, rules.league_exploiters, seed=config.seed)
         initial = initial_player(spec, jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 1))
         learners = {i: copy_tree(initial) for i in league.learners()}
-        snapshots = {j: actors_of(initial) for j in league.historical()}
+        snapshots = {j: policy_of(spec, initial) for j in league.historical()}
         progress = {} if progress is None else progress
         progress.update({"tasks_done": 0, "task_ids": 0, "turn": 0, "cycles": {str(i): 0 for i in learners},
                          "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0, "stage": "train", "train_info": {}})
@@ -107,9 +108,9 @@ class LeagueRun:
             run._submit_train(i)
         return run
 
-    def actors(self, j: int) -> dict:
-        """Player ``j``'s current ``{group: actor params}``."""
-        return actors_of(self.learners[j]) if j in self.learners else self.snapshots[j]
+    def policy(self, j: int) -> dict:
+        """Player ``j``'s current complete policy ``{group: member params}``."""
+        return policy_of(self.spec, self.learners[j]) if j in self.learners else self.snapshots[j]
 
     def _key(self) -> np.ndarray:
         task_id = self.progress["task_ids"]
@@ -126,7 +127,8 @@ class LeagueRun:
         members = [*support.tolist(), *[int(support[0])] * (cap - len(support))]
         weights = np.zeros(cap)
         weights[: len(support)] = dist[support] / dist[support].sum()
-        opponents = stack([self.actors(j) for j in members])
+        policies = {j: self.policy(j) for j in set(members)}
+        opponents = stack([policies[j] for j in members])
         future = self.backend.submit(train_player_task, self.spec, self.learners[i], opponents, weights, self._key(),
                                      name=f"train {self.league.names[i]}")
         mixture = {self.league.names[j]: round(float(dist[j]), 6) for j in support}
@@ -134,8 +136,8 @@ class LeagueRun:
 
     def _submit_eval(self, i: int) -> None:
         opponents = [j for j in range(len(self.league)) if j != i]
-        a = stack([self.actors(i)] * len(opponents))
-        b = stack([self.actors(j) for j in opponents])
+        a = stack([self.policy(i)] * len(opponents))
+        b = stack([self.policy(j) for j in opponents])
         future = self.backend.submit(evaluate_matches_task, self.spec, a, b, self._key(),
                                      name=f"evaluate {self.league.names[i]}")
         self.pending[i] = Pending("eval", future, {"opponents": opponents})
@@ -148,16 +150,16 @@ class LeagueRun:
         self.progress["train_info"][str(i)] = {"mixture": meta["mixture"], "train": metrics}
         self._submit_eval(i)
 
-    def _after_eval(self, i: int, result: tuple[np.ndarray, np.ndarray], meta: dict) -> dict[str, Any]:
+    def _after_eval(self, i: int, result: np.ndarray, meta: dict) -> dict[str, Any]:
         league, names = self.league, self.league.names
-        scores = match_scores(*result)  # (opponents, games)
+        scores = np.asarray(result, np.float64)  # (opponents, games) i's scores
         for row, j in zip(scores, meta["opponents"], strict=True):
             league.record(i, j, row)
         win_rates = {names[j]: float(row.mean()) for row, j in zip(scores, meta["opponents"], strict=True)}
         snapshot, reset = None, False
         if league.ready_to_snapshot(i):
             index, reset = league.snapshot(i, self.progress["tasks_done"] + 1)
-            self.snapshots[index] = copy_tree(self.actors(i))
+            self.snapshots[index] = copy_tree(self.policy(i))
             snapshot = league.names[index]
             if reset:
                 self.learners[i] = copy_tree(self.initial)
@@ -183,21 +185,23 @@ class LeagueRun:
         order = self.league.learners()
         while self.pending:
             i = order[self.progress["turn"] % len(order)]
-            self.progress["turn"] += 1
             if i not in self.pending:
+                self.progress["turn"] += 1
                 continue
-            task = self.pending.pop(i)
-            result = task.wait(self.backend)
-            self.progress["wall_time"] = self.run.wall_time()
-            line = self._after_train(i, result, task.meta) if task.kind == "train" else \
-                self._after_eval(i, result, task.meta)
-            self.progress["tasks_done"] += 1
+            task = self.pending[i]
+            result = task.wait(self.backend)  # Ctrl-C here: the league as it was before this task is saved
+            with self.run.interrupts.deferred():  # the league changes as one step, or not at all
+                self.progress["turn"] += 1
+                del self.pending[i]
+                self.progress["wall_time"] = self.run.wall_time()
+                line = self._after_train(i, result, task.meta) if task.kind == "train" else \
+                    self._after_eval(i, result, task.meta)
+                self.progress["tasks_done"] += 1
+                self.run.hold(self.progress["tasks_done"], save=lambda state, progress: self.save(plot=False))
             if bar is not None:
                 bar(self, line)
             if not self.pending or self.progress["tasks_done"] % self.config.checkpoint_every == 0:
                 self.save()
-
-    # ------------------------------------------------------------------ checkpoints
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, plot: bool = True) -> None:
@@ -210,7 +214,7 @@ class LeagueRun:
         progress = dict(self.progress, league=self.league.to_dict(),
                         pending={str(i): {"kind": t.kind, "meta": t.meta,
                                           **({"metrics": t.result[1]} if t.kind == "train" else
-                                             {"shape": list(t.result[0].shape)})}
+                                             {"shape": list(t.result.shape)})}
                                  for i, t in self.pending.items()})
         if plot:  # before the checkpoint: a killed run has it
             save(elo_figure([(ELO_TITLE, self.run.metrics.read())]), self.run.paths.elo)
@@ -218,7 +222,7 @@ class LeagueRun:
 
     @staticmethod
     def _result_arrays(task: Pending) -> Any:
-        return task.result[0] if task.kind == "train" else {"tags": task.result[0], "steps": task.result[1]}
+        return task.result[0] if task.kind == "train" else {"scores": task.result}
 
     @classmethod
     def restore(cls, config: LeagueConfig, source: Checkpoints | str | Path, backend: Backend) -> LeagueRun | None:
@@ -236,12 +240,12 @@ class LeagueRun:
             historical = league.historical()
             pending_meta = progress.pop("pending")
             like = {"initial": template, "learners": {str(i): template for i in league.learners()},
-                    "snapshots": stack([actors_of(template)] * len(historical)),
+                    "snapshots": stack([policy_of(spec, template)] * len(historical)),
                     "pending": {}}
             for i, p in pending_meta.items():
                 shape = tuple(p.get("shape", ()))
                 like["pending"][i] = template if p["kind"] == "train" else \
-                    {"tags": np.zeros(shape, np.int32), "steps": np.zeros(shape, np.int32)}
+                    {"scores": np.zeros(shape, np.float32)}
             arrays, _ = ckpt.restore(step, like)
         finally:
             if ckpt is not source:
@@ -252,13 +256,10 @@ class LeagueRun:
         pending = {}
         for i, p in pending_meta.items():
             got = arrays["pending"][i]
-            result = (got, p["metrics"]) if p["kind"] == "train" else \
-                (np.asarray(got["tags"]), np.asarray(got["steps"]))
+            result = (got, p["metrics"]) if p["kind"] == "train" else np.asarray(got["scores"])
             pending[int(i)] = Pending(p["kind"], None, p["meta"], result, ready=True)
         learners = {int(i): v for i, v in arrays["learners"].items()}
         return cls(config, backend, league, arrays["initial"], learners, snapshots, progress, pending)
-
-    # ------------------------------------------------------------------ the final round robin
 
 
 # ---------------------------------------------------------------------------------------------- the run

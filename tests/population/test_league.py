@@ -1,27 +1,14 @@
-"""The league's rules against AlphaStar's pseudocode and hand-computed numbers; Tag matches against a plain loop."""
+"""The league's rules against AlphaStar's pseudocode and hand-computed numbers (matches: test_league_matches.py)."""
 
 from __future__ import annotations
 
 import collections
-import functools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import phalanx
-from phalanx.algos.ppo.config import PPOConfig
-from phalanx.algos.ppo.policy import MultiAgentPolicy
 from phalanx.errors import ConfigError, PhalanxError
-from phalanx.networks import distributions as dist
-from phalanx.population.league import (
-    League,
-    LeagueRules,
-    make_match_evaluator,
-    match_scores,
-    remove_monotonic_suffix,
-)
+from phalanx.population.league import League, LeagueRules, remove_monotonic_suffix
 
 EXACT = LeagueRules(payoff_decay=1.0)  # undecayed counts: win rates are plain fractions
 
@@ -254,81 +241,3 @@ def test_state_round_trips_exactly():
     np.testing.assert_array_equal(restored.elo, league.elo)
     np.testing.assert_array_equal(restored.games(), league.games())
     assert [restored.snapshot(2)[1] for _ in range(50)] == [league.snapshot(2)[1] for _ in range(50)]  # same RNG
-
-
-# --------------------------------------------------------------------------------------------- matches
-def test_match_scores_hand_table():
-    tags = np.array([[2, 1], [1, 2], [1, 1], [1, 1], [0, 0], [3, 0]])
-    steps = np.array([[50, 90], [50, 90], [60, 70], [70, 60], [100, 100], [10, 100]])
-    #  more tags win; equal tags: fewer runner steps for the opponent's runners win; all equal: draw
-    np.testing.assert_array_equal(match_scores(tags, steps), [1.0, 0.0, 1.0, 0.0, 0.5, 1.0])
-
-
-@pytest.fixture(scope="module")
-def tag_setup():
-    env = phalanx.make("tag", num_taggers=1, num_runners=2, grid_length=3.0, episode_length=12,
-                       tagging_distance=0.3, num_acceleration_levels=2, num_turn_levels=2)
-    policy = MultiAgentPolicy(env.spec, PPOConfig(hidden=(8,)))
-    members = [policy.init(jax.random.PRNGKey(s)) for s in range(3)]
-    actors = [{g: p[g]["actor"] for g in ("taggers", "runners")} for p in members]
-    return env, policy, actors, make_match_evaluator(env, policy, games=3, greedy=True)
-
-
-def stack(trees):
-    return jax.tree.map(lambda *x: np.stack(x), *trees)
-
-
-def reference_game(env, policy, actors_taggers, actors_runners, key):
-    """One greedy episode stepped in a Python loop: (runners tagged, runner steps in the game)."""
-    k_reset, _ = jax.random.split(key)
-    reset, step = jitted(env)
-    state, ts = reset(k_reset)
-    tags = steps = 0
-    for _ in range(int(env.default_params.episode_length)):
-        actions = {g: greedy_action(policy, g, actor, ts.obs[g], ts.action_mask[g])
-                   for g, actor in (("taggers", actors_taggers), ("runners", actors_runners))}
-        before = np.asarray(state.alive)[np.asarray(state.runner_ids)]
-        state, ts = step(jax.random.PRNGKey(0), state, actions)
-        after = np.asarray(state.alive)[np.asarray(state.runner_ids)]
-        tags += int(np.sum(before & ~after))
-        steps += int(after.sum())
-        if bool(ts.done):
-            break
-    return tags, steps
-
-
-@functools.cache
-def jitted(env):
-    return jax.jit(env.reset), jax.jit(env.step)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def greedy_action(policy, group, actor, obs, mask):
-    x = obs.reshape(obs.shape[0], -1)[None, None]  # (T=1, E=1, A, d)
-    _, out = policy.actor_outputs({group: {"actor": actor}}, group, jnp.zeros((1, obs.shape[0], 0)), x,
-                                  jnp.ones((1, 1), bool))
-    return dist.greedy(policy.groups[group].space, out[0, 0], mask)
-
-
-def test_match_evaluator_against_a_python_loop_and_symmetric(tag_setup):
-    env, policy, actors, evaluate = tag_setup
-    # Matches: 0 vs 1, 1 vs 2, 2 vs 2 (a policy against itself); then the same with A and B swapped.
-    pairs = [(0, 1), (1, 2), (2, 2)]
-    a, b = stack([actors[x] for x, _ in pairs]), stack([actors[y] for _, y in pairs])
-    key = jax.random.PRNGKey(5)
-    tags, steps = map(np.asarray, evaluate(a, b, key))
-    assert tags.shape == steps.shape == (3, 3, 2)
-    assert tags.sum() > 0  # the setting really tags (else the comparisons are vacuous)
-    game_keys = jax.random.split(jax.random.split(key, 3)[0], 3)
-    for g, game_key in enumerate(game_keys):
-        # side 0: A's taggers vs B's runners; side 1: B's taggers vs A's runners; same initial state
-        assert (tags[0, g, 0], steps[0, g, 0]) == reference_game(env, policy, actors[0]["taggers"],
-                                                                 actors[1]["runners"], game_key)
-        assert (tags[0, g, 1], steps[0, g, 1]) == reference_game(env, policy, actors[1]["taggers"],
-                                                                 actors[0]["runners"], game_key)
-    scores = match_scores(tags, steps)
-    np.testing.assert_array_equal(scores[2], 0.5)  # identical episodes: every game a draw
-    # Swapping A and B (same keys) swaps the sides: scores are complementary.
-    t_ba, s_ba = evaluate(b, a, key)
-    np.testing.assert_array_equal(match_scores(t_ba, s_ba), 1.0 - scores)
-    assert np.any(scores != 0.5)  # and not trivially so

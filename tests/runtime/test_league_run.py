@@ -1,4 +1,5 @@
-"""``phalanx league`` end to end on a tiny Tag: run directory, outputs, exact resume, one-line errors."""
+"""``phalanx league`` end to end: a tiny Tag (run directory, outputs, exact resume), Kuhn and simple_tag with
+IQL, one-line errors before a run directory exists, and (slow) the main agent's Elo rising on simple_tag."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from conftest import TINY_LEAGUE
 from rich.console import Console
 
-from phalanx.errors import PhalanxError
-from phalanx.population.league import match_scores
+from phalanx.errors import PhalanxError, RunInterruptedError
 from phalanx.runtime import league_run, league_tasks
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.backend import LocalBackend
@@ -103,7 +103,7 @@ def test_resume_after_a_kill_gives_the_same_league(full_run, tmp_path):
     path = tmp_path / "run"
     # Submissions: 3 first trains, 3 evaluations (a checkpoint after task 3), then main_0's second train (the
     # 7th) after its first line is logged: killed there, the run resumes from the checkpoint of task 3.
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterruptedError, match="latest checkpoint 3"):
         league_run.run(resolve([*TINY, f"run_dir={path}"]), console=quiet(), backend=CrashingBackend(crash_at=7))
     assert len(metrics(path)) == 1 and league_run.LeagueRun.restore(
         resolve(TINY), path, LocalBackend()).progress["tasks_done"] == 3
@@ -130,16 +130,22 @@ def test_final_scores_match_the_definition(full_run):
     config = rd.load_config(full_run, league_run.KIND)
     run = league_run.LeagueRun.restore(config, full_run, LocalBackend())
     spec = league_tasks.TaskSpec.of(config)
-    a = league_tasks.stack([run.actors(0)])
-    b = league_tasks.stack([run.actors(1)])
+    assert spec.scorer == "tags"  # Tag's league default
+    a = league_tasks.stack([run.policy(0)])
+    b = league_tasks.stack([run.policy(1)])
     key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**30 + 0))
-    tags, steps = league_tasks.evaluate_matches_task(spec, a, b, key, repeats=2)
+    scores = league_tasks.evaluate_matches_task(spec, a, b, key, repeats=2)
+    assert scores.shape == (1, 4)
     final = json.loads((full_run / "league_final.json").read_text())
-    assert final["win_rates"][0][1] == pytest.approx(match_scores(tags, steps).mean())
+    assert final["win_rates"][0][1] == pytest.approx(scores.mean())
 
 
 @pytest.mark.parametrize("args, message", [
-    (["env=simple_spread"], "env='simple_spread': phalanx league plays Tag matches"),
+    (["env=simple_spread"], "env=simple_spread: the env has one group (agents); phalanx league needs two or more"),
+    (["env=kuhn_poker", "algo=isac"], "algo=isac on env=kuhn_poker:"),
+    (["env=tag", "algo=iql"], "algo=iql on env=tag:"),
+    (["env=simple_tag", "league.scorer=tags"], "league.scorer=tags: the tag count is provided by env=tag"),
+    (["league.scorer=elo"], "league.scorer='elo': unknown scorer."),
     (["train.total_steps=1e6"], "train.total_steps does not apply to a league"),
     (["league.final_games=10"], "league.final_games=10: expected a multiple of league.eval_games=16"),
     (["leauge.pfsp=0.5"], "unknown key 'leauge'. Did you mean 'league'?"),
@@ -183,3 +189,65 @@ def test_league_target_main_agent_improves(tmp_path):
     result = lineage_report(json.loads((tmp_path / "run" / "league_final.json").read_text()))
     assert result["elo_rise"] > 100 and result["elo_spearman"] > 0.8 and result["elo_final_is_highest"]
     assert result["beats_every_own_snapshot"] and result["mean_win_rate_vs_past_players"] > 0.55
+
+
+# ------------------------------------------------------------------ any env with two or more groups, any learner
+# IQL with a small replay buffer (its state, buffer included, is the player), 2 learners × 2 tasks of 32 env steps.
+TINY_IQL = ["algo=iql", "train.num_envs=4", "train.num_steps=4", "train.buffer_size=64", "train.learning_starts=16",
+            "train.batch_size=8", "train.hidden=[8]", "train.recurrent_size=0", "league.main_exploiters=0",
+            "league.updates_per_task=1", "league.total_steps=128", "league.eval_games=4", "league.final_games=8",
+            "league.eval_chunk=4", "checkpoint_every=3", "league.min_snapshot_steps=0",
+            "league.snapshot_budget_steps=32"]
+
+
+@pytest.mark.parametrize("env", ["kuhn_poker", "simple_tag"])
+def test_iql_league_leaves_a_complete_run_dir_and_resumes_exactly(env, tmp_path):
+    args = [f"env={env}", *TINY_IQL]
+    config = resolve(args)
+    assert (config.learners, config.tasks_per_learner, config.steps_per_task, config.league.scorer) == \
+        (2, 2, 32, "returns")
+    path = tmp_path / "run"
+    # Submissions: 2 trains, 2 evaluations (a checkpoint after task 3), main_0's second train (the 5th),
+    # league_exploiter_0's second train (the 6th): killed there, the run resumes from the checkpoint of task 3.
+    with pytest.raises(RunInterruptedError, match="latest checkpoint 3"):
+        league_run.run(resolve([*args, f"run_dir={path}"]), console=quiet(), backend=CrashingBackend(crash_at=6))
+    assert league_run.LeagueRun.restore(config, path, LocalBackend()).progress["tasks_done"] == 3
+    league_run.run(LeagueConfig(resume=str(path)), console=quiet())
+    for name in ("config.yaml", "metrics.jsonl", "elo.png", "payoffs.png", "league_table.md", "win_rates.csv",
+                 "league_final.json"):
+        assert (path / name).is_file(), name
+    lines = metrics(path)
+    assert [line["player"] for line in lines] == ["main_0", "league_exploiter_0"] * 2
+    groups = ["player_0", "player_1"] if env == "kuhn_poker" else ["adversaries", "agents"]
+    assert sorted(lines[0]["train"]) == groups and {"return", "episodes", "loss"} <= set(lines[0]["train"][groups[0]])
+    final = json.loads((path / "league_final.json").read_text())
+    assert len(final["names"]) == 2 + 1 + 4  # learners, the initial snapshot, one snapshot per learner and task
+    win = np.asarray(final["win_rates"])
+    np.testing.assert_allclose(win + win.T, 1.0)
+    if env == "kuhn_poker":  # the same league without the kill: identical lines, table and learner states
+        whole = tmp_path / "whole"
+        league_run.run(resolve([*args, f"run_dir={whole}"]), console=quiet())
+        drop = lambda line: {k: v for k, v in line.items() if k != "wall_time"}  # noqa: E731
+        assert [drop(x) for x in metrics(whole)] == [drop(x) for x in lines]
+        assert json.loads((whole / "league_final.json").read_text())["win_rates"] == final["win_rates"]
+        ra, rb = (league_run.LeagueRun.restore(config, p, LocalBackend()) for p in (whole, path))
+        for i in ra.learners:
+            for x, y in zip(jax.tree.leaves(ra.learners[i]), jax.tree.leaves(rb.learners[i]), strict=True):
+                np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_simple_tag_league_main_agent_improves(tmp_path):
+    """IPPO on simple_tag, scored by returns (about 2 minutes on 2 cores): the main agent's fitted Elo rises
+    along its lineage, its final parameters are its strongest and beat the league's past players on average."""
+    from phalanx.population.lineage import lineage_report
+
+    args = ["env=simple_tag", "algo=ippo", "train.num_envs=32", "train.num_steps=50", "train.lr=1e-3",
+            "league.total_steps=600000", "league.updates_per_task=4", "league.min_snapshot_steps=50000",
+            "league.snapshot_budget_steps=100000", "league.eval_games=16", "league.final_games=64",
+            f"run_dir={tmp_path / 'run'}"]
+    league_run.run(resolve(args), console=quiet())
+    result = lineage_report(json.loads((tmp_path / "run" / "league_final.json").read_text()))
+    assert len(result["lineage"]) >= 3
+    assert result["elo_rise"] > 100 and result["elo_spearman"] > 0.8 and result["elo_final_is_highest"]
+    assert result["mean_win_rate_vs_past_players"] > 0.55
