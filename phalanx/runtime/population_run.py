@@ -182,6 +182,7 @@ def _run(run: RunContext, label: str) -> Path:
                 if plots:
                     last_plot[0] = time.perf_counter()
                 save_checkpoint(run.checkpoints, new_state, progress)
+            run.hold(new_state.iteration, new_state, save=lambda s, p: save_checkpoint(run.checkpoints, s, p))
             last.update(metrics)
             bar.update(new_state.iteration, _status(metrics))
 

@@ -79,7 +79,7 @@ class RunContext:
                  interrupts: Interrupts | None = None):
         self.paths, self.config, self.console, self.backend, self.resumed = paths, config, console, backend, resumed
         self.interrupts = interrupts or Interrupts()
-        self._held: tuple[int, Any, dict[str, Any], Callable[[], None] | None] | None = None
+        self._held: tuple[int, Any, dict[str, Any], Callable[[Any, dict[str, Any]], None] | None] | None = None
         self.checkpoints = Checkpoints(paths.checkpoints)
         if resumed:  # damaged newest checkpoints out of the way, one line each: resume from an intact one
             self.checkpoints.set_aside_damaged(lambda line: console.print(line, soft_wrap=True, markup=False))
@@ -133,12 +133,13 @@ class RunContext:
             self.checkpoints.save(step, state, self.progress if progress is None else progress)
 
     def hold(self, step: int, state: Any = None, progress: dict[str, Any] | None = None,
-             save: Callable[[], None] | None = None) -> None:
+             save: Callable[[Any, dict[str, Any]], None] | None = None) -> None:
         """Remember the loop's latest consistent state: what Ctrl-C / SIGTERM checkpoint as ``step``.
 
         ``state`` and a copy of ``progress`` (default :attr:`progress`, copied now: the loop goes on changing
-        it) are saved with :meth:`save`; or, when the command writes its checkpoints its own way, ``save()``
-        is called instead. Nothing is written now, and a step already checkpointed is not written again.
+        it) are saved with :meth:`save`; or, when the command writes its checkpoints its own way,
+        ``save(state, progress)`` is called with them instead. Nothing is written now, and a step already
+        checkpointed is not written again.
         """
         progress = copy.deepcopy(self.progress if progress is None else progress)
         self._held = (step, state, progress, save)
@@ -153,7 +154,7 @@ class RunContext:
             return None
         with self.interrupts.deferred():
             if save is not None:
-                save()
+                save(state, progress)
             else:
                 self.checkpoints.save(step, state, progress)
         return step

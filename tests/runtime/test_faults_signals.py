@@ -1,0 +1,107 @@
+"""Ctrl-C and SIGTERM on real ``phalanx`` processes mid-run: a checkpoint of the latest chunk is written, one
+line says how to resume, the exit status is 130 with no traceback, and the resumed run finishes (train:
+with the same parameters as an uninterrupted run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from phalanx.cli import main
+
+
+def _start(command: str, args: list[str], cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "phalanx", command, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _interrupt(proc: subprocess.Popen, run_dir: Path, sig: int, lines: int = 2) -> str:
+    """Send ``sig`` once ``metrics.jsonl`` has ``lines`` lines (the run is mid-way); return its stderr."""
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 300  # compiling on a loaded 2-core machine
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= lines):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+TRAIN = ["env=simple_spread", "env.N=2", "train.num_envs=4", "train.num_steps=32", "train.update_epochs=1",
+         "train.num_minibatches=2", "train.hidden=[16]", "train.total_steps=64000", "log_every=1",
+         "checkpoint_every=100000", "seed=2"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, cache, capsys, sig):
+    from phalanx.runtime.run_config import resolve
+    from phalanx.runtime.train_run import restore_final, run
+
+    path = tmp_path / "run"
+    err = _interrupt(_start("train", [*TRAIN, f"run_dir={path}"], cache), path, sig)
+    assert err.count("\n") == 0 and err.endswith(f"continue with: phalanx train resume={path}"), err
+    assert "checkpoint" in err and "written" in err, err  # checkpoint_every is never reached: this one is new
+    assert main(["train", f"resume={path}"]) == 0
+    assert "resumed from checkpoint" in capsys.readouterr().out
+    run(resolve([*TRAIN, f"run_dir={tmp_path / 'whole'}"]))
+    want, _ = restore_final(tmp_path / "whole")
+    got, progress = restore_final(path)
+    assert progress["chunks_done"] == 500
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    lines = (path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 500  # lines logged after the interrupt's checkpoint were cut back on resume
+
+
+def test_psro_interrupted_resumes_to_the_end(tmp_path, cache, capsys):
+    from phalanx.runtime.population_run import restore_final
+
+    path = tmp_path / "run"
+    args = ["env=kuhn_poker", "population.oracle=exact", "population.iterations=40", "checkpoint_every=1000"]
+    err = _interrupt(_start("psro", [*args, f"run_dir={path}"], cache), path, signal.SIGINT)
+    assert err.endswith(f"continue with: phalanx psro resume={path}") and "written" in err, err
+    assert main(["psro", f"resume={path}"]) == 0
+    assert "resumed from iteration" in capsys.readouterr().out
+    assert restore_final(path)[0].iteration == 40
+
+
+@pytest.mark.slow
+def test_league_interrupted_resumes_to_the_end(tmp_path, cache, capsys):
+    from conftest import TINY_LEAGUE
+
+    path = tmp_path / "run"
+    args = [a for a in TINY_LEAGUE if not a.startswith("checkpoint_every=")]
+    err = _interrupt(_start("league", [*args, "checkpoint_every=1000", f"run_dir={path}"], cache), path,
+                     signal.SIGTERM, lines=1)
+    assert err.endswith(f"continue with: phalanx league resume={path}"), err
+    assert main(["league", f"resume={path}"]) == 0
+    assert (path / "league_final.json").is_file()
+
+
+def test_eval_interrupted_is_one_line(tiny_run):
+    """``phalanx eval`` has nothing to save: Ctrl-C is one line and status 130."""
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "phalanx", "eval", f"run_dir={tiny_run[0]}",
+                             "episodes=100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "phalanx eval" in proc.stdout.readline()  # past the imports, evaluating
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "phalanx: interrupted.", err
