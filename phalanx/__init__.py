@@ -12,7 +12,8 @@ _SUBPACKAGES = ("algos", "envs", "interop", "networks", "population", "runtime")
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "PhalanxError", "__version__", "from_pettingzoo", "make", "registered", "to_pettingzoo"]
+__all__ = ["ConfigError", "PhalanxError", "__version__", "from_pettingzoo", "load_policy", "make", "registered",
+           "to_pettingzoo"]
 
 
 def __getattr__(name: str):
@@ -27,6 +28,10 @@ def __getattr__(name: str):
         from phalanx.interop.pettingzoo_out import to_pettingzoo
 
         return to_pettingzoo
+    if name == "load_policy":  # a trained policy in one call (phalanx.runtime.policy)
+        from phalanx.runtime.policy import load_policy
+
+        return load_policy
     if name == "from_pettingzoo":
         from phalanx.runtime.host_envs import from_pettingzoo
 
