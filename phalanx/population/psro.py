@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from phalanx.errors import ConfigError
 from phalanx.population import oracles
 from phalanx.population.meta_solvers import get_meta_solver, nash_conv_of_meta
 from phalanx.population.metagames import GameSpec, Population, concat_members, make_metagame, population_size
@@ -113,6 +114,8 @@ class PSRO:
         self.backend = backend
         self.metagame = make_metagame(game)
         oracles.check_oracle(oracle.kind, game.game, "env" if not self.metagame.exact else "tabular")
+        if oracle.kind == "learned" and not game.learned:
+            raise ConfigError(f"{game.game}: the learned oracle needs GameSpec.algo, the learner it trains.")
         #: Batched evaluation tasks submitted (one in iteration 0, three per later iteration).
         self.evaluate_calls = 0
 
@@ -126,7 +129,7 @@ class PSRO:
             seed: the run's seed.
             populations: the first members of each player (default: one uniform random policy each),
                 in the meta-game's format (``{"tables": (K, n_p, A_p)}`` for the exact oracle in tabular
-                games, plus ``"actors"`` for the PPO oracle).
+                games, plus ``"params"``, the learner's stacked ``policy_params``, for the learned oracle).
         """
         t0 = time.perf_counter()
         key = np.asarray(jax.random.PRNGKey(seed))

@@ -25,8 +25,8 @@ class PopulationSettings:
     """``population.KEY=VALUE``: the meta-game's own settings.
 
     Attributes:
-        oracle: ``exact`` or ``ppo`` (trains best responses with ``algo=``; default: exact where the game
-            allows it, else ppo).
+        oracle: ``exact`` or ``learned`` (trains best responses with ``algo=``; default: exact where the game
+            allows it, else learned).
         meta_solver: ``uniform`` (fictitious self-play), ``last`` (self-play), ``nash``, ``prd``, ``alpharank``,
             ``general_sum`` (default: nash for zero-sum games, else prd). ``phalanx selfplay`` sets it
             from ``population.mode=sp|fsp`` instead.
@@ -56,8 +56,8 @@ class PopulationConfig:
         env: a two-player game: ``kuhn_poker``, ``leduc_poker``, a matrix game (``rock_paper_scissors``,
             ``matrix_game`` with ``env.payoffs=...``, ...) or a two-group env (``tag``, ``simple_tag``, ...);
             env_settings: its settings (``env.KEY=VALUE``).
-        algo: the learner of learned best responses (``ippo``; ``train.*`` its settings, with per-env
-            defaults registered with the env).
+        algo: the learner of learned best responses, any registered one (``ippo``, ``iql``, ...; ``train.*``
+            its settings, with per-env defaults registered with the env); members are its policies.
         seed: the run's seed (iteration ``i`` uses ``fold_in(PRNGKey(seed), i)``).
         num_seeds: learned oracle: best responses trained per player in one program; the best is kept.
         run_dir: where outputs go (default ``runs/<env>-psro-<YYYYmmdd-HHMMSS>``).
@@ -86,12 +86,14 @@ class PopulationConfig:
     ray: RayConfig = dataclasses.field(default_factory=RayConfig)
 
     def game_spec(self) -> Any:
-        """The :class:`~phalanx.population.metagames.GameSpec` of this run (networks only with the learned oracle)."""
+        """The :class:`~phalanx.population.metagames.GameSpec` of this run (learned members only with the learned
+        oracle)."""
         from phalanx.population.metagames import GameSpec
 
-        policy = self.train if self.population.oracle == "ppo" else None
-        return GameSpec.create(self.env, self.env_settings, policy=policy,
-                               eval_episodes=self.population.eval_episodes, eval_steps=self.population.eval_steps)
+        learned = self.population.oracle == "learned"
+        return GameSpec.create(self.env, self.env_settings, algo=self.algo if learned else None,
+                               train=self.train if learned else None, eval_episodes=self.population.eval_episodes,
+                               eval_steps=self.population.eval_steps)
 
     def oracle_spec(self) -> Any:
         """The :class:`~phalanx.population.oracles.OracleSpec` of this run (``"exact"`` unless ``oracle`` is set)."""
@@ -99,17 +101,6 @@ class PopulationConfig:
 
         return OracleSpec(self.population.oracle or "exact", self.num_seeds,
                           tuple(sorted(self.population.compiler_options.items())))
-
-
-def check_learner_supported(command: str, algo: str, train_cls: type, uses_learner: bool) -> None:
-    """A one-line "not yet" :class:`ConfigError` for a learner the population code cannot train yet.
-
-    The learned PSRO oracle and the league train PPO (``algo=ippo`` or ``mappo``); every other learner
-    would crash there. One function, so that it goes when the oracle and the league take any learner.
-    """
-    if uses_learner and not issubclass(train_cls, PPOConfig):
-        raise ConfigError(f"algo={algo}: phalanx {command} does not train {algo} players yet; "
-                          "use algo=ippo or mappo.")
 
 
 def selfplay_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -134,8 +125,8 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
                 command: str = "psro") -> PopulationConfig:
     """Build, fill defaults into and validate a :class:`PopulationConfig` from nested override values."""
     from phalanx.population.meta_solvers import get_meta_solver
-    from phalanx.population.metagames import game_kind, make_metagame
-    from phalanx.population.oracles import check_oracle, check_ppo_config
+    from phalanx.population.metagames import check_game_learner, game_kind, make_metagame
+    from phalanx.population.oracles import check_oracle
 
     reject_renamed(values, command)
     values = {"env": PopulationConfig.env, **values}
@@ -145,12 +136,10 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
     config = build(PopulationConfig, values)
     config = dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train."))
     kind = game_kind(config.env, config.env_settings)  # unknown game → did-you-mean
-    oracle = config.population.oracle or ("ppo" if kind == "env" else "exact")
+    oracle = config.population.oracle or ("learned" if kind == "env" else "exact")
     check_oracle(oracle, config.env, kind)
-    check_learner_supported(command, config.algo, type(config.train), uses_learner=oracle == "ppo")
-    if oracle == "ppo":
-        check_ppo_config(config.train, prefix="train.")
     config = dataclasses.replace(config, population=dataclasses.replace(config.population, oracle=oracle))
+    check_game_learner(config.game_spec())  # the learner fits the game, before any run directory exists
     zero_sum = make_metagame(config.game_spec()).zero_sum
     solver = config.population.meta_solver or ("nash" if zero_sum else "prd")
     get_meta_solver(solver, **config.population.meta_solver_options)  # unknown name or option → did-you-mean

@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
-from flax import traverse_util
 from rich.console import Console
 
 from phalanx.errors import PhalanxError
+from phalanx.population.metagames import MetaGame, make_metagame
 from phalanx.population.payoff_table import PayoffTable
 from phalanx.population.psro import PSRO, PSROState
 from phalanx.runtime import run_dir as rd
@@ -53,10 +54,23 @@ KIND = rd.RunKind("phalanx psro/selfplay", "runs/<game>-<psro|selfplay>-<time>",
 # --------------------------------------------------------------------------- checkpoints
 
 
+def _leaf_name(path: tuple) -> str:
+    """A flat, file-safe name of a pytree path: dict keys and dataclass fields joined by dots."""
+    return ".".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
 def _arrays(state: PSROState) -> dict[str, np.ndarray]:
-    """The state's arrays as a flat ``{name: array}`` (populations and the key)."""
-    tree = {"pop0": state.populations[0], "pop1": state.populations[1], "key": state.key}
-    return {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree, sep=".").items()}
+    """The state's arrays as a flat ``{name: array}``: each population's leaves (``pop<p>.<path>``) and the key.
+
+    Members are whatever the learner's ``policy_params`` are (dicts, dataclasses such as running statistics,
+    None for absent pieces); only their array leaves are stored, and :func:`restore_checkpoint` puts them back
+    into the structure of the meta-game's first members.
+    """
+    arrays = {"key": np.asarray(state.key)}
+    for p in (0, 1):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state.populations[p])[0]:
+            arrays[f"pop{p}.{_leaf_name(path)}"] = np.asarray(leaf)
+    return arrays
 
 
 def save_checkpoint(ckpt: Checkpoints, state: PSROState, progress: dict[str, Any]) -> None:
@@ -68,17 +82,22 @@ def save_checkpoint(ckpt: Checkpoints, state: PSROState, progress: dict[str, Any
     ckpt.save(state.iteration, arrays, progress)
 
 
-def restore_checkpoint(ckpt: Checkpoints, step: int) -> tuple[PSROState, dict[str, Any]]:
-    """``(state, progress)`` of checkpoint ``step``."""
+def restore_checkpoint(ckpt: Checkpoints, step: int, metagame: MetaGame) -> tuple[PSROState, dict[str, Any]]:
+    """``(state, progress)`` of checkpoint ``step``; populations take the structure of ``metagame``'s first members."""
     spec = ckpt.progress(step)["arrays"]
     like = {k: np.zeros(shape, np.dtype(dtype)) for k, (shape, dtype) in spec.items()}
     arrays, progress = ckpt.restore(step, like)
-    tree = traverse_util.unflatten_dict({k: np.asarray(v) for k, v in arrays.items()}, sep=".")
+    pops = []
+    for p in (0, 1):
+        first = metagame.initial_population(p, jax.random.PRNGKey(0))
+        paths, treedef = jax.tree_util.tree_flatten_with_path(first)
+        pops.append(jax.tree.unflatten(treedef, [np.asarray(arrays[f"pop{p}.{_leaf_name(path)}"])
+                                                 for path, _ in paths]))
     state = PSROState(
-        populations=(tree["pop0"], tree["pop1"]),
+        populations=(pops[0], pops[1]),
         table=PayoffTable.from_dict(progress["table"]),
         meta=(np.asarray(progress["meta"][0], np.float64), np.asarray(progress["meta"][1], np.float64)),
-        key=np.asarray(tree["key"]),
+        key=np.asarray(arrays["key"]),
         iteration=int(progress["iteration"]),
     )
     return state, progress
@@ -86,12 +105,13 @@ def restore_checkpoint(ckpt: Checkpoints, step: int) -> tuple[PSROState, dict[st
 
 def restore_final(path: str | Path) -> tuple[PSROState, dict[str, Any]]:
     """``(state, progress)`` from a run directory's newest checkpoint (for analysis and tests)."""
+    config = rd.load_config(path, KIND)
     ckpt = Checkpoints(Path(path) / "checkpoints")
     try:
         step = ckpt.latest_step()
         if step is None:
             raise PhalanxError(f"{path}: no finalised checkpoint.")
-        return restore_checkpoint(ckpt, step)
+        return restore_checkpoint(ckpt, step, make_metagame(config.game_spec()))
     finally:
         ckpt.close()
 
@@ -153,7 +173,7 @@ def _run(run: RunContext, label: str) -> Path:
                 meta_solver_options=config.population.meta_solver_options)
     state, progress = None, None
     if run.resumed and (step := run.checkpoints.latest_step()) is not None:
-        state, progress = restore_checkpoint(run.checkpoints, step)
+        state, progress = restore_checkpoint(run.checkpoints, step, psro.metagame)
         if state.iteration >= config.population.iterations:
             console.print(f"run already complete ({state.iteration} iterations); run dir: {run.path}")
             return run.path

@@ -1,4 +1,4 @@
-"""Meta-games: exact payoffs of poker and matrix members, tables of network members, Monte-Carlo env payoffs."""
+"""Meta-games: exact payoffs of poker and matrix members, tables of learned members, Monte-Carlo env payoffs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 
 import phalanx
 from phalanx.algos.ppo import PPOConfig
-from phalanx.envs.wrappers import VecEnv
+from phalanx.algos.value_based.config import QLearningConfig
 from phalanx.errors import ConfigError
 from phalanx.population import exact
 from phalanx.population.metagames import (
     GameSpec,
-    PerEnvDone,
     bucket,
+    check_game_learner,
     game_kind,
     make_metagame,
     pad_members,
@@ -24,6 +24,12 @@ from phalanx.population.metagames import (
 )
 
 TINY_NET = PPOConfig(num_envs=4, num_steps=4, num_minibatches=1, total_steps=16, hidden=(8,))
+TINY_Q = QLearningConfig(num_envs=4, num_steps=4, total_steps=16, hidden=(8,), recurrent_size=0, buffer_size=64,
+                         agent_id=False, learning_starts=8)
+
+
+def ppo_spec(game: str, settings: dict | None = None, **kwargs) -> GameSpec:
+    return GameSpec.create(game, settings, algo="ippo", train=TINY_NET, **kwargs)
 
 
 def random_tables(tree, player: int, k: int, seed: int) -> np.ndarray:
@@ -61,21 +67,21 @@ def test_poker_cells_equal_the_full_payoff_matrix(game):
     assert mg.zero_sum and mg.exact
 
 
-def test_network_tables_are_the_actors_policy_at_every_infostate():
-    """A network member's table row = the actor's masked softmax on the env's observation at that infostate."""
+def test_learned_tables_are_the_members_policy_at_every_infostate():
+    """A PPO member's table row = its actor's masked softmax on the env's observation at that infostate."""
     for game in ("kuhn_poker", "leduc_poker"):
-        mg = make_metagame(GameSpec.create(game, policy=TINY_NET))
-        params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
-        table = np.asarray(mg.tables_from_actors(1, jax.tree.map(lambda x: x[None], params)))[0]
+        mg = make_metagame(ppo_spec(game))
+        params = mg.initial_member(1, jax.random.PRNGKey(3))
+        table = np.asarray(mg.tables_from_members(1, jax.tree.map(lambda x: x[None], params)))[0]
         assert table.shape == mg.legal(1).shape
         np.testing.assert_allclose(table.sum(-1), 1.0, rtol=1e-6)
         assert np.all(table[~mg.legal(1)] == 0.0)  # Leduc: no fold with nothing to call
     # Kuhn, played in the env: at player 1's turn, its observation and legal actions index into the table.
     env = phalanx.make("kuhn_poker")
-    mg = make_metagame(GameSpec.create("kuhn_poker", policy=TINY_NET))
-    actor = mg.policy.groups["player_1"].actor
-    params = mg.policy.init(jax.random.PRNGKey(3))["player_1"]["actor"]
-    table = np.asarray(mg.tables_from_actors(1, jax.tree.map(lambda x: x[None], params)))[0]
+    mg = make_metagame(ppo_spec("kuhn_poker"))
+    actor = mg.learner.policy.groups["player_1"].actor
+    params = mg.initial_member(1, jax.random.PRNGKey(3))
+    table = np.asarray(mg.tables_from_members(1, jax.tree.map(lambda x: x[None], params)))[0]
     reset_to_deal, step = jax.jit(env.reset_to_deal), jax.jit(env.step)
     seen = set()
     for deal, moves in (([0, 2], [0]), ([2, 1], [1]), ([1, 0], [0])):  # player 0 passes or bets, then player 1
@@ -84,20 +90,37 @@ def test_network_tables_are_the_actors_policy_at_every_infostate():
             state, ts = step(jax.random.PRNGKey(0), state, {"player_0": jnp.array([a]), "player_1": jnp.array([0])})
         obs = np.asarray(ts.obs["player_1"][0])
         row = int(np.flatnonzero((mg.infostate_obs(1) == obs).all(-1))[0])
-        _, logits = actor.apply(params, jnp.zeros((1, 0)), jnp.asarray(obs)[None, None], jnp.zeros((1, 1), bool))
+        _, logits = actor.apply(params["actor"], jnp.zeros((1, 0)), jnp.asarray(obs)[None, None],
+                                jnp.zeros((1, 1), bool))
         expected = jax.nn.softmax(jnp.where(ts.action_mask["player_1"][0], logits[0, 0], -jnp.inf))
         np.testing.assert_allclose(table[row], expected, atol=1e-6)
         seen.add(row)
     assert len(seen) == 3  # three different information states of player 1
 
 
-def test_initial_member_is_uniform_random():
-    mg = make_metagame(GameSpec.create("kuhn_poker", policy=TINY_NET))
-    pop = mg.initial_population(0, jax.random.PRNGKey(0))
-    np.testing.assert_allclose(pop["tables"][0], 0.5, atol=1e-7)  # both Kuhn actions always legal
-    assert jax.tree.leaves(pop["actors"])[0].shape[0] == 1
+def test_value_based_tables_are_the_greedy_legal_action():
+    """An IQL member plays greedily: its table is the one-hot argmax Q among the legal actions."""
+    mg = make_metagame(GameSpec.create("leduc_poker", algo="iql", train=TINY_Q))
+    assert mg.members_act_greedily and not make_metagame(ppo_spec("leduc_poker")).members_act_greedily
+    params = jax.tree.map(lambda x: x[None], mg.initial_member(0, jax.random.PRNGKey(1)))
+    table = np.asarray(mg.tables_from_members(0, params))[0]
+    legal = mg.legal(0)
+    assert set(np.unique(table).tolist()) == {0.0, 1.0} and np.all(table.sum(-1) == 1.0)
+    assert np.all(table[~legal] == 0.0)
+    obs = jnp.asarray(mg.infostate_obs(0))[:, None]
+    x = obs.reshape(*obs.shape[:2], -1)
+    _, q = mg.learner.networks["player_0"].apply(jax.tree.map(lambda v: v[0], params), jnp.zeros((len(obs), 1, 0)),
+                                                 x[None], jnp.zeros((1, len(obs), 1), bool))
+    np.testing.assert_array_equal(table.argmax(-1), np.where(legal, np.asarray(q[0, :, 0]), -np.inf).argmax(-1))
+
+
+def test_initial_member_is_a_fresh_learner_policy():
+    pop = make_metagame(ppo_spec("kuhn_poker")).initial_population(0, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(pop["tables"][0], 0.5, atol=0.05)  # PPO's small output layer: near uniform
+    assert jax.tree.leaves(pop["params"])[0].shape[0] == 1 and pop["tables"].shape == (1, 6, 2)
     tabular = make_metagame(GameSpec.create("kuhn_poker")).initial_population(1, jax.random.PRNGKey(0))
     assert set(tabular) == {"tables"}
+    np.testing.assert_allclose(tabular["tables"][0], 0.5)
 
 
 # --------------------------------------------------------------------------- matrix games
@@ -130,21 +153,6 @@ def test_general_sum_matrix_game_is_not_zero_sum():
 # --------------------------------------------------------------------------- env games
 
 
-def test_per_env_done_wrapper():
-    """Batched episode ends are per env: Kuhn games of different lengths end at different steps."""
-    venv = VecEnv(PerEnvDone(phalanx.make("kuhn_poker")), 2)
-    step = jax.jit(venv.step)
-    state, ts = jax.jit(venv.reset)(jax.random.PRNGKey(0))
-    # env 0: pass, pass (ends after 2 moves); env 1: pass, bet, call (3 moves).
-    moves = [([0, 0], [0, 0]), ([0, 1], [0, 1]), ([0, 1], [0, 1])]
-    done = []
-    for a0, a1 in moves:
-        actions = {"player_0": jnp.array(a0)[:, None], "player_1": jnp.array(a1)[:, None]}
-        state, ts = step(jax.random.PRNGKey(1), state, actions)
-        done.append(np.asarray(ts.done).tolist())
-    assert done == [[False, False], [True, False], [True, True]]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("game", "settings", "steps"), [
     ("tag", {"num_taggers": 2, "num_runners": 2, "episode_length": 12, "tagging_distance": 0.25, "grid_length": 2.0},
@@ -153,17 +161,18 @@ def test_per_env_done_wrapper():
 ])
 def test_monte_carlo_payoffs_match_an_independent_random_rollout(game, settings, steps):
     """Uniform members' MC payoffs agree with the runtime's random-policy rollout (same rules, other code)."""
-    from phalanx.runtime.evaluate import make_rollout, random_actor
+    from phalanx.evaluation import play, random_actor
 
-    mg = make_metagame(GameSpec.create(game, settings, policy=TINY_NET, eval_episodes=256))
+    mg = make_metagame(ppo_spec(game, settings, eval_episodes=256))
     assert not mg.exact and mg.steps == steps
     pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
     values, stderr, counts = mg.evaluate_cells(pops[0], pops[1], np.array([0]), np.array([0]),
                                                jax.random.PRNGKey(7))
     assert values.shape == stderr.shape == (2, 1) and counts.tolist() == [256]
     env = phalanx.make(game, **mg.spec.settings())
-    returns, _, over, _ = make_rollout(env, 2048, steps, random_actor(env))(jax.random.PRNGKey(8), None)
-    assert bool(np.all(over))
+    outcome = play(env, {g: random_actor(env, g, 2048) for g in env.spec.groups}, jax.random.PRNGKey(8), steps)
+    returns = outcome.returns
+    assert bool(np.all(outcome.done))
     for p, group in enumerate(mg.players):
         ref = np.asarray(returns[group])
         ref_se = ref.std(ddof=1) / np.sqrt(ref.size)
@@ -173,8 +182,8 @@ def test_monte_carlo_payoffs_match_an_independent_random_rollout(game, settings,
 
 def test_monte_carlo_cells_are_one_batch_with_distinct_randomness():
     """tag_grid (cheaper to compile than tag): 4 cells of identical members in one call, each its own games."""
-    spec = GameSpec.create("tag_grid", {"num_taggers": 3, "grid_length": 5, "episode_length": 12, "random_start": True},
-                           policy=TINY_NET, eval_episodes=128)
+    spec = ppo_spec("tag_grid", {"num_taggers": 3, "grid_length": 5, "episode_length": 12, "random_start": True},
+                    eval_episodes=128)
     mg = make_metagame(spec)
     assert mg.players == ("taggers", "runners") and mg.steps == 12
     pops = [mg.initial_population(p, jax.random.PRNGKey(p)) for p in (0, 1)]
@@ -201,5 +210,14 @@ def test_game_kinds_and_errors():
         game_kind("kuhn_pokr")
     with pytest.raises(ConfigError, match="has 1 group"):
         game_kind("simple_spread")
-    with pytest.raises(ConfigError, match="need network members"):
+    with pytest.raises(ConfigError, match="need learned members"):
         make_metagame(GameSpec.create("tag"))
+
+
+def test_check_game_learner_asks_the_learner_and_the_game():
+    check_game_learner(GameSpec.create("kuhn_poker", algo="iql", train=TINY_Q))
+    check_game_learner(GameSpec.create("tag_grid", algo="iql"))  # recurrent members are fine in env games
+    with pytest.raises(ConfigError, match="needs continuous"):
+        check_game_learner(GameSpec.create("kuhn_poker", algo="maddpg"))
+    with pytest.raises(ConfigError, match=r"memoryless.*train\.recurrent_size=0"):
+        check_game_learner(GameSpec.create("kuhn_poker", algo="iql", train=QLearningConfig(recurrent_size=8)))

@@ -12,17 +12,18 @@ from phalanx.population.oracles import OracleSpec
 from phalanx.population.psro import PSRO
 from phalanx.runtime.backend import LocalBackend
 
-# The PPO oracle as `phalanx psro env=kuhn_poker population.oracle=ppo` runs it (default settings), compiled at XLA
-# optimisation level 0: ~2x faster to compile, slower to run, same numbers here. Shared with test_oracles
-# and test_population_run, so each player's program compiles once per test session.
+# The learned oracle as `phalanx psro env=kuhn_poker algo=A population.oracle=learned` runs it (Kuhn's registered
+# settings), compiled at XLA optimisation level 0: ~2x faster to compile, slower to run, same numbers here. The
+# same specs as test_oracles, so each player's program compiles once per test session.
 FAST = (("xla_backend_optimization_level", 0),)
-KUHN_ORACLE = OracleSpec("ppo", seeds=1, compiler_options=FAST)
+KUHN_ORACLE = OracleSpec("learned", seeds=1, compiler_options=FAST)
 
 
-def kuhn_ppo_spec() -> GameSpec:
+def kuhn_spec(algo: str = "ippo") -> GameSpec:
     from phalanx.runtime.population_config import from_values
 
-    return from_values({"env": "kuhn_poker", "population": {"oracle": "ppo"}}).game_spec()
+    return from_values({"env": "kuhn_poker", "algo": algo, "population": {"oracle": "learned"}}).game_spec()
+
 
 ROCK = {"tables": np.eye(3, dtype=np.float32)[:1][None]}  # one member: always rock, (1, 1, 3)
 KUHN_UNIFORM_EXPLOITABILITY = 0.4583333  # NashConv 11/12 of the uniform profile (OpenSpiel's number)
@@ -149,20 +150,20 @@ def test_ppo_oracle_on_kuhn_beats_the_uniform_policy_and_continues_from_a_checkp
     from phalanx.runtime.population_run import restore_checkpoint, save_checkpoint
 
     states = []
-    psro = PSRO(kuhn_ppo_spec(), KUHN_ORACLE, "nash", backend=LocalBackend())
+    psro = PSRO(kuhn_spec("ippo"), KUHN_ORACLE, "nash", backend=LocalBackend())
     lines = []
     state = psro.run(2, callback=lambda s, m: (states.append(s), lines.append(m)))
     exploitability = [ln["exploitability"] for ln in lines]
-    assert exploitability[0] == pytest.approx(KUHN_UNIFORM_EXPLOITABILITY, abs=1e-5)
+    assert exploitability[0] == pytest.approx(KUHN_UNIFORM_EXPLOITABILITY, abs=0.03)  # fresh PPO: near uniform
     assert exploitability[-1] < KUHN_UNIFORM_EXPLOITABILITY - 0.2, exploitability
     for ln in lines[1:]:
         for stats in ln["oracle"].values():
             assert stats["gap"] < 0.05, stats  # each PPO best response is close to the exact one
-    assert set(state.populations[0]) == {"tables", "actors"} and state.sizes == (3, 3)
+    assert set(state.populations[0]) == {"tables", "params"} and state.sizes == (3, 3)
     # The state after iteration 1, through an Orbax checkpoint, steps to exactly the same iteration 2.
     ckpt = Checkpoints(tmp_path)
     save_checkpoint(ckpt, states[1], {"wall_time": 0.0})
-    restored, _ = restore_checkpoint(ckpt, 1)
+    restored, _ = restore_checkpoint(ckpt, 1, psro.metagame)
     ckpt.close()
     again, metrics = psro.step(restored)
     for p in (0, 1):
@@ -173,17 +174,34 @@ def test_ppo_oracle_on_kuhn_beats_the_uniform_policy_and_continues_from_a_checkp
     assert metrics["exploitability"] == lines[-1]["exploitability"]
 
 
-def test_exact_oracle_does_not_fit_env_games():
-    from phalanx.algos.ppo import PPOConfig
+def test_iql_psro_on_kuhn_reaches_exploitability_below_0_1():
+    """PSRO-Nash on Kuhn with IQL best responses (``algo=iql``, Kuhn's registered population defaults).
 
-    spec = GameSpec.create("tag", {"num_runners": 2}, policy=PPOConfig())
+    Budget: 6 iterations; each best response is 15,360 env steps (64 envs x 8 steps x 30 updates) and
+    1,920 gradient steps of a 32-32 MLP Q-network (batch 64), 12 best responses in all (~185k env steps).
+    Exploitability (exact, of the meta-strategies' mixtures): 0.667 at iteration 0 (two fresh greedy
+    Q-networks), then below 0.1 by iteration 6 (0.077 here; 0 by iteration 9), as exact PSRO does, since
+    IQL's greedy tables are exact best responses here.
+    """
+    _, _, lines = run("kuhn_poker", "nash", 6, KUHN_ORACLE, kuhn_spec("iql"))
+    exploitability = [ln["exploitability"] for ln in lines]
+    assert exploitability[0] > 0.4, exploitability
+    assert exploitability[-1] < 0.1, exploitability
+    assert all(s["gap"] < 0.1 for ln in lines[1:] for s in ln["oracle"].values())  # near-exact best responses
+
+
+def test_exact_oracle_does_not_fit_env_games():
+    spec = GameSpec.create("tag", {"num_runners": 2}, algo="ippo")
     with pytest.raises(ConfigError, match="oracle=exact needs a game with exact best responses"):
         PSRO(spec, OracleSpec("exact"), "prd", backend=LocalBackend())
+    with pytest.raises(ConfigError, match=r"learned oracle needs GameSpec\.algo"):
+        PSRO(GameSpec.create("kuhn_poker"), OracleSpec("learned"), "nash", backend=LocalBackend())
 
 
 @pytest.mark.slow
 def test_monte_carlo_payoffs_do_not_depend_on_completion_order():
-    """Tag (PPO oracle, Monte-Carlo payoffs): the same table, bit for bit, whichever best response comes first."""
+    """Tag (learned PPO oracle, Monte-Carlo payoffs): the same table, bit for bit, whichever best response comes
+    first."""
     from phalanx.runtime.population_config import resolve
 
     config = resolve(["env=tag", "env.num_taggers=1", "env.num_runners=1", "env.episode_length=8",

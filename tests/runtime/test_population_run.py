@@ -20,8 +20,16 @@ from phalanx.runtime.population_config import resolve
 from phalanx.runtime.population_run import restore_final, run
 
 KUHN = ["env=kuhn_poker", "population.oracle=exact", "population.meta_solver=nash"]
-# The PPO oracle with its default Kuhn settings, compiled fast (as in tests/population/test_psro.py).
-KUHN_PPO = ["env=kuhn_poker", "population.oracle=ppo", "population.compiler_options.xla_backend_optimization_level=0"]
+# The learned oracle (PPO) with its default Kuhn settings, compiled fast (as in tests/population/test_psro.py).
+KUHN_PPO = ["env=kuhn_poker", "population.oracle=learned",
+            "population.compiler_options.xla_backend_optimization_level=0"]
+# A tiny two-group env game: tag_grid, 1 tagger vs the runner on a 4 x 4 grid, 8-step episodes.
+TINY_TAG_GRID = ["env=tag_grid", "env.num_taggers=1", "env.grid_length=4", "env.episode_length=8",
+                 "train.total_steps=256", "train.num_envs=4", "train.num_steps=8", "train.hidden=[8]",
+                 "population.eval_episodes=4", "population.compiler_options.xla_backend_optimization_level=0"]
+TINY_TRAIN = {"iql": ["train.recurrent_size=0", "train.buffer_size=256", "train.learning_starts=32",
+                      "train.batch_size=8", "train.gradient_steps=1"],
+              "mappo": ["train.num_minibatches=1", "train.update_epochs=1"]}
 
 
 def lines_of(path) -> list[dict]:
@@ -133,7 +141,7 @@ def test_psro_on_tag_with_monte_carlo_payoffs(tmp_path):
             "population.eval_episodes=32", "population.meta_solver=general_sum", f"run_dir={out}"]
     assert main(args) == 0
     state, _ = restore_final(out)
-    assert state.sizes == (3, 3) and set(state.populations[0]) == {"actors"}
+    assert state.sizes == (3, 3) and set(state.populations[0]) == {"params"}
     assert np.all(state.table.counts == 32) and np.all(np.isfinite(state.table.stderr))
     low, high = state.table.confidence_interval()
     assert np.all(low <= state.table.payoffs) and np.all(state.table.payoffs <= high) and np.any(low < high)
@@ -160,8 +168,27 @@ def test_selfplay_commands(tmp_path, monkeypatch):
     assert len(meta_sp["mixed_strategy"][0]) == 3  # a matrix game's meta-strategy as a mixed strategy
 
 
+@pytest.mark.parametrize("algo", ["iql", "mappo"])
+def test_selfplay_with_any_learner_on_a_two_group_env_resumes_exactly(tmp_path, algo):
+    """``phalanx selfplay env=tag_grid algo=A``: 2 iterations leave a complete run directory; 1 iteration resumed
+    to 2 gives the same run (members, payoffs, meta-strategies, metrics)."""
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    args = ["selfplay", *TINY_TAG_GRID, f"algo={algo}", *TINY_TRAIN[algo], "population.mode=fsp"]
+    assert main([*args, "population.iterations=2", f"run_dir={full}"]) == 0
+    for name in ("config.yaml", "metrics.jsonl", "payoffs.png", "meta_strategy.json"):
+        assert (full / name).is_file(), name
+    assert f"algo: {algo}" in (full / "config.yaml").read_text()
+    state, _ = restore_final(full)
+    assert state.sizes == (3, 3) and set(state.populations[0]) == {"params"}
+    assert np.all(state.table.counts == 4) and np.all(np.isfinite(state.table.payoffs))
+    assert [ln["iteration"] for ln in lines_of(full)] == [0, 1, 2]
+    assert main([*args, "population.iterations=1", f"run_dir={resumed}"]) == 0
+    assert main(["selfplay", f"resume={resumed}", "population.iterations=2"]) == 0
+    assert_same_run(full, resumed)
+
+
 def test_config_command_prints_the_resolved_psro_config(capsys):
-    assert main(["config", "psro", "env=leduc_poker", "population.oracle=ppo"]) == 0
+    assert main(["config", "psro", "env=leduc_poker", "population.oracle=learned"]) == 0
     out = capsys.readouterr().out
     assert "env: leduc_poker" in out and "meta_solver: nash" in out and "gamma: 1.0" in out
 
@@ -179,7 +206,12 @@ def test_config_command_prints_the_resolved_psro_config(capsys):
         (["psro", "env=prisoners_dilemma", "population.meta_solver=nash"],
          "population.meta_solver=nash needs a zero-sum game"),
         (["psro", "env=simple_spread"], "env='simple_spread' has 1 group(s)"),
-        (["psro", "env=kuhn_poker", "population.oracle=ppo", "train.recurrent_size=8"], "train.recurrent_size=8"),
+        (["psro", "env=kuhn_poker", "population.oracle=ppo"],
+         "population.oracle=ppo was renamed: use population.oracle=learned"),
+        (["psro", "env=kuhn_poker", "algo=iql", "population.oracle=learned", "train.recurrent_size=8"],
+         "train.recurrent_size=8: kuhn_poker members must be memoryless"),
+        (["psro", "env=kuhn_poker", "algo=maddpg", "population.oracle=learned"], "algo=maddpg needs continuous"),
+        (["selfplay", "env=simple_tag", "algo=isac"], "algo=isac needs continuous"),
         (["psro", "env=kuhn_poker", "population.iteration=3"],
          "unknown key 'population.iteration'. Did you mean 'population.iterations'?"),
         (["psro", "env=tag", "env.num_runnerz=3"], "unknown setting 'num_runnerz'"),

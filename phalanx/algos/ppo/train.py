@@ -126,6 +126,14 @@ class Trainer:
             return dist.greedy(g.space, out, mask, self.config.squash), hidden
         return dist.sample(key, g.space, out, mask, self.config.squash)[0], hidden
 
+    def action_probs(self, params: dict, group: str, obs: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        """``(E, A, n)``: the probabilities ``act`` samples a discrete group's actions with at an episode's first
+        step (masked softmax) — a member's exact policy table where observations are information states."""
+        x = self.policy.actor_input(group, obs, params["obs_stats"])
+        hidden = self.initial_hidden(obs.shape[0])[group]
+        _, logits = self.policy.act(params["actor"], group, hidden, x, jnp.ones(obs.shape[0], bool))
+        return jnp.exp(dist.masked_log_softmax(logits, mask))
+
 
 def make_train(config: PPOConfig, env: Environment, learners: tuple[str, ...] | None = None) -> Trainer:
     """Build the :class:`Trainer` for ``env`` (a plain env; wrapping is done here).
