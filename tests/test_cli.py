@@ -193,7 +193,7 @@ def test_env_defaults_apply_on_every_command(capsys):
     assert resolved(capsys, "train", "env=tag")["train"]["num_envs"] == 32
     psro = resolved(capsys, "psro", "env=tag")
     assert psro["train"]["num_envs"] == 32 and psro["train"]["total_steps"] == 200_000
-    assert resolved(capsys, "psro", "env=kuhn_poker", "population.oracle=ppo")["train"]["num_steps"] == 8
+    assert resolved(capsys, "psro", "env=kuhn_poker", "population.oracle=learned")["train"]["num_steps"] == 8
     assert resolved(capsys, "selfplay", "env=matching_pennies")["train"]["hidden"] == [16]
     league = resolved(capsys, "league", "env=tag", "env.num_runners=3")
     assert league["env_settings"]["num_taggers"] == 1 and league["env_settings"]["num_runners"] == 3
@@ -210,7 +210,7 @@ def test_register_refuses_a_default_outside_the_commands_groups():
 
 
 def test_psro_takes_algo_and_a_learner_it_does_not_use(capsys):
-    config = resolved(capsys, "psro", "env=kuhn_poker", "algo=mappo", "population.oracle=ppo")
+    config = resolved(capsys, "psro", "env=kuhn_poker", "algo=mappo", "population.oracle=learned")
     assert config["algo"] == "mappo" and config["train"]["critic"] == "mappo"
     exact = resolved(capsys, "psro", "env=kuhn_poker", "algo=iql")  # the exact oracle trains no learner
     assert exact["algo"] == "iql" and exact["population"]["oracle"] == "exact"

@@ -44,6 +44,7 @@ def phalanx_psro(game: str, oracle: str, iterations: int, target: float | None =
     from phalanx.runtime.backend import LocalBackend
     from phalanx.runtime.population_config import from_values
 
+    oracle = "learned" if oracle == "ppo" else oracle  # the learned oracle, here with algo=ippo
     config = from_values({"env": game, "population": {"oracle": oracle, "meta_solver": "nash"}, "num_seeds": ppo_seeds,
                           "train": ppo or {}})
     t0 = time.perf_counter()

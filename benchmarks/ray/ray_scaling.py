@@ -60,7 +60,8 @@ def psro_case(oracle: str, iterations: int, ppo_steps: int) -> Callable[[Any], d
     from phalanx.population.psro import PSRO
     from phalanx.runtime.population_config import from_values
 
-    values: dict[str, Any] = {"env": "leduc_poker", "population": {"oracle": oracle, "meta_solver": "nash"}}
+    values: dict[str, Any] = {"env": "leduc_poker",
+                              "population": {"oracle": "learned" if oracle == "ppo" else oracle, "meta_solver": "nash"}}
     if oracle == "ppo":
         values["train"] = {"total_steps": ppo_steps}
     config = from_values(values)
@@ -113,7 +114,8 @@ def sizes() -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for oracle in ("exact", "ppo"):
-        config = from_values({"env": "leduc_poker", "population": {"oracle": oracle, "meta_solver": "nash"}})
+        config = from_values({"env": "leduc_poker", "population": {"oracle": "learned" if oracle == "ppo" else oracle,
+                                                                     "meta_solver": "nash"}})
         metagame = make_metagame(config.game_spec())
         member = metagame.initial_population(0, jax.random.PRNGKey(0))
         out[f"leduc_{oracle}_member_bytes"] = nbytes(member)

@@ -247,9 +247,9 @@ def test_more_workers_than_cpus_is_a_clear_error():
 
 @pytest.mark.slow
 def test_nan_best_responses_stop_the_run_with_one_line(tmp_path, capsys):
-    """A PPO oracle with an absurd learning rate diverges to NaN: a deterministic failure. Each best response is
+    """A learned PPO oracle at an absurd learning rate diverges to NaN: a deterministic failure. Each best response is
     tried twice (on both workers), then ``phalanx psro`` exits with status 2 and one line naming task and worker."""
-    args = ["psro", "env=kuhn_poker", "population.oracle=ppo", "population.iterations=1", "train.lr=1e30",
+    args = ["psro", "env=kuhn_poker", "population.oracle=learned", "population.iterations=1", "train.lr=1e30",
             "population.compiler_options.xla_backend_optimization_level=0", "backend=ray", "ray.num_workers=2",
             f"run_dir={tmp_path / 'nan'}"]
     assert main(args) == 2
