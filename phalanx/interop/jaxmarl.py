@@ -10,8 +10,8 @@ whole rollout compiles with the learner.
 * **Termination apart from truncation.** JaxMARL's ``dones`` mix the two. The adapter reads the
   env's step counter (``state.step``) and its ``max_steps``: the episode is *truncated* once the
   counter reaches ``max_steps`` (so ``time_limit == max_steps``, as mpe2 counts ``max_cycles``),
-  and an agent is *terminated* when its ``done`` comes earlier (a SMAX unit killed, a battle
-  won or lost) and stays terminated. An agent still in the game on the last step is truncated,
+  and an agent is *terminated* when its ``done`` (or the env's ``__all__``) comes earlier (a SMAX
+  unit killed, a battle won or lost) and stays terminated. An agent still in the game on the last step is truncated,
   even if the game also ended on that very step (the two cannot be told apart from ``dones``).
 * **Action masks** from ``get_avail_actions(state)`` where the env implements it (SMAX); all
   legal otherwise (MPE).
@@ -148,7 +148,9 @@ class JaxMARLEnv(Environment[JaxMARLState, None]):
         per_agent = {a: actions[g][i] for g, names in self.agent_names.items() for i, a in enumerate(names)}
         obs, env_state, rewards, dones, _ = self.env.step_env(key, state.env_state, per_agent)
         time_up = _step_count(env_state) >= self.env.max_steps
-        terminated = {g: state.terminated[g] | (self._stack(dones, g).astype(jnp.bool_) & ~time_up)
+        # ``__all__`` ends the game for everyone (SMAX: a team wiped out, while the winners are still alive).
+        game_over = jnp.asarray(dones.get("__all__", False), jnp.bool_)
+        terminated = {g: state.terminated[g] | ((self._stack(dones, g).astype(jnp.bool_) | game_over) & ~time_up)
                       for g in self.agent_names}
         all_terminated = jnp.all(jnp.concatenate(list(terminated.values())))
         reward = {g: self._stack(rewards, g).astype(jnp.float32) for g in self.agent_names}

@@ -84,11 +84,13 @@ def test_killed_units_are_terminated_and_stay_so():
             assert (now >= seen[g]).all(), (g, t)  # terminated stays terminated
             alive = np.asarray(state.env_state.unit_alive)[:3] if g == "allies" else \
                 np.asarray(state.env_state.unit_alive)[3:]
-            assert (now == ~alive).all() or bool(ts.truncated), (g, t)
+            assert (now == ~alive).all() or bool(ts.done), (g, t)  # at the battle's end the winners too
             seen[g] = now
         if bool(ts.done):
             break
     assert any(s.any() for s in seen.values()), "no unit died in a whole battle"
+    if not bool(ts.truncated):  # a team was wiped out: the episode is over for every unit (JaxMARL's __all__)
+        assert all(s.all() for s in seen.values())
 
 
 def test_trains_through_phalanx_wrappers():
