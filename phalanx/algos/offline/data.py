@@ -24,8 +24,9 @@ class OfflineData:
             state, or a time limit cut the episode there (the vault holds no final observation to
             bootstrap from, so a cut counts as the end, as in OG-MARL's datasets).
         legals: ``(T, N, A)`` bool legal actions at ``obs`` (None: continuous).
-        next_obs: ``(T, N, O)`` the row after ``t`` (what a TD target bootstraps from).
-        next_legals: ``(T, N, A)`` its legal actions (None: continuous).
+        next_obs: ``(B, N, O)`` in a sampled batch: the row after each one (what a TD target bootstraps
+            from); None in the whole dataset (the next row is ``obs[t + 1]``, not stored twice).
+        next_legals: likewise, its legal actions.
         td_valid: ``(T,)`` bool: row ``t`` has a TD target: False only on a last row that does not end
             an episode (a recording stopped mid-episode).
         layout: ``((group, start, stop), ...)`` the groups' slices of the agent axis (static).
@@ -36,7 +37,7 @@ class OfflineData:
     rewards: jax.Array
     terminals: jax.Array
     legals: jax.Array | None
-    next_obs: jax.Array
+    next_obs: jax.Array | None
     next_legals: jax.Array | None
     td_valid: jax.Array
     layout: tuple = struct.field(pytree_node=False, default=())
@@ -59,17 +60,18 @@ class OfflineData:
         valid = np.ones(len(obs), bool)
         valid[-1] = terminated[-1] | cut[-1]
         term = np.maximum(term, cut[:, None].astype(np.float32))
-        shift = lambda x: np.concatenate([x[1:], x[-1:]])  # noqa: E731
         legal = None if legals is None else np.asarray(legals) > 0
         return cls(obs=jnp.asarray(obs), actions=jnp.asarray(actions), rewards=jnp.asarray(rewards, jnp.float32),
                    terminals=jnp.asarray(term), legals=None if legal is None else jnp.asarray(legal),
-                   next_obs=jnp.asarray(shift(obs)), next_legals=None if legal is None else jnp.asarray(shift(legal)),
-                   td_valid=jnp.asarray(valid), layout=tuple((g, a, b) for g, (a, b) in layout.items()))
+                   next_obs=None, next_legals=None, td_valid=jnp.asarray(valid),
+                   layout=tuple((g, a, b) for g, (a, b) in layout.items()))
 
     def sample(self, key: jax.Array, batch_size: int) -> OfflineData:
-        """``batch_size`` rows drawn uniformly with replacement (leaves ``(B, ...)``)."""
+        """``batch_size`` rows drawn uniformly with replacement, with their next rows (leaves ``(B, ...)``)."""
         index = jax.random.randint(key, (batch_size,), 0, self.obs.shape[0])
-        return jax.tree.map(lambda x: x[index], self)
+        after = jnp.minimum(index + 1, self.obs.shape[0] - 1)  # the last row has no TD target (td_valid)
+        batch = jax.tree.map(lambda x: x[index], self.replace(next_obs=None, next_legals=None))
+        return batch.replace(next_obs=self.obs[after], next_legals=None if self.legals is None else self.legals[after])
 
     def group(self, name: str) -> OfflineData:
         """The rows with only ``name``'s agents on axis 1 (``td_valid`` kept)."""
