@@ -49,11 +49,15 @@ class EpisodeStats:
         returns: ``{group: (A,)}`` undiscounted return of each agent in the episode.
         length: ``()`` int32 number of steps in the episode.
         completed: ``()`` bool, whether an episode ended on this step.
+        metrics: ``{name: ()}`` float32: each of the env's episode metrics (``TimeStep.info``) as it
+            stood on the episode's last step, e.g. SMAX's ``win_rate`` (1 for a won battle); learners
+            average them over the episodes that ended, so a won flag reads as a win rate.
     """
 
     returns: dict[str, jax.Array]
     length: jax.Array
     completed: jax.Array
+    metrics: dict[str, jax.Array] = struct.field(default_factory=dict)
 
 
 @struct.dataclass
@@ -74,6 +78,9 @@ class TimeStep:
             any automatic reset replaced ``obs`` (identical to ``obs`` without auto-reset).
         final_global_state: ``(S,)`` likewise for the global state.
         episode: episode statistics, filled by :class:`~phalanx.envs.EpisodeStatistics`.
+        info: ``{name: ()}`` episode metrics the env reports on every step (the same names from
+            ``reset`` and ``step``), read on an episode's last step into ``episode.metrics``;
+            empty for most envs. Any env can declare one this way; no learner code names them.
     """
 
     obs: dict[str, jax.Array]
@@ -85,6 +92,7 @@ class TimeStep:
     final_obs: dict[str, jax.Array]
     final_global_state: jax.Array
     episode: EpisodeStats | None = None
+    info: dict[str, jax.Array] = struct.field(default_factory=dict)
 
     @property
     def done(self) -> jax.Array:

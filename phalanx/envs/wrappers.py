@@ -86,12 +86,14 @@ class EpisodeStatisticsState:
 
 
 class EpisodeStatistics(Wrapper):
-    """Tracks each episode's return per agent and length; reports them when it ends."""
+    """Tracks each episode's return per agent and length; reports them, and the env's episode
+    metrics (``ts.info`` on the last step), when it ends."""
 
     def _reset(self, key, params):
         env_state, ts = self.env.reset(key, params)
         zeros = jax.tree.map(jnp.zeros_like, ts.reward)
-        stats = EpisodeStats(returns=zeros, length=jnp.int32(0), completed=jnp.bool_(False))
+        stats = EpisodeStats(returns=zeros, length=jnp.int32(0), completed=jnp.bool_(False),
+                             metrics={k: jnp.float32(0.0) for k in ts.info})
         return EpisodeStatisticsState(env_state, zeros, jnp.int32(0)), ts.replace(episode=stats)
 
     def _step(self, key, state, actions, params):
@@ -103,6 +105,7 @@ class EpisodeStatistics(Wrapper):
             returns=jax.tree.map(lambda r: jnp.where(done, r, 0.0), returns),
             length=jnp.where(done, length, 0),
             completed=done,
+            metrics={k: jnp.where(done, jnp.asarray(v, jnp.float32), 0.0) for k, v in ts.info.items()},
         )
         new = EpisodeStatisticsState(
             env_state,
@@ -110,6 +113,17 @@ class EpisodeStatistics(Wrapper):
             jnp.where(done, 0, length),
         )
         return new, ts.replace(episode=stats)
+
+
+def episode_metric_names(env: Environment) -> tuple[str, ...]:
+    """The names of ``env``'s episode metrics (its ``TimeStep.info`` keys), found without running it.
+
+    ``()`` for anything that is not a pure-JAX :class:`Environment` (an env stepped in host processes).
+    """
+    if not isinstance(env, Environment):
+        return ()
+    _, ts = jax.eval_shape(lambda key: env.reset(key), jax.random.PRNGKey(0))
+    return tuple(ts.info)
 
 
 class VecEnv:

@@ -9,7 +9,8 @@ One line of ``metrics.jsonl`` per log step (one compiled chunk of ``log_every`` 
 
 ``env_steps`` and ``update`` count per seed; ``steps_per_s`` counts every seed's steps.
 ``episode_return`` is the mean over episodes completed in the chunk (each episode's return
-averaged over the group's agents), ``null`` when none completed; losses are means over the
+averaged over the group's agents), ``null`` when none completed; an env's episode metrics
+(``EpisodeStats.metrics``, e.g. SMAX's ``"win_rate": 0.8``) are means over the same episodes; losses are means over the
 chunk's updates. With ``num_seeds > 1`` every per-seed quantity above is the mean over seeds
 (ignoring seeds with ``null``), and ``"seeds"`` holds the same keys for each seed, in seed order.
 """
@@ -26,7 +27,7 @@ import numpy as np
 from phalanx.runtime.atomic import write_text
 
 #: Entries of a learner's metrics that are not losses/diagnostics (those are logged as they come).
-EPISODE_KEYS = ("env_steps", "episode_return_sum", "episode_length_sum", "episode_count")
+EPISODE_KEYS = ("env_steps", "episode_return_sum", "episode_length_sum", "episode_count", "episode_metric_sums")
 
 
 def extra_keys(m: dict[str, Any]) -> list[str]:
@@ -62,6 +63,8 @@ def seed_entries(m: dict[str, Any], num_seeds: int) -> list[dict[str, Any]]:
             "episode_return": {g: _ratio(float(pick(x).sum()), count) for g, x in m["episode_return_sum"].items()},
             "episode_length": _ratio(float(pick(m["episode_length_sum"]).sum()), count),
         }
+        for name, x in m.get("episode_metric_sums", {}).items():  # the env's (SMAX: win_rate), per episode
+            entry[name] = _ratio(float(pick(x).sum()), count)
         for key in extra_keys(m):
             entry[key] = _reduce(m[key], pick)
         entries.append(entry)
@@ -165,7 +168,7 @@ class TensorBoard:
 
 
 def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_name: str,
-              num_agents: dict[str, int]) -> dict[str, Any]:
+              num_agents: dict[str, int], episode_metrics: tuple[str, ...] = ()) -> dict[str, Any]:
     """The run in marl-eval's raw-data format.
 
     ``{env: {task: {ALGO: {"seed_k": {"step_i": {"step_count", "return", ...}, "absolute_metrics": {...}}}}}}``
@@ -175,6 +178,8 @@ def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_n
     step; a chunk without completed episodes repeats the seed's previous value, and leading steps
     before every seed has finished an episode are left out so every seed has the same steps.
     ``absolute_metrics`` holds the last step's values (the final policy's training returns).
+    Each of the env's ``episode_metrics`` found in a line (SMAX's ``win_rate``, Mava's eval metric
+    name) is written beside ``return`` under its own name.
     """
     groups = list(num_agents)
     total = sum(num_agents.values())
@@ -187,6 +192,7 @@ def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_n
         out = {"return": sum(r[g] * num_agents[g] for g in groups) / total}
         if len(groups) > 1:
             out |= {f"return_{g}": r[g] for g in groups}
+        out |= {m: entry[m] for m in episode_metrics if entry.get(m) is not None}
         return out
 
     per_seed: list[list[tuple[int, dict[str, float] | None]]] = [[] for _ in range(num_seeds)]

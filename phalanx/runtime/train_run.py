@@ -30,6 +30,7 @@ import jax
 import numpy as np
 from rich.console import Console
 
+from phalanx.envs.wrappers import episode_metric_names
 from phalanx.errors import PhalanxError
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.atomic import write_json
@@ -132,13 +133,15 @@ def write_summaries(run: RunContext, env: Any) -> None:
     config = run.config
     num_agents = {g: s.num_agents for g, s in env.spec.groups.items()}
     task_name = "-".join(f"{k}={v}" for k, v in sorted(config.env_settings.items())) or "default"
-    write_json(run.paths.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents))
+    write_json(run.paths.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents,
+                                              episode_metric_names(env)))
     learning_curve(lines, run.paths.plot, f"{config.env} {config.algo.upper()}")
 
 
-def _status(line: dict[str, Any]) -> str:
+def _status(line: dict[str, Any], episode_metrics: tuple[str, ...] = ()) -> str:
     returns = " ".join(f"{g}={'-' if v is None else f'{v:.3g}'}" for g, v in line["episode_return"].items())
-    return f"{line['steps_per_s']:,.0f} steps/s  return {returns}"
+    extra = " ".join(f"{k}={line[k]:.3g}" for k in episode_metrics if line.get(k) is not None)  # SMAX: win_rate
+    return f"{line['steps_per_s']:,.0f} steps/s  return {returns}" + (f"  {extra}" if extra else "")
 
 
 def _record(run: RunContext, line: dict[str, Any]) -> None:
@@ -193,6 +196,7 @@ def _train(run: RunContext) -> Path:
     progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
 
     steps_per_update = config.train.steps_per_update
+    metric_names = episode_metric_names(env)
     compiled: dict[int, Any] = {}
 
     def advance(state: Any, chunk_index: int, n: int) -> tuple[Any, list[dict[str, Any]]]:
@@ -228,7 +232,7 @@ def _train(run: RunContext) -> Path:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.
                 write_summaries(run, env)
                 run.save(chunk_index + 1, state)
-            bar.update(progress["env_steps"], _status(line))
+            bar.update(progress["env_steps"], _status(line, metric_names))
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "
                   f"run dir: {run.path}")
     return run.path

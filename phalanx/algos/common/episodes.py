@@ -2,7 +2,9 @@
 
 Every learner's per-update metrics start with :class:`BaseMetrics` (``env_steps``,
 ``episode_return_sum``, ``episode_length_sum``, ``episode_count``): episode statistics are
-sums and a count, divided on the host, so chunks and seeds aggregate exactly.
+sums and a count, divided on the host, so chunks and seeds aggregate exactly. An env's episode
+metrics (``EpisodeStats.metrics``, e.g. SMAX's ``win_rate``) travel the same way, as
+``episode_metric_sums``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class EpisodeSums:
     return_sum: dict  # {group: (...)} sum of ended episodes' returns (each the mean over the group's agents)
     length_sum: jax.Array  # (...)
     count: jax.Array  # (...)
+    metric_sums: dict = struct.field(default_factory=dict)  # {name: (...)} sum of the env's episode metrics
 
     @classmethod
     def of(cls, ts: TimeStep) -> EpisodeSums:
@@ -48,6 +51,7 @@ class EpisodeSums:
             return_sum={g: jnp.sum(jnp.where(end, r.mean(-1), 0.0)) for g, r in ep.returns.items()},
             length_sum=jnp.sum(jnp.where(end, ep.length, 0)).astype(jnp.float32),
             count=jnp.sum(end).astype(jnp.float32),
+            metric_sums={k: jnp.sum(jnp.where(end, v, 0.0)) for k, v in ep.metrics.items()},
         )
 
     def total(self) -> EpisodeSums:
@@ -63,9 +67,13 @@ class BaseMetrics:
     episode_return_sum: dict  # {group: ()}
     episode_length_sum: jax.Array  # ()
     episode_count: jax.Array  # ()
+    # {name: ()} sums of the env's episode metrics (EpisodeStats.metrics) over the episodes that ended;
+    # keyword-only with a default, so learners' metrics that do not carry them need no change.
+    episode_metric_sums: dict = struct.field(default_factory=dict, kw_only=True)
 
 
 def base_metrics(env_steps: jax.Array, sums: EpisodeSums) -> dict:
     """The :class:`BaseMetrics` fields as keyword arguments, from an update's (already totalled) sums."""
     return {"env_steps": env_steps, "episode_return_sum": sums.return_sum,
-            "episode_length_sum": sums.length_sum, "episode_count": sums.count}
+            "episode_length_sum": sums.length_sum, "episode_count": sums.count,
+            "episode_metric_sums": sums.metric_sums}

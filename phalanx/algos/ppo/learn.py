@@ -98,6 +98,7 @@ def learn(trainer: TrainerParts, state: TrainState, traj: Transition, start_hidd
         episode_return_sum={n: jnp.sum(jnp.where(ends, r, 0.0)) for n, r in traj.episode_returns.items()},
         episode_length_sum=jnp.sum(jnp.where(ends, traj.episode_length, 0)).astype(jnp.float32),
         episode_count=jnp.sum(ends).astype(jnp.float32),
+        episode_metric_sums={k: jnp.sum(jnp.where(ends, v, 0.0)) for k, v in traj.episode_metrics.items()},
         **info,
     )
     state = state.replace(params=params, opt_state=opt_state, value_stats=value_stats,

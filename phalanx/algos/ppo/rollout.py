@@ -77,6 +77,7 @@ def env_step(trainer: TrainerParts, state: TrainState, key: jax.Array) -> tuple[
         reward={n: next_ts.reward[n] for n in learners}, terminated={n: next_ts.terminated[n] for n in learners},
         episode_end=next_ts.done, active=active, resets=resets,
         episode_returns={n: r.mean(-1) for n, r in ep.returns.items()}, episode_length=ep.length,
+        episode_metrics=ep.metrics,
     )
     new_state = state.replace(
         env_state=env_state, timestep=next_ts, actor_hidden=actor_hidden, critic_hidden=critic_hidden,

@@ -60,6 +60,7 @@ class Transition:
     resets: jax.Array  # (E,) this step begins an episode (recurrent state zeroed)
     episode_returns: dict  # {group: (E,)} mean return over the group's agents of an episode that ended
     episode_length: jax.Array  # (E,)
+    episode_metrics: dict = struct.field(default_factory=dict)  # {name: (E,)} the env's, of an episode that ended
 
 
 #: Minibatch fields that hold the recurrent state at each sequence's start (batch axis 0);
