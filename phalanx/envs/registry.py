@@ -22,11 +22,13 @@ from phalanx.xla_cpu import enabled_by_environment, unroll_threefry_on_cpu
 if enabled_by_environment():
     unroll_threefry_on_cpu()
 
-_REGISTRY: dict[str, Callable[..., Environment]] = {}
+#: name → env class or factory, or its ``"module:attribute"`` path (imported on first use).
+_REGISTRY: dict[str, Callable[..., Environment] | str] = {}
 #: ``prefix`` → ``factory(name, **settings)`` (or its ``"module:function"`` path, imported on first use)
 #: for envs named ``<prefix>:<name>``: other libraries' envs, built by an adapter.
 _NAMESPACES: dict[str, Callable[..., Environment] | str] = {}
 _DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}  # env → command → {"group.key": value}
+_ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}  # env → algorithm → {"train.key": value}
 
 #: The commands an env may register defaults for, and the groups those defaults may set.
 COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
@@ -38,18 +40,23 @@ COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
 
 def register(
     name: str,
-    factory: Callable[..., Environment],
+    factory: Callable[..., Environment] | str,
     *,
     train_defaults: dict[str, Any] | None = None,
     population_defaults: dict[str, Any] | None = None,
     league_defaults: dict[str, Any] | None = None,
+    algo_defaults: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Register ``factory`` (an env class or function taking keyword settings) as ``name``.
 
     Args:
+        factory: the env class or factory, or its path ``"package.module:attribute"``, imported
+            when the name is first made (an env built on an optional library, such as ``smax``).
         train_defaults, population_defaults, league_defaults: what ``phalanx train`` / ``psro`` and
             ``selfplay`` / ``league`` use on this env beneath the user's arguments, as dotted keys
             (``{"train.lr": 5e-4}``); ``train.*`` keys a learner does not have are skipped.
+        algo_defaults: ``{algorithm: {"train.key": value}}``, settings for one learner on this env
+            (``{"qmix": {"train.lr": 5e-5}}``), over the command's defaults under every command.
     """
     if name in _REGISTRY:
         old = _REGISTRY[name]
@@ -64,18 +71,24 @@ def register(
             if key.split(".")[0] not in COMMAND_GROUPS[command] or "." not in key:
                 raise PhalanxError(f"register({name!r}): {command}_defaults key {key!r} must start with one of "
                                    f"{', '.join(g + '.' for g in COMMAND_GROUPS[command])}")
+    for algo, defaults in (algo_defaults or {}).items():
+        for key in defaults:
+            if not key.startswith("train."):
+                raise PhalanxError(f"register({name!r}): algo_defaults[{algo!r}] key {key!r} must start with train.")
     _REGISTRY[name] = factory
     _DEFAULTS[name] = {command: dict(d) for command, d in given.items() if d}
+    _ALGO_DEFAULTS[name] = {algo: dict(d) for algo, d in (algo_defaults or {}).items()}
 
 
-def command_defaults(name: str, command: str) -> dict[str, Any]:
-    """The dotted defaults env ``name`` registered for ``command`` (``train``, ``population`` or ``league``).
+def command_defaults(name: str, command: str, algo: str | None = None) -> dict[str, Any]:
+    """The dotted defaults env ``name`` registered for ``command`` (``train``, ``population`` or ``league``),
+    with those it registered for the learner ``algo`` over them.
 
     An unregistered name (a PettingZoo module) has none.
     """
     if command not in COMMAND_GROUPS:
         raise ValueError(f"command must be one of {', '.join(COMMAND_GROUPS)}, not {command!r}")
-    return dict(_DEFAULTS.get(name, {}).get(command, {}))
+    return {**_DEFAULTS.get(name, {}).get(command, {}), **_ALGO_DEFAULTS.get(name, {}).get(algo, {})}
 
 
 def register_namespace(prefix: str, factory: Callable[..., Environment] | str) -> None:
@@ -131,7 +144,11 @@ def _lookup(name: str) -> Callable[..., Environment]:
             + (f"; and other libraries' as {', '.join(p + ':<name>' for p in sorted(_NAMESPACES))}." if _NAMESPACES
                else ".")
         )
-    return _REGISTRY[name]
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = _REGISTRY[name] = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def make(name: str, **kwargs: Any) -> Environment:

@@ -96,7 +96,7 @@ def learner_values(values: dict[str, Any], command: str) -> tuple[dict[str, Any]
     train = values.pop("train", {})
     if not isinstance(train, dict):
         raise ConfigError(f"train={train!r}: expected a group of keys (train.KEY=VALUE).")
-    defaults = unflatten(command_defaults(env, command)) if isinstance(env, str) else {}
+    defaults = unflatten(command_defaults(env, command, algo)) if isinstance(env, str) else {}
     names = {f.name for f in dataclasses.fields(algorithm.config_cls)}
     env_train = {k: v for k, v in defaults.pop("train", {}).items() if k in names}
     if "env" in defaults:
