@@ -39,7 +39,7 @@ register("tag", Tag, train_defaults={"train.num_envs": 32},
                           "league.scorer": "tags"})
 
 # Each family registers its own names on import.
-from phalanx.envs import lbf, matrix, mpe, poker, rware, tag_grid  # noqa: E402, F401
+from phalanx.envs import lbf, matrix, mpe, poker, rware, smax, tag_grid  # noqa: E402, F401
 
 # Other libraries' envs by name, "jaxmarl:<name>" and "jumanji:<name>": the adapters (phalanx/interop/)
 # are imported on first use of the prefix, so JaxMARL and Jumanji stay optional.
