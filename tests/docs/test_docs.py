@@ -99,6 +99,21 @@ def test_psro_on_poker_code_runs(tmp_path):
     run_doc(DOCS / "psro-on-poker.md", checks, tmp_path)
 
 
+def test_trained_policy_page_runs(tmp_path):
+    # Its tiny phalanx train command, then its Python: load_policy, an episode one env at a time, a batch.
+    doc = DOCS / "trained-policy.md"
+    train = next(line for line, _ in quoted_commands(doc.read_text()) if line.startswith("phalanx train"))
+    proc = subprocess.run([sys.executable, "-m", "phalanx", *shlex.split(train)[1:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checks = textwrap.dedent("""
+        assert set(actions) == {"agents"} and actions["agents"].shape == (2,)
+        assert batch_actions["agents"].shape == (8, 2) and policy.step >= 1
+        print("DOC-OK")
+    """)
+    run_doc(doc, checks, tmp_path)
+
+
 def test_other_docs_code_imports(tmp_path):
     # Blocks not run end to end (they train for minutes) must still parse and import what they use.
     lines = []
