@@ -303,6 +303,12 @@ def _resolve_league(args: list[str]) -> Any:
     return resolve(args)
 
 
+def _resolve_data(args: list[str]) -> Any:
+    from phalanx.runtime.data_cmd import resolve
+
+    return resolve(args)
+
+
 def _resolve_plot(args: list[str]) -> Any:
     from phalanx.runtime.plot_runs import resolve
 
@@ -327,7 +333,7 @@ SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "bench": _resolve_bench, "train": _resolve_train, "eval": _resolve_eval,
     "render": _render_schema,
     "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
-    "league": _resolve_league, "plot": _resolve_plot,
+    "league": _resolve_league, "plot": _resolve_plot, "data": _resolve_data,
 }
 
 USAGE = """usage: phalanx <command> [key=value ...]

@@ -66,6 +66,41 @@ class RecordConfig:
     seed: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class InfoConfig:
+    """``phalanx data info PATH [out=FILE.png]``: the dataset (``DIR/NAME.vlt[/UID]``) and the histogram's path."""
+
+    path: str | None = None
+    out: str | None = None
+
+
+def resolve(args: list[str]) -> RecordConfig | InfoConfig:
+    """The typed config of ``phalanx data record|info ARGS`` (``phalanx config data ...``); nothing is run."""
+    if not args or args[0] not in ("record", "info"):
+        raise PhalanxError("usage: phalanx data record env=E policy=RUN_DIR|random episodes=N out=DIR/NAME.vlt "
+                           "[epsilon=] [quality=] | phalanx data info PATH [out=FILE.png]")
+    if args[0] == "info":
+        positional = [a for a in args[1:] if "=" not in a]
+        values, _ = split_args([a for a in args[1:] if "=" in a])
+        if len(positional) > 1 or (positional and "path" in values):
+            raise PhalanxError("usage: phalanx data info PATH [out=FILE.png] (PATH: DIR/NAME.vlt[/UID]).")
+        config = build(InfoConfig, {**values, **({"path": positional[0]} if positional else {})})
+        if config.path is None:
+            raise PhalanxError("usage: phalanx data info PATH [out=FILE.png] (PATH: DIR/NAME.vlt[/UID]).")
+        return config
+    import phalanx
+
+    values, env_settings = split_args(args[1:])
+    config = build(RecordConfig, values)
+    if config.out is None:
+        raise PhalanxError("phalanx data record needs out=DIR/NAME.vlt (where the vault goes).")
+    if config.policy == "random" and config.env is None:
+        raise PhalanxError("phalanx data record policy=random needs env=NAME.")
+    if config.env is not None:
+        phalanx.make(config.env, **env_settings)  # unknown env or setting: one line
+    return config
+
+
 def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon: float) -> tuple[dict, jax.Array]:
     """One episode in each of ``E`` envs: ``(rows {field: (T, E, ...)}, live (T, E) bool)``, ``T = time_limit``.
 
@@ -153,10 +188,8 @@ def record(args: list[str], console: Console) -> Path:
     """``phalanx data record ...``: write the dataset; return its vault (uid) directory."""
     import phalanx
 
-    values, env_settings = split_args(args)
-    config = build(RecordConfig, values)
-    if config.out is None:
-        raise PhalanxError("phalanx data record needs out=DIR/NAME.vlt (where the vault goes).")
+    config = resolve(["record", *args])
+    _, env_settings = split_args(args)
     name, settings, make_actors = _policy(config, env_settings)
     env = phalanx.make(name, **settings)
     layout = group_layout(env)
@@ -196,12 +229,8 @@ def info(args: list[str], console: Console) -> dict[str, Any]:
     """``phalanx data info PATH [out=FILE.png]``: print what the dataset holds; return the numbers."""
     from phalanx.runtime.plots import figure, save
 
-    values, _ = split_args([a for a in args if "=" in a])
-    positional = [a for a in args if "=" not in a]
-    target = values.pop("path", None) or (positional[0] if positional else None)
-    if target is None or values.keys() - {"out"} or len(positional) > 1:
-        raise PhalanxError("usage: phalanx data info PATH [out=FILE.png] (PATH: DIR/NAME.vlt[/UID]).")
-    path = resolve_path(target, "path")
+    config = resolve(["info", *args])
+    path = resolve_path(config.path, "path")
     exp, meta = read_vault(path, "path")
     ph = meta.get("phalanx", {})
     ends = episode_ends(exp)
@@ -229,7 +258,7 @@ def info(args: list[str], console: Console) -> dict[str, Any]:
     ax.set_title(f"{ph.get('env', '')} {path.name}")
     if len(returns) > 1:
         ax.legend()
-    out = Path(values.get("out") or path.parent / f"{path.name}_returns.png")
+    out = Path(config.out or path.parent / f"{path.name}_returns.png")
     save(fig, out)
     console.print(f"wrote {out}", soft_wrap=True)
     return {"path": path, "rows": len(ends), "episodes": int(ends.sum()), "returns": returns, "histogram": out,
@@ -239,7 +268,6 @@ def info(args: list[str], console: Console) -> dict[str, Any]:
 def main(args: list[str], console: Console) -> int:
     """``phalanx data record|info ...``."""
     if not args or args[0] not in ("record", "info"):
-        raise PhalanxError("usage: phalanx data record env=E policy=RUN_DIR|random episodes=N out=DIR/NAME.vlt "
-                           "[epsilon=] [quality=] | phalanx data info PATH")
+        resolve(args)  # the usage line
     (record if args[0] == "record" else info)(args[1:], console)
     return 0
