@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from phalanx.envs.types import TimeStep
 from phalanx.errors import PhalanxError
-from phalanx.interop.jaxmarl import JaxMARLEnv, JaxMARLState
+from phalanx.interop.jaxmarl import JaxMARLEnv, JaxMARLState, _jaxmarl
 from phalanx.interop.smax.scenarios import get_scenario
 
 ENEMIES = ("heuristic", "learned")
@@ -69,6 +69,7 @@ class SMAX(JaxMARLEnv):
         won_battle_bonus: float = 1.0,
         observation_type: Literal["unit_list", "conic"] = "unit_list",
     ):
+        _jaxmarl()  # a missing JaxMARL is one line saying how to install it
         from jaxmarl.environments import smax as jaxmarl_smax
 
         if enemy not in ENEMIES:
