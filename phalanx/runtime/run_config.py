@@ -63,8 +63,6 @@ class RunConfig:
                                   "(num_workers=); use backend=local.")
             if self.num_seeds != 1:
                 raise ConfigError(f"num_seeds={self.num_seeds}: one seed per PettingZoo run; use num_seeds=1.")
-            if not isinstance(self.train, PPOConfig):
-                raise ConfigError(f"algo={self.algo!r}: PettingZoo envs train with ippo or mappo.")
         algorithm = get_algorithm(self.algo)
         if not isinstance(self.train, algorithm.config_cls):
             raise ConfigError(f"algo={self.algo!r} needs train settings of type {algorithm.config_cls.__name__}.")
@@ -125,9 +123,20 @@ def resolve(args: list[str]) -> RunConfig:
     config = from_values(values, env_settings)
     if config.env.startswith("pettingzoo:"):
         # Imported only here: Phalanx's own envs train without the pettingzoo extra installed.
-        from phalanx.interop.pettingzoo_in import pettingzoo_factory
+        from phalanx.algos.common.host import SpecEnv
+        from phalanx.interop.pettingzoo_in import as_parallel, infer_layout, pettingzoo_factory
 
-        pettingzoo_factory(config.env, **config.env_settings)  # unknown module → one line (settings: at start)
+        factory = pettingzoo_factory(config.env, **config.env_settings)  # unknown module → one line
+        try:
+            probe = as_parallel(factory())
+        except TypeError as err:  # most often a wrong setting name
+            raise ConfigError(f"{config.env}: building the env failed: {err}") from None
+        try:
+            spec = infer_layout(probe).spec
+        finally:
+            probe.close()
+        # The learner on the env's spec (no compilation): algo/env mismatches fail before a run dir exists.
+        get_algorithm(config.algo).make_train(config.train, SpecEnv(spec, config.env))
     else:
         env = make(config.env, **config.env_settings)  # unknown env / setting / wrong type → one line
         # Building the learner (no compilation) catches algo/env mismatches before a run dir exists.

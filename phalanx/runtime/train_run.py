@@ -239,37 +239,55 @@ def _train(run: RunContext) -> Path:
 
 
 def run_host(config: RunConfig, console: Console) -> Path:
-    """``phalanx train env=pettingzoo:<module>``: PPO with the env in worker processes (Sebulba shape).
+    """``phalanx train env=pettingzoo:<module> algo=A``: any learner with the env in worker processes.
 
-    The same run skeleton and outputs as :func:`run` (config, metrics.jsonl, TensorBoard, plot, marl-eval
-    file) and a final checkpoint of the learner; no resume (the envs' state lives in the worker processes).
+    The learner's own compiled ``update`` steps the pool through host callbacks
+    (:mod:`phalanx.algos.common.host`); PPO with an even number (>= 2) of workers takes that path's
+    overlap option instead, acting on one half of the envs while the workers step the other
+    (:mod:`phalanx.algos.ppo.sebulba`). The same run skeleton and outputs as :func:`run` (config,
+    metrics.jsonl lines in the same format, TensorBoard, plot, marl-eval file, checkpoints every
+    ``checkpoint_every`` chunks and at the end); no resume (the envs' state lives in the worker processes).
     """
-    from phalanx.algos.ppo.sebulba import default_splits, train_host
+    from phalanx.algos.common.host import train_host
+    from phalanx.algos.ppo.config import PPOConfig
+    from phalanx.algos.ppo.sebulba import default_splits, train_overlapped
+    from phalanx.algos.registry import get_algorithm
     from phalanx.interop.pettingzoo_in import pettingzoo_factory
     from phalanx.runtime.host_envs import from_pettingzoo
 
     factory = pettingzoo_factory(config.env, **config.env_settings)
     c = config.train
-    splits = default_splits(c.num_envs, config.num_workers)
+    chunks = len(chunk_sizes(c.num_updates, config.log_every))
+    splits = default_splits(c.num_envs, config.num_workers) if isinstance(c, PPOConfig) else 1
+
+    def line(chunk: int, update: int, metrics: list[Any], wall_time: float, steps_per_s: float) -> dict[str, Any]:
+        stacked = jax.tree.map(lambda *x: np.stack(x), *metrics)
+        return make_line(chunk, update, int(stacked.env_steps[-1]), wall_time, steps_per_s,
+                         seed_entries(dataclasses.asdict(stacked), 1))
+
     with from_pettingzoo(factory, c.num_envs, config.num_workers, splits) as venv, \
             open_run(KIND, config, console=console) as run:
         console.print(f"[bold]phalanx train[/bold] run dir: {run.path}  ({config.num_workers} env worker(s))")
-        run.start()
+        progress = run.start({"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0,
+                              "metrics_lines": 0})
         with run.progress_bar(f"{config.env} {config.algo}", c.num_updates * c.steps_per_update, 0,
                               "env steps") as bar:
 
             def on_line(state: Any, line: dict[str, Any]) -> None:
                 _record(run, line)
-                if (line["chunk"] + 1) % run.config.checkpoint_every == 0:
+                done = line["chunk"] + 1
+                progress.update(chunks_done=done, updates_done=line["update"], env_steps=line["env_steps"],
+                                wall_time=line["wall_time"])
+                if done == chunks or done % config.checkpoint_every == 0:
                     write_summaries(run, venv)
+                    run.save(done, state)
                 bar.update(line["env_steps"], _status(line))
 
-            state, lines = train_host(c, seed=config.seed, venv=venv, log_every=config.log_every, callback=on_line)
-        progress = {"chunks_done": len(lines), "updates_done": lines[-1]["update"],
-                    "env_steps": lines[-1]["env_steps"], "wall_time": lines[-1]["wall_time"],
-                    "metrics_lines": len(lines)}
-        run.save(len(lines), state, progress)
-        write_summaries(run, venv)
+            if splits > 1:
+                train_overlapped(c, venv, seed=config.seed, log_every=config.log_every, callback=on_line, line=line)
+            else:
+                train_host(c, venv, make_train=get_algorithm(config.algo).make_train, seed=config.seed,
+                           log_every=config.log_every, callback=on_line, line=line)
     console.print(f"done: {progress['env_steps']:,} env steps in {progress['wall_time']:.1f}s; run dir: {run.path}")
     return run.path
 

@@ -1,5 +1,6 @@
-"""PPO on host envs (Sebulba shape): same rollout layout as the compiled trainer, actions
-consistent with what ``learn`` recomputes, and IPPO learns a tiny PettingZoo game."""
+"""PPO on host envs with acting overlapped across splits (the host path's option, Sebulba shape): same
+rollout layout as the compiled trainer, actions consistent with what ``learn`` recomputes, and IPPO
+learns a tiny PettingZoo game."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 from pettingzoo import ParallelEnv
 
 import phalanx
+from phalanx.algos.common.host import metrics_line, random_returns
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.rollout import env_step
-from phalanx.algos.ppo.sebulba import make_host_trainer, metrics_line, random_returns, train_host
+from phalanx.algos.ppo.sebulba import make_host_trainer, train_overlapped
 from phalanx.algos.ppo.train import UpdateMetrics, make_train
 from phalanx.envs import EnvSpec
 from phalanx.errors import PhalanxError
@@ -76,7 +78,7 @@ def test_ippo_on_a_host_pettingzoo_env_beats_random():
     with from_pettingzoo(SignalGame, num_envs=8, num_workers=2, num_splits=2) as venv:
         baseline = random_returns(venv, 200, seed=1)["player"]
         assert baseline == pytest.approx(RANDOM_RETURN, abs=0.2)  # the analytic value, measured
-        state, lines = train_host(config, venv=venv, seed=0)
+        state, lines = train_overlapped(config, venv=venv, seed=0)
     assert len(lines) == 20 and lines[-1]["env_steps"] == 8 * 16 * 20 == int(state.env_steps)
     assert all(line["episodes"] == 32 for line in lines)  # 128 steps / 4 per episode
     final = np.mean([line["episode_return"]["player"] for line in lines[-3:]])

@@ -1,24 +1,23 @@
-"""IPPO/MAPPO on host-side envs (the Sebulba shape): PettingZoo envs in worker processes.
+"""IPPO/MAPPO on host envs with acting overlapped across env splits (the Sebulba shape).
 
-The Anakin trainer (:mod:`phalanx.algos.ppo.train`) compiles env and learner into one
-program. Envs that are not JAX — any PettingZoo env through ``phalanx.from_pettingzoo``, or
-anything else matching :class:`~phalanx.interop.host.HostVecEnv` — run on the host instead:
+The host path for every learner is :mod:`phalanx.algos.common.host`: the learner's compiled
+``update`` steps the envs through host callbacks, all envs at once. With worker processes, PPO
+has one more option, kept here: the envs are cut into ``num_splits`` splits stepped by disjoint
+workers, and a Python loop acts on one split while the workers step another, hiding the
+policy's latency (and the loop's) behind the env step:
 
 * each env step (per split), the host's batched :class:`~phalanx.envs.TimeStep` goes to the
   device once, as the argument of one jitted call that writes the finished step's
   :class:`Transition` into a rollout buffer on the device (donated, so in place) and samples
   the next actions, which come back in one ``device_get``;
-* the envs are cut into ``num_splits`` splits stepped by disjoint workers, so while the
-  workers step one split the policy acts on another (with 2 splits, the env step of one
-  half hides the policy's latency for the other);
 * the rollout is kept on the device in the Anakin trainer's ``Transition`` layout
   ``(T, E, ...)`` and learnt from by the same :meth:`Trainer.learn` (GAE, epochs,
   minibatches, losses: one implementation of the PPO math);
-* learning stays on-policy: every rollout starts after the previous update (the workers
-  idle while the learner runs; Sebulba's actor/learner overlap would make PPO off-policy).
+* learning stays on-policy: every rollout starts after the previous update.
 
-``train_host(config, venv)`` runs a whole training and returns the final
-:class:`TrainState` and one metrics dict per ``log_every`` updates (a ``metrics.jsonl`` line).
+``train_overlapped(config, venv)`` runs a whole training and returns the final
+:class:`TrainState` and one metrics dict per ``log_every`` updates (a ``metrics.jsonl`` line),
+as :func:`phalanx.algos.common.host.train_host` does.
 """
 
 from __future__ import annotations
@@ -30,59 +29,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
+from phalanx.algos.common.host import SpecEnv, metrics_line
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.train import Trainer, TrainState, Transition, UpdateMetrics, make_train
-from phalanx.envs.environment import Environment
-from phalanx.envs.spaces import Box
-from phalanx.envs.types import EnvSpec, TimeStep, make_timestep
+from phalanx.envs.types import TimeStep
 from phalanx.errors import PhalanxError
 from phalanx.interop.host import HostVecEnv
 from phalanx.networks import distributions as dist
-
-
-class SpecEnv(Environment):
-    """Stands in for a host env inside :func:`make_train`: it has the spec, and a reset of zeros.
-
-    ``make_train`` builds the policy and optimiser from an env, and ``Trainer.init`` resets
-    one; this env gives both what they need. Stepping it is an error: host envs step on the host.
-    """
-
-    name = "host"
-
-    def __init__(self, spec: EnvSpec):
-        self._spec = spec
-
-    @property
-    def spec(self) -> EnvSpec:
-        return self._spec
-
-    @property
-    def default_params(self) -> None:
-        return None
-
-    def _reset(self, key: jax.Array, params: None) -> tuple[jax.Array, TimeStep]:
-        del key, params
-        return jnp.int32(0), zero_timestep(self._spec)
-
-    def _step(self, key, state, actions, params):
-        raise PhalanxError("SpecEnv cannot step: a host env is stepped by the host (see phalanx.algos.ppo.sebulba).")
-
-
-def zero_timestep(spec: EnvSpec) -> TimeStep:
-    """An all-zero (all-legal) unbatched timestep of ``spec``."""
-    groups = spec.groups
-    return make_timestep(
-        obs={g: jnp.zeros((s.num_agents, *s.observation.shape), jnp.float32) for g, s in groups.items()},
-        action_mask={g: jnp.ones((s.num_agents, s.action.mask_size), bool) for g, s in groups.items()
-                     if not isinstance(s.action, Box)},
-        reward={g: jnp.zeros(s.num_agents, jnp.float32) for g, s in groups.items()},
-        terminated={g: jnp.zeros(s.num_agents, bool) for g, s in groups.items()},
-        truncated=False,
-        global_state=jnp.zeros(spec.global_state.shape, jnp.float32),
-    )
 
 
 @struct.dataclass
@@ -310,36 +265,19 @@ def make_host_trainer(config: PPOConfig, venv: HostVecEnv) -> HostTrainer:
     return HostTrainer(config, venv, make_train(config, SpecEnv(venv.spec)))
 
 
-def metrics_line(chunk: int, update: int, metrics: list[UpdateMetrics], wall_time: float,
-                 steps_per_s: float) -> dict[str, Any]:
-    """A ``metrics.jsonl`` line for the updates ``metrics`` (one chunk): episode statistics
-    pooled over its episodes (``None`` if none ended), losses averaged over its updates."""
-    ms = jax.device_get(metrics)
-    count = float(sum(m.episode_count for m in ms))
-    line: dict[str, Any] = {
-        "chunk": chunk, "update": update, "env_steps": int(ms[-1].env_steps), "wall_time": round(wall_time, 4),
-        "steps_per_s": round(steps_per_s, 1), "episodes": int(count),
-        "episode_return": {g: float(sum(m.episode_return_sum[g] for m in ms)) / count if count else None
-                           for g in ms[0].episode_return_sum},
-        "episode_length": float(sum(m.episode_length_sum for m in ms)) / count if count else None,
-    }
-    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
-        line[key] = {g: float(np.mean([getattr(m, key)[g] for m in ms])) for g in getattr(ms[0], key)}
-    return line
-
-
 def default_splits(num_envs: int, num_workers: int) -> int:
     """2 splits (policy on one half while the workers step the other) when the sizes allow, else 1."""
     return 2 if num_workers >= 2 and num_workers % 2 == 0 and num_envs % 2 == 0 else 1
 
 
-def train_host(
+def train_overlapped(
     config: PPOConfig,
     venv: HostVecEnv,
     *,
     seed: int = 0,
     log_every: int = 1,
     callback: Callable[[TrainState, dict[str, Any]], None] | None = None,
+    line: Callable[..., dict[str, Any]] | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]]]:
     """Train IPPO/MAPPO (``config.critic``) on host envs, e.g. ``phalanx.from_pettingzoo(factory, num_envs)``.
 
@@ -349,6 +287,8 @@ def train_host(
         seed: PRNG seed of the learner (``PRNGKey(seed)``) and of the envs (env ``i``: ``seed + i``).
         log_every: updates per metrics line (the last line may cover fewer).
         callback: called after every line with the state and the line (e.g. to log, checkpoint).
+        line: ``line(chunk, update, metrics, wall_time, steps_per_s) -> dict`` makes a line from the
+            per-update metrics (default :func:`~phalanx.algos.common.host.metrics_line`).
 
     Returns:
         The final :class:`TrainState` and one metrics dict per ``log_every`` updates, with the keys
@@ -356,8 +296,9 @@ def train_host(
         ``steps_per_s``, ``episodes``, ``episode_return`` per group, ``episode_length``, per-group losses.
     """
     if not isinstance(log_every, int) or log_every < 1:
-        raise PhalanxError(f"train_host: log_every={log_every!r}; expected an integer >= 1.")
+        raise PhalanxError(f"train_overlapped: log_every={log_every!r}; expected an integer >= 1.")
     host = make_host_trainer(config, venv)
+    make_line = line or metrics_line
     state, carries = host.init(jax.random.PRNGKey(seed), seed)
     lines: list[dict[str, Any]] = []
     chunk: list[UpdateMetrics] = []
@@ -368,41 +309,13 @@ def train_host(
         if len(chunk) == log_every or u + 1 == host.num_updates:
             jax.block_until_ready(metrics)
             now = time.perf_counter()
-            line = metrics_line(len(lines), u + 1, chunk, now - wall0,
-                                len(chunk) * config.steps_per_update / (now - t0))
-            lines.append(line)
+            entry = make_line(len(lines), u + 1, chunk, now - wall0,
+                              len(chunk) * config.steps_per_update / (now - t0))
+            lines.append(entry)
             chunk, t0 = [], now
             if callback is not None:
-                callback(state, line)
+                callback(state, entry)
     return state, lines
 
 
-def random_returns(venv: HostVecEnv, num_steps: int, seed: int = 0) -> dict[str, float]:
-    """Mean episode return per group (agent-averaged) of uniformly random legal actions: the baseline."""
-    rng = np.random.default_rng(seed)
-    ts = venv.reset(seed)
-    sums = {g: 0.0 for g in venv.spec.groups}
-    count = 0
-    for _ in range(num_steps):
-        actions = {}
-        for g, s in venv.spec.groups.items():
-            shape = (venv.num_envs, s.num_agents)
-            if isinstance(s.action, Box):
-                actions[g] = rng.uniform(max(s.action.low, -1.0), min(s.action.high, 1.0),
-                                         (*shape, *s.action.shape)).astype(np.float32)
-            else:
-                logits = np.where(ts.action_mask[g], rng.gumbel(size=ts.action_mask[g].shape), -np.inf)
-                if hasattr(s.action, "nvec"):
-                    parts = np.split(logits, np.cumsum(s.action.nvec)[:-1], axis=-1)
-                    actions[g] = np.stack([p.argmax(-1) for p in parts], -1).astype(np.int32)
-                else:
-                    actions[g] = logits.argmax(-1).astype(np.int32)
-        ts = venv.step(actions)
-        done = ts.episode.completed
-        count += int(done.sum())
-        for g in sums:
-            sums[g] += float(ts.episode.returns[g][done].mean(-1).sum()) if done.any() else 0.0
-    return {g: v / count if count else float("nan") for g, v in sums.items()}
-
-
-__all__ = ["HostTrainer", "SpecEnv", "make_host_trainer", "metrics_line", "random_returns", "train_host"]
+__all__ = ["HostTrainer", "default_splits", "make_host_trainer", "train_overlapped"]
