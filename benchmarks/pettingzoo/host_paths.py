@@ -1,30 +1,29 @@
-"""PPO env steps/s on host envs two ways, same run: the Sebulba loop vs the one host path.
+"""PPO env steps/s on host envs two ways, same run: the host path with and without its overlap option.
 
     python benchmarks/pettingzoo/host_paths.py --updates 8 --rounds 3
 
 Both sides train IPPO on PettingZoo's ``mpe2.simple_spread_v3`` with the settings of
 ``pettingzoo_vs_jax.py`` (16 envs × 128 steps, 4 epochs × 4 minibatches, 2 worker processes):
 
-* ``sebulba``: ``phalanx.algos.ppo.sebulba.train_host`` — a Python loop per env step, one jitted
-  acting call per split, 2 splits so the policy acts on one half while the workers step the other;
+* ``sebulba``: ``phalanx.algos.ppo.sebulba.train_overlapped`` — a Python loop per env step, one
+  jitted acting call per split, 2 splits so the policy acts on one half while the workers step the other;
 * ``host``: ``phalanx.algos.common.host.train_host`` — PPO's own compiled ``update`` whose env
   step is an ordered ``io_callback`` into the pool (one split).
 
 Sides alternate within one invocation (``--rounds``), so load drifts hit both. Reported: env steps/s
 per side, the median over every chunk after each run's first (compilation excluded).
-The ``sebulba`` side needs ``phalanx/algos/ppo/sebulba.py``, which exists up to the commit that
-made the host path the only one; ``--sides host`` runs without it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 
+from phalanx.algos.common.host import train_host
 from phalanx.algos.ppo import make_train
 from phalanx.algos.ppo.config import PPOConfig
+from phalanx.algos.ppo.sebulba import default_splits, train_overlapped
 from phalanx.interop.pettingzoo_in import pettingzoo_factory
 from phalanx.runtime.host_envs import from_pettingzoo
 
@@ -34,13 +33,10 @@ def run_side(side: str, updates: int, num_envs: int, workers: int, seed: int) ->
     config = PPOConfig(num_envs=num_envs, num_steps=128, total_steps=num_envs * 128 * updates)
     factory = pettingzoo_factory("pettingzoo:mpe2.simple_spread_v3")
     if side == "sebulba":
-        sebulba = importlib.import_module("phalanx.algos.ppo.sebulba")
-        splits = sebulba.default_splits(num_envs, workers)
+        splits = default_splits(num_envs, workers)
         with from_pettingzoo(factory, num_envs, workers, splits) as venv:
-            _, lines = sebulba.train_host(config, venv, seed=seed)
+            _, lines = train_overlapped(config, venv, seed=seed)
     else:
-        from phalanx.algos.common.host import train_host
-
         with from_pettingzoo(factory, num_envs, workers) as venv:
             _, lines = train_host(config, venv, make_train=make_train, seed=seed)
     return [ln["steps_per_s"] for ln in lines[1:]]
