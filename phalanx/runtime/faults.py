@@ -62,6 +62,11 @@ def _alive(pid: int, started: str | None) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
+    try:  # a zombie (killed, not yet reaped by its parent) is gone too
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (OSError, IndexError):
+        pass
     now = _start_time(pid)
     return started is None or now is None or now == started
 

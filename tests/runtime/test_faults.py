@@ -17,7 +17,7 @@ import pytest
 
 from phalanx.cli import main
 from phalanx.errors import PhalanxError
-from phalanx.runtime.faults import LOCK_NAME, check_sizes, describe, speaks_grpc
+from phalanx.runtime.faults import LOCK_NAME, RunLock, check_sizes, describe, speaks_grpc
 from phalanx.runtime.run_config import resolve
 from phalanx.runtime.train_run import restore_final, run
 
@@ -92,6 +92,22 @@ def test_a_live_lock_refuses_resume_naming_the_process(tiny_run, tmp_path, capsy
     assert main(["train", f"resume={path}"]) == 0
     assert "run already complete" in capsys.readouterr().out
     assert not (path / LOCK_NAME).exists()
+
+
+def test_a_lock_of_a_killed_unreaped_process_is_taken_over(tmp_path):
+    """A process killed with SIGKILL and not yet reaped (a zombie) holds nothing."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    time.sleep(0.5)  # dead, not reaped
+    try:
+        lock = RunLock(tmp_path)
+        lock.acquire("phalanx train")
+        assert lock.held
+        lock.release()
+        assert not (tmp_path / LOCK_NAME).exists()
+    finally:
+        holder.wait()
 
 
 def test_a_live_lock_refuses_a_second_writer_of_a_new_run(tiny, tmp_path, capsys):
