@@ -14,6 +14,7 @@ from open_spiel.python.algorithms import exploitability as os_exploitability
 from PIL import Image
 
 from phalanx.cli import main
+from phalanx.errors import RunInterruptedError
 from phalanx.runtime.backend import LocalBackend
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.population_config import resolve
@@ -114,15 +115,15 @@ class CrashingBackend(LocalBackend):
         return super().submit(fn, *args, **kwargs)
 
 
-@pytest.mark.parametrize("oracle", [KUHN, pytest.param(KUHN_PPO, marks=pytest.mark.slow)], ids=["exact", "ppo"])
+@pytest.mark.parametrize("oracle", [KUHN, pytest.param(KUHN_PPO, marks=pytest.mark.slow)], ids=["exact", "learned"])
 def test_crash_mid_iteration_then_resume_equals_an_uninterrupted_run(tmp_path, oracle):
-    """Killed in iteration 2's oracle step, resumed from iteration 1's checkpoint (PPO: RNG and actors too)."""
+    """Killed in iteration 2's oracle step, resumed from iteration 1's checkpoint (learned: RNG and members too)."""
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     assert main(["psro", *oracle, "population.iterations=2", f"run_dir={full}"]) == 0
     config = resolve([*oracle, "population.iterations=2", f"run_dir={crashed}"])
     # Tasks: evaluate (it. 0); 2 best responses + 3 evaluation blocks (it. 1); the 7th is iteration 2's first
     # best response.
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterruptedError, match="continue with: phalanx psro resume="):
         run(config, backend=CrashingBackend(crash_at=7))
     assert len(lines_of(crashed)) == 2 and restore_final(crashed)[0].iteration == 1
     assert main(["psro", f"resume={crashed}"]) == 0
