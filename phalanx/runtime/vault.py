@@ -224,7 +224,8 @@ def load_dataset(path: str | Path, env: Environment, env_name: str) -> OfflineDa
                                f"{like[-1]}.")
     layout = group_layout(env)
     return OfflineData.build(exp["observations"], exp["actions"], exp["rewards"], exp["terminals"],
-                             exp["truncations"], legals if "legals" in want["infos"] else None, layout)
+                             exp["truncations"], legals if "legals" in want["infos"] else None,
+                             exp["infos"]["state"], layout)
 
 
 def make_trainer(config: Any, env: Environment) -> Any:
@@ -242,7 +243,7 @@ def make_trainer(config: Any, env: Environment) -> Any:
                            "(record one with phalanx data record env=... out=PATH).")
     if data and not offline:
         raise PhalanxError(f"data={data}: algo={config.algo} learns online; data= is for offline learners "
-                           "(algo=bc, iql_cql).")
+                           "(algo=bc, iql_cql, qmix_cql).")
     if not offline:
         return algorithm.make_train(config.train, env)
     return algorithm.make_train(config.train, env, dataset=load_dataset(data, env, config.env))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import phalanx
 from phalanx.algos.offline import OfflineConfig, make_train
-from phalanx.algos.offline.losses import bc_discrete_loss, cql_regulariser
+from phalanx.algos.offline.losses import bc_discrete_loss, cql_regulariser, qmix_cql_loss
 from phalanx.evaluation import Actor, random_actor
 from phalanx.runtime.data_cmd import episodes_of, rollout
 from phalanx.runtime.vault import VaultWriter, load_dataset
@@ -55,7 +56,8 @@ def test_bc_imitates_a_scripted_policy_and_beats_random(tmp_path):
     assert learned > random + 0.6 * (scripted - random), (learned, scripted, random)
 
 
-def test_iql_cql_learns_the_best_joint_action_from_random_data(tmp_path):
+@pytest.mark.parametrize("method", ["iql_cql", "qmix_cql"])
+def test_q_learners_learn_the_best_joint_action_from_random_data(tmp_path, method):
     payoffs = [[1.0, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.2]]  # matching pays; random play earns 0.19
     env = phalanx.make("matrix_game", row_payoffs=payoffs, column_payoffs=payoffs)
     n = 400
@@ -64,7 +66,7 @@ def test_iql_cql_learns_the_best_joint_action_from_random_data(tmp_path):
     data = load_dataset(tmp_path / "m.vlt", env, "matrix_game")
     # CQL favours the data's frequent actions by ~cql_weight·(π − p)/p; with payoffs this small the
     # default weight 2 outweighs the gaps between the actions' values, so a lighter one here.
-    config = OfflineConfig(method="iql_cql", grad_steps=1000, grad_steps_per_update=250, num_envs=16, eval_steps=4,
+    config = OfflineConfig(method=method, grad_steps=1000, grad_steps_per_update=250, num_envs=16, eval_steps=4,
                            cql_weight=0.2)
     assert _final_return(make_train(config, env, dataset=data)) > 0.9
 
@@ -74,3 +76,17 @@ def test_cql_regulariser_and_bc_loss_by_hand():
     mask = jnp.array([[[True, True, False]]])  # the illegal action's 5.0 does not count
     assert np.isclose(float(cql_regulariser(q, jnp.array([[1]]), mask)[0, 0]), np.log(np.e + 1.0) - 0.0, atol=1e-5)
     assert np.isclose(float(bc_discrete_loss(q, jnp.array([[0]]), mask)), np.log(1 + np.exp(-1.0)), atol=1e-5)
+
+
+def test_qmix_cql_loss_by_hand():
+    q = jnp.array([[[1.0, 0.0], [0.0, 2.0]]])  # (B=1, A=2, n=2)
+    q_next = jnp.array([[[0.0, 1.0], [3.0, 0.0]]])
+    mix = lambda qs: qs.sum(-1)  # noqa: E731  (VDN as the mixer: Q_tot = sum)
+    legal_all = jnp.ones((1, 2, 2), bool)
+    loss, (td, cql, q_tot) = qmix_cql_loss(q, q_next, q_next, jnp.array([[0, 1]]), legal_all, jnp.array([[[1, 0]]]),
+                                           mix, mix, jnp.array([1.0]), jnp.array([False]), jnp.array([True]),
+                                           gamma=0.5, cql_weight=2.0, double_q=True)
+    # y = 1 + 0.5 * (1 + 3) = 3 = Q_tot(s, a_data): no TD error; the OOD joint action (1, 0) mixes to 0.
+    assert float(td) == 0.0 and float(q_tot) == 3.0
+    assert np.isclose(float(cql), np.log(1 + np.exp(3.0)) - 3.0, atol=1e-5)
+    assert np.isclose(float(loss), 2.0 * float(cql), atol=1e-6)

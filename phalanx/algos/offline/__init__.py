@@ -1,7 +1,8 @@
 """Offline MARL: learners trained from a recorded dataset (an OG-MARL-layout Flashbax Vault).
 
-``algo=bc`` (behaviour cloning, discrete or continuous actions) and ``algo=iql_cql`` (independent
-Q-learning with the CQL regulariser, discrete) share one :class:`OfflineTrainer`; the runtime reads the
+``algo=bc`` (behaviour cloning, discrete or continuous actions), ``algo=iql_cql`` (independent
+Q-learning with the CQL regulariser) and ``algo=qmix_cql`` (QMIX with CQL on the mixed value; both
+discrete) share one :class:`OfflineTrainer`; the runtime reads the
 vault (``phalanx train ... data=PATH``) and hands its rows over as :class:`OfflineData`. See
 ``docs/offline.md``.
 """
@@ -15,5 +16,7 @@ register_algorithm(Algorithm("bc", OfflineConfig, make_train, {"method": "bc"},
                              "offline: behaviour cloning of a dataset (data=PATH)"))
 register_algorithm(Algorithm("iql_cql", OfflineConfig, make_train, {"method": "iql_cql"},
                              "offline: independent Q-learning + CQL on a dataset (data=PATH)"))
+register_algorithm(Algorithm("qmix_cql", OfflineConfig, make_train, {"method": "qmix_cql"},
+                             "offline: QMIX + CQL on the mixed value, one mixer per group (data=PATH)"))
 
 __all__ = ["OfflineConfig", "OfflineData", "OfflineMetrics", "OfflineState", "OfflineTrainer", "make_train"]

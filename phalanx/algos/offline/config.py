@@ -17,7 +17,7 @@ class OfflineConfig:
     run's episode returns (``metrics.jsonl``) are measured in the env exactly as for online runs.
 
     Attributes:
-        method: ``"bc"`` or ``"iql_cql"`` (set by ``algo=``).
+        method: ``"bc"``, ``"iql_cql"`` or ``"qmix_cql"`` (set by ``algo=``).
         grad_steps: gradient steps in the whole run.
         grad_steps_per_update: gradient steps per update.
         batch_size: dataset rows per gradient step (every agent of a row counts).
@@ -25,16 +25,18 @@ class OfflineConfig:
         hidden, activation: MLP widths and nonlinearity (feed-forward networks).
         agent_id: append a one-hot agent index (within its group) to the inputs.
         num_envs, eval_steps: evaluation envs and steps of each per update.
-        gamma: discount (IQL+CQL).
-        cql_weight: weight of the CQL regulariser ``E[logsumexp_a Q(s, a) − Q(s, a_data)]`` (IQL+CQL).
-        double_q: double Q-learning targets (IQL+CQL).
-        target_update_every: gradient steps between hard target-network copies (IQL+CQL).
+        gamma: discount (Q-learners).
+        cql_weight: weight of the CQL regulariser ``E[logsumexp_a Q(s, a) − Q(s, a_data)]`` (Q-learners).
+        double_q: double Q-learning targets (Q-learners).
+        target_update_every: gradient steps between hard target-network copies (Q-learners).
+        mixer_embed, hypernet_embed: QMIX mixing width and hypernetwork width (QMIX+CQL).
+        num_ood_actions: random legal joint actions whose mixed Q enter QMIX+CQL's logsumexp.
     """
 
     #: The runtime gives offline learners ``dataset=`` (``phalanx train ... data=PATH``).
     OFFLINE: ClassVar[bool] = True
 
-    method: Literal["bc", "iql_cql"] = "bc"
+    method: Literal["bc", "iql_cql", "qmix_cql"] = "bc"
     grad_steps: int = 20_000
     grad_steps_per_update: int = 500
     batch_size: int = 256
@@ -49,6 +51,9 @@ class OfflineConfig:
     cql_weight: float = 2.0
     double_q: bool = True
     target_update_every: int = 200
+    mixer_embed: int = 32
+    hypernet_embed: int = 64
+    num_ood_actions: int = 10
 
     @property
     def num_updates(self) -> int:
@@ -68,7 +73,7 @@ class OfflineConfig:
     def validate(self, prefix: str = "train.") -> OfflineConfig:
         """Raise :class:`ConfigError` naming the first invalid key; return self."""
         for key in ("grad_steps", "grad_steps_per_update", "batch_size", "num_envs", "eval_steps",
-                    "target_update_every"):
+                    "target_update_every", "mixer_embed", "hypernet_embed", "num_ood_actions"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{prefix}{key}={getattr(self, key)}: expected an integer >= 1.")
         for key in ("lr", "max_grad_norm"):

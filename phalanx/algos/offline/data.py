@@ -27,6 +27,8 @@ class OfflineData:
         next_obs: ``(B, N, O)`` in a sampled batch: the row after each one (what a TD target bootstraps
             from); None in the whole dataset (the next row is ``obs[t + 1]``, not stored twice).
         next_legals: likewise, its legal actions.
+        state: ``(T, S)`` float32 the env's global state before acting (QMIX's mixer reads it).
+        next_state: ``(B, S)`` in a sampled batch: the next row's state; None in the whole dataset.
         td_valid: ``(T,)`` bool: row ``t`` has a TD target: False only on a last row that does not end
             an episode (a recording stopped mid-episode).
         layout: ``((group, start, stop), ...)`` the groups' slices of the agent axis (static).
@@ -39,6 +41,8 @@ class OfflineData:
     legals: jax.Array | None
     next_obs: jax.Array | None
     next_legals: jax.Array | None
+    state: jax.Array
+    next_state: jax.Array | None
     td_valid: jax.Array
     layout: tuple = struct.field(pytree_node=False, default=())
 
@@ -49,7 +53,7 @@ class OfflineData:
 
     @classmethod
     def build(cls, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminals: np.ndarray,
-              truncations: np.ndarray, legals: np.ndarray | None,
+              truncations: np.ndarray, legals: np.ndarray | None, state: np.ndarray,
               layout: dict[str, tuple[int, int]]) -> OfflineData:
         """From OG-MARL fields without the batch axis (``(T, N, ...)``), as numpy or JAX arrays."""
         obs = np.asarray(obs, np.float32)
@@ -63,18 +67,20 @@ class OfflineData:
         legal = None if legals is None else np.asarray(legals) > 0
         return cls(obs=jnp.asarray(obs), actions=jnp.asarray(actions), rewards=jnp.asarray(rewards, jnp.float32),
                    terminals=jnp.asarray(term), legals=None if legal is None else jnp.asarray(legal),
-                   next_obs=None, next_legals=None, td_valid=jnp.asarray(valid),
+                   next_obs=None, next_legals=None, state=jnp.asarray(state, jnp.float32), next_state=None,
+                   td_valid=jnp.asarray(valid),
                    layout=tuple((g, a, b) for g, (a, b) in layout.items()))
 
     def sample(self, key: jax.Array, batch_size: int) -> OfflineData:
         """``batch_size`` rows drawn uniformly with replacement, with their next rows (leaves ``(B, ...)``)."""
         index = jax.random.randint(key, (batch_size,), 0, self.obs.shape[0])
         after = jnp.minimum(index + 1, self.obs.shape[0] - 1)  # the last row has no TD target (td_valid)
-        batch = jax.tree.map(lambda x: x[index], self.replace(next_obs=None, next_legals=None))
-        return batch.replace(next_obs=self.obs[after], next_legals=None if self.legals is None else self.legals[after])
+        batch = jax.tree.map(lambda x: x[index], self.replace(next_obs=None, next_legals=None, next_state=None))
+        return batch.replace(next_obs=self.obs[after], next_legals=None if self.legals is None else self.legals[after],
+                             next_state=self.state[after])
 
     def group(self, name: str) -> OfflineData:
-        """The rows with only ``name``'s agents on axis 1 (``td_valid`` kept)."""
+        """The rows with only ``name``'s agents on axis 1 (``state`` and ``td_valid`` kept)."""
         start, stop = next((a, b) for g, a, b in self.layout if g == name)
         agents = lambda x: None if x is None else x[:, start:stop]  # noqa: E731
         return self.replace(obs=agents(self.obs), actions=agents(self.actions), rewards=agents(self.rewards),

@@ -6,6 +6,8 @@ Shapes: ``B`` rows, ``A`` agents of the group; ``logits``/``q`` ``(B, A, n)``; m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -53,3 +55,29 @@ def iql_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arra
     td = masked_mean((chosen - target) ** 2, valid)
     cql = jnp.mean(cql_regulariser(q, actions, mask))
     return td + cql_weight * cql, (td, cql, jnp.mean(chosen))
+
+
+def qmix_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Array, actions: jax.Array,
+                  next_mask: jax.Array, ood_actions: jax.Array, mix: Callable[[jax.Array], jax.Array],
+                  target_mix: Callable[[jax.Array], jax.Array], team_reward: jax.Array, team_terminal: jax.Array,
+                  td_valid: jax.Array, gamma: float, cql_weight: float, double_q: bool
+                  ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+    """QMIX on dataset rows plus CQL on the mixed value, as OG-MARL's QMIX+CQL.
+
+    ``mix``/``target_mix``: agents' Qs ``(..., B, A) -> (..., B)`` through the online / target mixer at
+    the rows' / next rows' global states. TD: ``(Q_tot(s, a_data) − y)²`` with
+    ``y = r_team + γ (1 − terminal) Q_tot'(s', a')`` (``a'`` per agent from
+    :func:`~phalanx.algos.value_based.targets.bootstrap_values`); CQL:
+    ``logsumexp`` over ``{Q_tot(s, a_ood^k)}_k ∪ {Q_tot(s, a_data)}`` minus ``Q_tot(s, a_data)``, with
+    ``ood_actions`` ``(K, B, A)`` random legal joint actions (the joint action space is too large to sum).
+    ``team_reward``, ``team_terminal``, ``td_valid``: ``(B,)``. Returns ``(loss, (td, cql, mean Q_tot))``.
+    """
+    boot = jax.lax.stop_gradient(bootstrap_values(q_next_online, q_next_target, next_mask, double_q))
+    target = jax.lax.stop_gradient(td_target(team_reward, team_terminal, target_mix(boot), gamma))
+    chosen = jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), -1)[..., 0]
+    q_tot = mix(chosen)
+    td = masked_mean((q_tot - target) ** 2, td_valid)
+    ood = jnp.take_along_axis(q[None], ood_actions[..., None], -1)[..., 0]  # (K, B, A)
+    mixed = jnp.concatenate([mix(ood), q_tot[None]], axis=0)
+    cql = jnp.mean(jax.nn.logsumexp(mixed, axis=0) - q_tot)
+    return td + cql_weight * cql, (td, cql, jnp.mean(q_tot))

@@ -25,8 +25,8 @@ from phalanx.algos.common.opponents import Opponents
 from phalanx.algos.common.protocol import train
 from phalanx.algos.offline.config import OfflineConfig
 from phalanx.algos.offline.data import OfflineData
-from phalanx.algos.offline.losses import bc_continuous_loss, bc_discrete_loss, iql_cql_loss
-from phalanx.algos.value_based.networks import QNetwork
+from phalanx.algos.offline.losses import bc_continuous_loss, bc_discrete_loss, iql_cql_loss, qmix_cql_loss
+from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init
 from phalanx.algos.value_based.targets import NEG_INF, legal, masked_argmax
 from phalanx.envs.spaces import Box, Discrete
 from phalanx.envs.wrappers import wrap_for_training
@@ -37,8 +37,8 @@ from phalanx.errors import ConfigError
 class OfflineState:
     """Train state: parameters, target parameters (IQL+CQL), optimiser, evaluation envs and counters."""
 
-    params: dict  # {group: network params}
-    target: dict  # {group: target network params} ({} for behaviour cloning)
+    params: dict  # {group: {"net": network params[, "mixer": QMIX mixer params]}}
+    target: dict  # {group: target copy of params[group]} ({} for behaviour cloning)
     opt_state: Any
     env_state: Any
     timestep: Any
@@ -85,6 +85,9 @@ class OfflineTrainer:
             x = with_agent_id(x)
         return self._net(group).apply(params, jnp.zeros((*x.shape[:-1], 0)), x, jnp.zeros(x.shape[:-1], bool))[1]
 
+    def _mixer(self, group: str) -> QMixer:
+        return QMixer(self._spec(group).num_agents, self.config.mixer_embed, self.config.hypernet_embed)
+
     def _box_action(self, group: str, out: jax.Array) -> jax.Array:
         action = self._spec(group).action
         return action.low + (jnp.tanh(out) + 1.0) * 0.5 * (action.high - action.low)
@@ -100,8 +103,12 @@ class OfflineTrainer:
             spec = self._spec(g)
             a = spec.num_agents
             x = jnp.zeros((1, a, math.prod(spec.observation.shape) + (a if self.config.agent_id else 0)))
-            params[g] = self._net(g).init(k, jnp.zeros((1, a, 0)), x, jnp.zeros((1, a), bool))
-        target = params if self.config.method == "iql_cql" else {}
+            k_net, k_mix = jax.random.split(k)
+            params[g] = {"net": self._net(g).init(k_net, jnp.zeros((1, a, 0)), x, jnp.zeros((1, a), bool))}
+            if self.config.method == "qmix_cql":
+                like = self._mixer(g).init(k_mix, jnp.zeros((1, a)), jnp.zeros((1, *self.env.spec.global_state.shape)))
+                params[g]["mixer"] = fan_in_uniform_init(k_mix, like)
+        target = params if self.config.method != "bc" else {}
         return OfflineState(params, target, self.optimizer.init(params), env_state, ts, key, jnp.int32(0),
                             jnp.int32(0))
 
@@ -110,14 +117,14 @@ class OfflineTrainer:
         return {g: jnp.zeros((batch, s.num_agents, 0)) for g, s in self.env.spec.groups.items()}
 
     def policy_params(self, state: OfflineState, group: str) -> Any:
-        """The group's network parameters."""
-        return state.params[group]
+        """The group's network parameters (``{"net": ...}``; a QMIX mixer only trains)."""
+        return {"net": state.params[group]["net"]}
 
     def act(self, params: Any, group: str, hidden: jax.Array, obs: jax.Array, first: jax.Array, key: jax.Array,
             *, mask: jax.Array | None = None, greedy: bool = False) -> tuple[jax.Array, jax.Array]:
         """Greedy (``argmax`` Q or logits; the squashed mean) or, for BC with ``greedy=False``, sampled actions."""
         del first
-        out = self._outputs(params, group, flatten_obs(obs, len(self._spec(group).observation.shape)))
+        out = self._outputs(params["net"], group, flatten_obs(obs, len(self._spec(group).observation.shape)))
         if isinstance(self._spec(group).action, Box):
             return self._box_action(group, out), hidden
         mask = jnp.ones(out.shape, bool) if mask is None else mask
@@ -125,8 +132,9 @@ class OfflineTrainer:
             return masked_argmax(out, mask), hidden
         return jax.random.categorical(key, jnp.where(legal(mask), out, NEG_INF)).astype(jnp.int32), hidden
 
-    def _group_loss(self, params: Any, target: Any, group: str, batch: OfflineData) -> tuple[jax.Array, tuple]:
-        out = self._outputs(params, group, batch.obs)
+    def _group_loss(self, params: Any, target: Any, group: str, batch: OfflineData,
+                    key: jax.Array) -> tuple[jax.Array, tuple]:
+        out = self._outputs(params["net"], group, batch.obs)
         zero = jnp.float32(0.0)
         if isinstance(self._spec(group).action, Box):
             return bc_continuous_loss(self._box_action(group, out), batch.actions.reshape(out.shape)), (zero,) * 3
@@ -135,20 +143,32 @@ class OfflineTrainer:
             return bc_discrete_loss(out, batch.actions, mask), (zero,) * 3
         next_mask = jnp.ones(out.shape, bool) if batch.next_legals is None else batch.next_legals
         c = self.config
-        return iql_cql_loss(out, self._outputs(params, group, batch.next_obs),
-                            self._outputs(target, group, batch.next_obs), batch.actions, mask, next_mask,
-                            batch.rewards, batch.terminals, batch.td_valid, c.gamma, c.cql_weight, c.double_q)
+        q_next = self._outputs(params["net"], group, batch.next_obs)
+        q_next_target = self._outputs(target["net"], group, batch.next_obs)
+        if c.method == "iql_cql":
+            return iql_cql_loss(out, q_next, q_next_target, batch.actions, mask, next_mask, batch.rewards,
+                                batch.terminals, batch.td_valid, c.gamma, c.cql_weight, c.double_q)
+        mixer = self._mixer(group)
+        uniform = jnp.where(legal(mask), 0.0, NEG_INF)
+        ood = jax.random.categorical(key, uniform, shape=(c.num_ood_actions, *out.shape[:-1]))
+        at = lambda x, like: jnp.broadcast_to(x, (*like.shape[:-1], x.shape[-1]))  # noqa: E731  (K, B, S) for OOD
+        return qmix_cql_loss(out, q_next, q_next_target, batch.actions, next_mask, ood,
+                             lambda qs: mixer.apply(params["mixer"], qs, at(batch.state, qs)),
+                             lambda qs: mixer.apply(target["mixer"], qs, at(batch.next_state, qs)),
+                             batch.rewards.mean(-1), (batch.terminals > 0).all(-1), batch.td_valid,
+                             c.gamma, c.cql_weight, c.double_q)
 
-    def _loss(self, params: dict, target: dict, batch: OfflineData) -> tuple[jax.Array, dict]:
+    def _loss(self, params: dict, target: dict, batch: OfflineData, key: jax.Array) -> tuple[jax.Array, dict]:
         losses, aux = {}, {}
-        for g in self.env.spec.groups:
-            losses[g], aux[g] = self._group_loss(params[g], target.get(g, params[g]), g, batch.group(g))
+        for g, k in zip(self.env.spec.groups, jax.random.split(key, len(self.env.spec.groups)), strict=True):
+            losses[g], aux[g] = self._group_loss(params[g], target.get(g, params[g]), g, batch.group(g), k)
         return sum(losses.values()), (losses, aux)
 
     def _grad_step(self, carry: tuple, key: jax.Array) -> tuple[tuple, tuple]:
         params, target, opt_state, count = carry
-        batch = self.data.sample(key, self.config.batch_size)
-        grads, (losses, aux) = jax.grad(self._loss, has_aux=True)(params, target, batch)
+        k_batch, k_loss = jax.random.split(key)
+        batch = self.data.sample(k_batch, self.config.batch_size)
+        grads, (losses, aux) = jax.grad(self._loss, has_aux=True)(params, target, batch, k_loss)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         count = count + 1
@@ -200,8 +220,8 @@ def make_train(config: OfflineConfig, env: Any, learners: tuple[str, ...] | None
     for g, spec in env.spec.groups.items():
         if isinstance(spec.action, Box):
             if config.method != "bc":
-                raise ConfigError(f"algo={config.method}: group {g!r} has continuous actions; iql_cql is for "
-                                  "discrete actions (use algo=bc).")
+                raise ConfigError(f"algo={config.method}: group {g!r} has continuous actions; the "
+                                  "Q-learners are for discrete actions (use algo=bc).")
         elif not isinstance(spec.action, Discrete):
             raise ConfigError(f"algo={config.method}: group {g!r} has {spec.action} actions; offline learners take "
                               "Discrete or Box actions.")
