@@ -56,6 +56,21 @@ def test_bc_imitates_a_scripted_policy_and_beats_random(tmp_path):
     assert learned > random + 0.6 * (scripted - random), (learned, scripted, random)
 
 
+def test_continuous_bc_imitates_a_scripted_policy_and_beats_random(tmp_path):
+    env = phalanx.make("simple_spread", continuous_actions=True)  # Box(0, 1, (5,)): mpe2's move magnitudes
+    n = 64
+    discrete = scripted_spread_actor(n)
+    one_hot = lambda *a, **k: (jax.nn.one_hot(discrete.act(*a, **k)[0], 5), a[2])  # noqa: E731
+    scripted = _write(tmp_path / "s.vlt" / "Good", env, {"agents": Actor(one_hot, None, discrete.hidden, True)}, n)
+    random = _write(tmp_path / "r.vlt" / "Random", env, {"agents": random_actor(env, "agents", n)}, n, seed=1)
+    assert scripted > random + 5
+    data = load_dataset(tmp_path / "s.vlt", env, "simple_spread")
+    assert data.actions.shape[1:] == (3, 5) and data.legals is None
+    config = OfflineConfig(method="bc", grad_steps=1500, grad_steps_per_update=300, num_envs=16, eval_steps=50)
+    learned = _final_return(make_train(config, env, dataset=data))
+    assert learned > random + 0.6 * (scripted - random), (learned, scripted, random)
+
+
 @pytest.mark.parametrize("method", ["iql_cql", "qmix_cql"])
 def test_q_learners_learn_the_best_joint_action_from_random_data(tmp_path, method):
     payoffs = [[1.0, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.2]]  # matching pays; random play earns 0.19
