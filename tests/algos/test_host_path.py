@@ -144,8 +144,8 @@ def test_phalanx_train_on_pettingzoo_with_a_q_learner_leaves_a_run_dir(tmp_path)
     run = tmp_path / "iql"
     args = ["train", "env=pettingzoo:mpe2.simple_spread_v3", "env.N=2", "env.max_cycles=6", "algo=iql",
             "num_workers=0", "train.num_envs=4", "train.num_steps=6", "train.total_steps=96",
-            "train.learning_starts=24", "train.batch_size=8", "train.hidden=[16]", "train.recurrent_size=0", "log_every=2",
-            "checkpoint_every=1", f"run_dir={run}"]
+            "train.learning_starts=24", "train.batch_size=8", "train.hidden=[16]", "train.recurrent_size=0",
+            "log_every=2", "checkpoint_every=1", f"run_dir={run}"]
     assert main(args) == 0
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [ln["env_steps"] for ln in lines] == [48, 96] and "loss" in lines[-1] and "epsilon" in lines[-1]
