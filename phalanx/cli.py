@@ -371,10 +371,10 @@ examples:
   phalanx render env=tag policy=random out=tag.gif
   phalanx plot run_dir=runs/a run_dir=runs/b out=compare.png
   phalanx psro env=kuhn_poker population.oracle=exact population.iterations=20
-  phalanx psro env=leduc_poker algo=ippo population.oracle=ppo population.iterations=30
+  phalanx psro env=leduc_poker algo=ippo population.oracle=learned population.iterations=30
   phalanx selfplay env=rock_paper_scissors population.mode=fsp population.iterations=50
   phalanx league env=tag league.total_steps=2e6 seed=0
-  phalanx psro env=leduc_poker population.oracle=ppo backend=ray ray.address=auto
+  phalanx psro env=leduc_poker population.oracle=learned backend=ray ray.address=auto
 """
 
 
