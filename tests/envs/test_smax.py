@@ -168,3 +168,29 @@ def test_render_writes_a_gif_of_a_battle(tmp_path, capsys):
     blue = (first[..., 2] > 150) & (first[..., 0] < 100)
     red = (first[..., 0] > 150) & (first[..., 2] < 100)
     assert blue.sum() > 20 and red.sum() > 20  # both teams drawn
+
+
+def test_steps_are_jaxmarls_own():
+    """The adapter adds nothing to the battle: observations, rewards, masks and world state equal
+    JaxMARL's HeuristicEnemySMAX (Mava's settings) stepped with the same keys and actions."""
+    from jaxmarl.environments.smax import HeuristicEnemySMAX, map_name_to_scenario
+
+    env = phalanx.make("smax", scenario="2s3z")
+    lib = HeuristicEnemySMAX(scenario=map_name_to_scenario("2s3z"), see_enemy_actions=True, walls_cause_death=True,
+                             attack_mode="closest")
+    state, ts = env.reset(jax.random.PRNGKey(3))
+    _, lib_state = lib.reset(jax.random.PRNGKey(3))
+    step, lib_step = jax.jit(env.step), jax.jit(lib.step_env)
+    for t in range(30):
+        key = jax.random.PRNGKey(100 + t)
+        actions = env.sample_actions(key, ts.action_mask)
+        state, ts = step(key, state, actions)
+        per_agent = {a: actions["allies"][i] for i, a in enumerate(lib.agents)}
+        obs, lib_state, rew, _, _ = lib_step(key, lib_state, per_agent)
+        np.testing.assert_array_equal(ts.obs["allies"], np.stack([obs[a] for a in lib.agents]))
+        np.testing.assert_array_equal(ts.reward["allies"], np.stack([rew[a] for a in lib.agents]))
+        np.testing.assert_array_equal(ts.global_state, obs["world_state"])
+        avail = lib.get_avail_actions(lib_state)
+        np.testing.assert_array_equal(ts.action_mask["allies"], np.stack([avail[a] for a in lib.agents]))
+        if bool(ts.done):
+            break
