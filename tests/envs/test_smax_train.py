@@ -63,3 +63,14 @@ def test_recurrent_mappo_wins_3m(tmp_path):
     assert main(["train", "env=smax", "env.scenario=3m", "algo=mappo", "log_every=20", f"run_dir={path}"]) == 0
     lines = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
     assert np.mean([line["win_rate"] for line in lines[-3:]]) >= 0.95
+
+
+@pytest.mark.slow
+def test_selfplay_trains_both_teams_of_a_learned_enemy_battle(tmp_path):
+    """env.enemy=learned gives two groups, so the population commands run on SMAX (tiny: 2 iterations)."""
+    path = tmp_path / "sp"
+    assert main(["selfplay", "env=smax", "env.enemy=learned", "algo=ippo", "train.num_envs=4", "train.num_steps=32",
+                 "train.total_steps=256", "train.update_epochs=1", "train.num_minibatches=1", "train.hidden=[16]",
+                 "train.recurrent_size=16", "population.iterations=2", "population.eval_episodes=4",
+                 f"run_dir={path}"]) == 0
+    assert (path / "config.yaml").exists()
