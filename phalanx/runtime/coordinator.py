@@ -138,7 +138,7 @@ def run_remote(fn: RunFunction, config: Any, overrides: dict[str, Any] | None, c
     Raises:
         PhalanxError: the run's own one-line errors, or the coordinator died (resume to continue).
     """
-    from phalanx.runtime.ray_backend import connect, import_ray
+    from phalanx.runtime.ray_connect import connect, import_ray
 
     ray = import_ray()
     connect(ray_config.address)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import collections
 import os
-import socket
 import sys
 import time
 import traceback
@@ -60,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from phalanx.errors import PhalanxError
-from phalanx.runtime.faults import speaks_grpc
+from phalanx.runtime.ray_connect import connect, import_ray
 from phalanx.runtime.task_future import TaskFuture
 
 #: How many submitted arguments the backend remembers (by identity) with their object-store references.
@@ -84,62 +83,6 @@ class TaskFailedError(PhalanxError):
 
 class WorkerLostError(PhalanxError):
     """A task's worker died more than ``max_task_retries`` times while running it, or no worker is left."""
-
-
-def import_ray() -> Any:
-    """``import ray`` with a clear error when it is missing."""
-    try:
-        import ray
-    except ImportError as e:
-        raise PhalanxError('backend=ray needs Ray, which is not installed: pip install -e ".[ray]" '
-                           '(or pip install "ray[default]"), or use backend=local.') from e
-    return ray
-
-
-def _reachable(address: str, timeout: float = 5.0) -> str | None:
-    """``None`` if a TCP connection to ``HOST:PORT`` opens, else why not."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return f"expected auto or HOST:PORT, got {address!r}"
-    try:
-        with socket.create_connection((host.removeprefix("ray://"), int(port)), timeout=timeout):
-            return None
-    except OSError as e:
-        return str(e) or type(e).__name__
-
-
-def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Make sure this process is connected to Ray; return True if this call started or joined it.
-
-    Args:
-        address: ``"auto"`` (the cluster ``ray start`` started on this machine), ``"HOST:PORT"`` (a head
-            node's GCS address), or None: start a local Ray (with ``num_cpus`` CPUs, default all).
-
-    Raises:
-        PhalanxError: Ray is not installed, or no cluster answers at ``address`` (one line).
-    """
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    if address not in (None, "", "auto", "local"):
-        why = _reachable(address)
-        if why is None and not address.startswith("ray://"):  # open, but is it Ray? (ray.init would hang)
-            host, _, port = address.rpartition(":")
-            why = speaks_grpc(host, int(port))
-        if why is not None:
-            raise PhalanxError(f"ray.address={address}: no Ray cluster reachable there ({why}); start one with "
-                               "`ray start --head` and pass the address it prints, or drop ray.address to start "
-                               "a local Ray.")
-    try:
-        if address in (None, "", "local"):
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
-        else:
-            ray.init(address=address, log_to_driver=True)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PhalanxError(f"ray.address={address}: cannot connect to a Ray cluster ({first}); start one with "
-                           "`ray start --head`, or drop ray.address to start a local Ray.") from None
-    return True
 
 
 # ---------------------------------------------------------------------------------------------- the worker actor
