@@ -165,7 +165,7 @@ def cmd_selfplay(args: list[str]) -> int:
 
 
 def cmd_league(args: list[str]) -> int:
-    """AlphaStar-style league on Tag: ``phalanx league env=tag league.total_steps=2e6`` (see runtime.league_run)."""
+    """AlphaStar-style league on any env with two or more groups: ``phalanx league env=tag league.total_steps=2e6``."""
     values, env_settings = split_args(args)
     reject_renamed(values, "league")
     request = resume_request(values, env_settings)
@@ -342,9 +342,9 @@ commands:
   envs                      list registered environments, groups and specs
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
   train env=NAME [...]      train a learner (log_every=, checkpoint_every=, num_workers=)
-  psro env=NAME [...]       PSRO (population.oracle=exact|ppo, population.meta_solver=, population.iterations=, ...)
+  psro env=NAME [...]       PSRO (population.oracle=exact|learned, population.meta_solver=, population.iterations=, ...)
   selfplay env=NAME [...]   self-play (population.mode=sp) or fictitious self-play (population.mode=fsp)
-  league env=tag [...]      AlphaStar-style league on Tag (league.total_steps=, league.main_exploiters=, ...)
+  league env=NAME [...]     AlphaStar-style league, any env with 2+ groups (league.total_steps=, league.scorer=, ...)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
   render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
   plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
@@ -355,7 +355,8 @@ commands:
 
 train, psro, selfplay and league share one grammar:
   env=NAME env.KEY=VALUE    the environment and its own settings
-  algo=NAME train.KEY=VALUE the learner (ippo|mappo|maddpg|isac|masac|iql|vdn|qmix) and its settings
+  algo=NAME train.KEY=VALUE the learner and its settings: ippo mappo iql vdn qmix maddpg isac masac;
+                            offline (train data=PATH): bc iql_cql qmix_cql
   seed=N num_seeds=N        the seed, and seeds trained at once
   backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N)
   run_dir=DIR | resume=DIR  where a new run writes, or the run to continue

@@ -214,3 +214,14 @@ def test_psro_takes_algo_and_a_learner_it_does_not_use(capsys):
     assert config["algo"] == "mappo" and config["train"]["critic"] == "mappo"
     exact = resolved(capsys, "psro", "env=kuhn_poker", "algo=iql")  # the exact oracle trains no learner
     assert exact["algo"] == "iql" and exact["population"]["oracle"] == "exact"
+
+
+def test_the_usage_text_names_every_registered_learner():
+    """The help is static (it answers before JAX loads), so a learner registered without it fails here."""
+    import re
+
+    from phalanx.algos.registry import algorithms
+    from phalanx.cli import USAGE
+
+    listed = USAGE.split("algo=NAME train.KEY=VALUE", 1)[1].split("seed=N", 1)[0]
+    assert set(re.findall(r"[a-z_]+", listed)) >= set(algorithms())
