@@ -255,7 +255,7 @@ def test_cli_syntax(capsys, argv: list[str], fix: str):
 
 def test_unknown_game_prefix(capsys):
     # difflib alone scores "kuhn" against "kuhn_poker" below its cutoff; the first word of one game counts.
-    assert "unknown game 'kuhn'. Did you mean 'kuhn_poker'?" in cli_error(capsys, "psro", "env=kuhn")
+    assert "env='kuhn': unknown env. Did you mean 'kuhn_poker'?" in cli_error(capsys, "psro", "env=kuhn")
     assert "Did you mean 'leduc_poker'?" in cli_error(capsys, "selfplay", "env=leduc")
 
 

@@ -23,6 +23,8 @@ whole rollout compiles with the learner.
 from __future__ import annotations
 
 import functools
+import io
+import sys
 from typing import Any
 
 import jax
@@ -198,11 +200,18 @@ def jaxmarl_names() -> list[str]:
 
 
 def _jaxmarl() -> Any:
+    # JaxMARL prints about optional submodules on import, and its MABrax module resets sys.stdout and
+    # sys.stderr to the process's own streams (undoing any capture): import it quietly and put both back.
+    streams = sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__
+    sys.stdout = sys.__stdout__ = io.StringIO()
+    sys.stderr = sys.__stderr__ = io.StringIO()
     try:
         import jaxmarl
     except ModuleNotFoundError as err:
         raise PhalanxError(f"JaxMARL envs need jaxmarl ({err}); install it: pip install -e \".[envs]\" "
                            "(or pip install jaxmarl).") from None
+    finally:
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = streams
     return jaxmarl
 
 

@@ -124,7 +124,8 @@ def game_kind(game: str, env_settings: Mapping[str, Any] | None = None) -> str:
 
     if game not in registered():
         games = supported_games()
-        raise ConfigError(f"unknown game {game!r}.{did_you_mean(str(game), games)} Games: {', '.join(games)}.")
+        raise ConfigError(f"env={game!r}: unknown env.{did_you_mean(str(game), games)} "
+                          f"Envs with two players or groups: {', '.join(games)}.")
     env = GameSpec.create(game, env_settings).make_env()
     if game in POKER_GAMES:
         return "poker"

@@ -206,7 +206,7 @@ def test_game_kinds_and_errors():
     games = supported_games()
     assert {"kuhn_poker", "leduc_poker", "rock_paper_scissors", "tag", "simple_tag"} <= set(games)
     assert "simple_spread" not in games
-    with pytest.raises(ConfigError, match=r"unknown game 'kuhn_pokr'\. Did you mean 'kuhn_poker'\?"):
+    with pytest.raises(ConfigError, match=r"env='kuhn_pokr': unknown env\. Did you mean 'kuhn_poker'\?"):
         game_kind("kuhn_pokr")
     with pytest.raises(ConfigError, match="has 1 group"):
         game_kind("simple_spread")

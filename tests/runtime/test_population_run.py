@@ -197,7 +197,7 @@ def test_config_command_prints_the_resolved_psro_config(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["psro", "env=kuhn_pokr"], "unknown game 'kuhn_pokr'. Did you mean 'kuhn_poker'?"),
+        (["psro", "env=kuhn_pokr"], "env='kuhn_pokr': unknown env. Did you mean 'kuhn_poker'?"),
         (["psro", "env=kuhn_poker", "population.oracle=exac"],
          "population.oracle='exac': unknown oracle. Did you mean 'exact'?"),
         (["psro", "env=kuhn_poker", "population.meta_solver=nsh"], "unknown meta-solver 'nsh'. Did you mean 'nash'?"),

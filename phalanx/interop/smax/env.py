@@ -69,7 +69,7 @@ class SMAX(JaxMARLEnv):
         won_battle_bonus: float = 1.0,
         observation_type: Literal["unit_list", "conic"] = "unit_list",
     ):
-        _jaxmarl()  # a missing JaxMARL is one line saying how to install it
+        _jaxmarl()  # a missing JaxMARL is one line saying how to install it (and its import prints nothing)
         from jaxmarl.environments import smax as jaxmarl_smax
 
         if enemy not in ENEMIES:
