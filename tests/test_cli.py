@@ -151,7 +151,7 @@ def test_old_spellings_name_the_new_one(capsys, command, arg, message):
         (["psro", "population.iteration=3"], "Did you mean 'population.iterations'?"),
         (["league", "train.lrr=1e-3"], "Did you mean 'train.lr'?"),
         (["psro", "env=tag", "algo=iql"], "algo=iql: phalanx psro does not train iql players yet; use algo=ippo"),
-        (["league", "algo=vdn"], "algo=vdn on env=tag: algo=vdn: group 'taggers' of tag has MultiDiscrete"),
+        (["league", "algo=vdn"], "algo=vdn: group 'taggers' of tag has MultiDiscrete"),
         (["league", "num_seeds=2"], "num_seeds=2: a league run is one league"),
         (["selfplay", "population.mode=fps"], "population.mode='fps': expected sp (self-play) or fsp"),
         (["selfplay", "population.meta_solver=nash"], "phalanx selfplay takes population.mode=sp|fsp"),

@@ -190,7 +190,9 @@ def check_env(config: LeagueConfig, env: Any) -> None:
         try:
             make_train(config.train, env, learners=side)
         except PhalanxError as err:
-            raise ConfigError(f"algo={config.algo} on env={config.env}: {str(err).splitlines()[0]}") from None
+            line = str(err).splitlines()[0]
+            prefix = "" if line.startswith(f"algo={config.algo}") else f"algo={config.algo} on env={config.env}: "
+            raise ConfigError(prefix + line) from None
 
 
 def to_values(config: LeagueConfig) -> dict[str, Any]:

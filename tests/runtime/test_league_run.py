@@ -142,8 +142,8 @@ def test_final_scores_match_the_definition(full_run):
 
 @pytest.mark.parametrize("args, message", [
     (["env=simple_spread"], "env=simple_spread: the env has one group (agents); phalanx league needs two or more"),
-    (["env=kuhn_poker", "algo=isac"], "algo=isac on env=kuhn_poker:"),
-    (["env=tag", "algo=iql"], "algo=iql on env=tag:"),
+    (["env=kuhn_poker", "algo=isac"], "algo=isac needs continuous (Box) actions, but group 'player_0' has Discrete(2)"),
+    (["env=tag", "algo=iql"], "algo=iql: group 'taggers' of tag has MultiDiscrete"),
     (["env=simple_tag", "league.scorer=tags"], "league.scorer=tags: the tag count is provided by env=tag"),
     (["league.scorer=elo"], "league.scorer='elo': unknown scorer."),
     (["train.total_steps=1e6"], "train.total_steps does not apply to a league"),
