@@ -46,7 +46,7 @@ import numpy as np
 
 from phalanx.algos.offline.data import OfflineData
 from phalanx.envs.environment import Environment
-from phalanx.envs.spaces import Box, Discrete
+from phalanx.envs.spaces import Box
 from phalanx.errors import PhalanxError
 from phalanx.runtime.atomic import write_json
 
@@ -83,7 +83,7 @@ def structure(env: Environment) -> dict[str, Any]:
     else:
         act = np.zeros((n, *action.shape), np.int32)
     infos = {"state": np.zeros(env.spec.global_state.shape, np.float32)}
-    if spec.has_action_mask or isinstance(action, Discrete):
+    if not isinstance(action, Box):  # discrete and multi-discrete groups carry legal-action masks
         infos["legals"] = np.zeros((n, action.mask_size), np.float32)
     return {"observations": np.zeros((n, obs), np.float32), "actions": act,
             "rewards": np.zeros((n,), np.float32), "terminals": np.zeros((n,), np.float32),
