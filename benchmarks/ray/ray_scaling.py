@@ -109,7 +109,7 @@ def sizes() -> dict[str, Any]:
 
     from phalanx.population.metagames import make_metagame
     from phalanx.runtime.league_config import resolve
-    from phalanx.runtime.league_tasks import TaskSpec, actors_of, initial_player
+    from phalanx.runtime.league_tasks import TaskSpec, initial_player, policy_of
     from phalanx.runtime.population_config import from_values
 
     out: dict[str, Any] = {}
@@ -122,10 +122,12 @@ def sizes() -> dict[str, Any]:
         out[f"leduc_{oracle}_member_leaves"] = {"/".join(str(getattr(k, "key", k)) for k in path): list(x.shape)
                                                 for path, x in jax.tree_util.tree_leaves_with_path(member)}
     config = resolve([])
-    player = initial_player(TaskSpec.of(config), jax.random.PRNGKey(0))
-    out["league_player_bytes"] = nbytes(player)  # params (actor + critic) and optimiser states, both groups
-    out["league_actor_bytes"] = nbytes(actors_of(player))
-    out["league_params"] = int(sum(np.asarray(x).size for x in jax.tree_util.tree_leaves(player["params"])))
+    spec = TaskSpec.of(config)
+    player = initial_player(spec, jax.random.PRNGKey(0))
+    out["league_player_bytes"] = nbytes(player)  # each side's learner train state (params, optimiser, envs, ...)
+    out["league_actor_bytes"] = nbytes(policy_of(spec, player))
+    out["league_params"] = int(sum(np.asarray(x).size for side in player.values()
+                                   for x in jax.tree_util.tree_leaves(side.params)))
     out["league_capacity_default"] = config.capacity
     out["league_learners_default"] = config.learners
     out["league_tasks_per_learner_default"] = config.tasks_per_learner
