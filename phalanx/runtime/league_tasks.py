@@ -9,6 +9,9 @@ side ``s``'s state comes from ``make_train(config, env, learners=side_s)`` (the 
 The state keeps everything that learner carries between updates (parameters, optimiser, target
 networks, replay buffer, statistics, envs, counters), with its ``opponents`` removed between tasks.
 The player's *policy*, what opponents and matches use, is ``{group: policy_params(side state, group)}``.
+The envs carry on across tasks: an episode in flight when a task starts finishes against the member
+now at its slot of the new mixture (each env redraws at its next episode start), and off-policy
+learners keep replaying what they stored against earlier opponents.
 
 * :func:`train_player_task` — train one player for ``updates_per_task`` updates of each side in turn
   against the other side's groups of an opponent mixture over league players
