@@ -46,6 +46,8 @@ class EvalConfig:
         member: which seed of a ``num_seeds > 1`` run.
         render: also write one trained episode as a GIF to ``out`` (default ``<run_dir>/episode.gif``).
         max_steps: steps per episode (default: the env's time limit).
+        record: also write the trained policy's evaluated episodes to a new offline dataset,
+            ``<record>/Policy`` (a Flashbax Vault in OG-MARL's layout; see docs/offline.md).
     """
 
     run_dir: str | None = None
@@ -56,6 +58,7 @@ class EvalConfig:
     render: bool = False
     out: str | None = None
     max_steps: int | None = ranged(None, min=1)
+    record: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +198,10 @@ def cmd_eval(args: list[str]) -> int:
     config = _resolve_eval(args)
     from phalanx.runtime.evaluate import evaluate_loaded, load_policy, policy_episode_states
 
+    if config.record:
+        from phalanx.runtime.data_cmd import eval_record_path
+
+        eval_record_path(config.record)  # an existing dataset: one line before anything runs
     loaded = load_policy(config.run_dir, config.member)
     console.print(f"[bold]phalanx eval[/bold] {config.run_dir}: {config.episodes} episodes "
                   f"({'greedy' if config.greedy else 'sampled'} actions) vs uniform random (compiling...)")
@@ -208,6 +215,11 @@ def cmd_eval(args: list[str]) -> int:
         table.add_row(g, _fmt(res.trained.mean, res.trained.ci95), _fmt(res.random.mean, res.random.ci95),
                       _fmt(res.diff, res.diff_ci95))
     console.print(table)
+    if config.record:
+        from phalanx.runtime.data_cmd import record_eval
+
+        record_eval(loaded, config.run_dir, config.record, config.episodes, config.seed, config.greedy,
+                    config.max_steps, console)
     if config.render:
         from phalanx.envs.viewers import render_episode, render_states
 

@@ -101,8 +101,13 @@ def resolve(args: list[str]) -> RecordConfig | InfoConfig:
     return config
 
 
-def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon: float) -> tuple[dict, jax.Array]:
-    """One episode in each of ``E`` envs: ``(rows {field: (T, E, ...)}, live (T, E) bool)``, ``T = time_limit``.
+def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon: float,
+            steps: int | None = None) -> tuple[dict, jax.Array]:
+    """One episode in each of ``E`` envs: ``(rows {field: (T, E, ...)}, live (T, E) bool)``, ``T = steps``
+    (default the env's time limit).
+
+    With ``epsilon == 0`` it plays exactly the episodes :func:`phalanx.evaluation.play` plays for the same
+    actors and key (the same key splits), so ``phalanx eval record=PATH`` records the episodes it scores.
 
     Pure and jittable. ``rows[t]`` holds what was seen before step ``t`` (observations, legal actions,
     state) and what step ``t`` gave (actions, rewards, terminals, truncations), groups side by side on
@@ -116,20 +121,22 @@ def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon:
 
     def body(carry, k):
         state, ts, hidden, over, first = carry
-        keys = jax.random.split(k, 3 * len(groups) + 1)
+        k_act, k_env = jax.random.split(k)  # as evaluation.play: groups act with split(k_act, G)
+        acts = jax.random.split(k_act, len(groups))
+        noise = jax.random.split(jax.random.fold_in(k, 1), 2 * len(groups))
         firsts = jnp.full((num_envs,), first)
         actions, new_hidden = {}, {}
         for i, g in enumerate(groups):
             a, mask = actors[g], ts.action_mask.get(g)
-            actions[g], new_hidden[g] = a.act(a.params, g, hidden[g], ts.obs[g], firsts, keys[3 * i],
+            actions[g], new_hidden[g] = a.act(a.params, g, hidden[g], ts.obs[g], firsts, acts[i],
                                               mask=mask, greedy=a.greedy)
             if epsilon > 0:
                 r = randoms[g]
-                explore, _ = r.act(None, g, r.hidden, ts.obs[g], firsts, keys[3 * i + 1], mask=mask)
-                pick = jax.random.uniform(keys[3 * i + 2], explore.shape[:2]) < epsilon
+                explore, _ = r.act(None, g, r.hidden, ts.obs[g], firsts, noise[2 * i], mask=mask)
+                pick = jax.random.uniform(noise[2 * i + 1], explore.shape[:2]) < epsilon
                 pick = pick.reshape(pick.shape + (1,) * (explore.ndim - 2))
                 actions[g] = jnp.where(pick, explore, actions[g]).astype(actions[g].dtype)
-        new_state, nts = jax.vmap(env.step)(jax.random.split(keys[-1], num_envs), state, actions)
+        new_state, nts = jax.vmap(env.step)(jax.random.split(k_env, num_envs), state, actions)
         all_term = jnp.stack([t.all(-1) for t in nts.terminated.values()]).all(0)
         terminals = cat([nts.terminated[g] for g in groups]).astype(jnp.float32)
         cut = (nts.truncated & ~all_term).astype(jnp.float32)
@@ -148,7 +155,7 @@ def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon:
     state, ts = jax.vmap(env.reset)(jax.random.split(k_reset, num_envs))
     hidden = {g: a.hidden for g, a in actors.items()}
     carry = (state, ts, hidden, jnp.zeros(num_envs, bool), jnp.bool_(True))
-    _, (rows, live) = jax.lax.scan(body, carry, jax.random.split(k_run, env.time_limit))
+    _, (rows, live) = jax.lax.scan(body, carry, jax.random.split(k_run, steps or env.time_limit))
     return rows, live
 
 
@@ -218,6 +225,37 @@ def record(args: list[str], console: Console) -> Path:
     r = np.asarray(writer.episode_returns)
     console.print(f"wrote {done} episodes ({total} rows), "
                   f"return {r.mean():.3f} ± {r.std():.3f}: {path}", soft_wrap=True)
+    return path
+
+
+def eval_record_path(out: str, quality: str | None = None) -> Path:
+    """Where ``phalanx eval record=OUT`` writes (``OUT/<quality or Policy>``); one line if it exists."""
+    path = Path(out) / (quality or "Policy")
+    if path.exists():
+        raise PhalanxError(f"record={out}: a dataset exists at {path} already; choose another record=.")
+    return path
+
+
+def record_eval(loaded: tuple, run_dir: str, out: str, episodes: int, seed: int, greedy: bool,
+                max_steps: int | None, console: Console) -> Path:
+    """``phalanx eval ... record=OUT``: the trained policy's evaluated episodes (same seed, so the same
+    episodes :func:`phalanx.runtime.evaluate.evaluate_loaded` scored) written to ``OUT/<quality>``."""
+    config, trainer, env, state, step = loaded
+    layout = group_layout(env)
+    path = eval_record_path(out)
+    metadata = {"env": config.env, "env_settings": dict(config.env_settings), "policy": str(Path(run_dir).resolve()),
+                "quality": path.name,
+                "epsilon": 0.0, "greedy": greedy, "seed": seed, "checkpoint": step,
+                "groups": {g: list(v) for g, v in layout.items()},
+                "obs_shapes": {g: list(s.observation.shape) for g, s in env.spec.groups.items()},
+                "action": repr(next(iter(env.spec.groups.values())).action)}
+    writer = VaultWriter(path, env, metadata)
+    actors = state_actors(trainer, state, episodes, greedy)
+    rows, live = jax.device_get(jax.jit(lambda a, k: rollout(env, a, k, 0.0, max_steps))(
+        actors, jax.random.PRNGKey(seed)))
+    rows, returns = episodes_of(rows, live)
+    total = writer.write(rows, returns)
+    console.print(f"recorded the {episodes} trained episodes ({total} rows): {path}", soft_wrap=True)
     return path
 
 
