@@ -150,8 +150,9 @@ def test_old_spellings_name_the_new_one(capsys, command, arg, message):
         (["league", "league.typo=1"], "unknown key 'league.typo'"),
         (["psro", "population.iteration=3"], "Did you mean 'population.iterations'?"),
         (["league", "train.lrr=1e-3"], "Did you mean 'train.lr'?"),
-        (["psro", "env=tag", "algo=iql"], "algo=iql: phalanx psro does not train iql players yet; use algo=ippo"),
-        (["league", "algo=vdn"], "algo=vdn: group 'taggers' of tag has MultiDiscrete"),
+        (["psro", "env=tag", "algo=maddpg", "population.oracle=learned"], "algo=maddpg needs continuous (Box) actions"),
+        (["league", "algo=vdn"], "algo=vdn: group 'taggers' of tag has MultiDiscrete([5, 5]) actions, but value-based "
+                                 "learners (iql/vdn/qmix) need Discrete ones; use algo=ippo or mappo."),
         (["league", "num_seeds=2"], "num_seeds=2: a league run is one league"),
         (["selfplay", "population.mode=fps"], "population.mode='fps': expected sp (self-play) or fsp"),
         (["selfplay", "population.meta_solver=nash"], "phalanx selfplay takes population.mode=sp|fsp"),

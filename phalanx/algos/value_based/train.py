@@ -63,7 +63,7 @@ from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_
 from phalanx.algos.value_based.targets import bootstrap_values, epsilon_greedy, linear_epsilon, n_step_targets
 from phalanx.algos.value_based.types import Step, TrainState, UpdateMetrics
 from phalanx.envs.environment import Environment
-from phalanx.envs.spaces import Discrete
+from phalanx.envs.spaces import Box, Discrete
 from phalanx.envs.types import TimeStep
 from phalanx.envs.wrappers import VecEnv, wrap_for_training
 from phalanx.errors import ConfigError
@@ -379,8 +379,8 @@ def make_train(config: QLearningConfig, env: Environment, learners: tuple[str, .
         if not isinstance(spec.action, Discrete):
             raise ConfigError(
                 f"algo={algo}: group {name!r} of {env.name} has {spec.action} actions, but value-based learners "
-                "(iql/vdn/qmix) need Discrete ones; use algo=ippo or mappo (or a continuous-action learner such as "
-                "maddpg/isac where registered)."
+                "(iql/vdn/qmix) need Discrete ones; use algo=ippo or mappo"
+                + (" (or maddpg/isac/masac)." if isinstance(spec.action, Box) else ".")
             )
     groups = learners = check_learners(tuple(env.spec.groups), learners)
     if config.mixer == "none":
