@@ -19,6 +19,7 @@ from rich.table import Table
 
 from phalanx.config import build, parse_overrides, ranged, reject_renamed, resume_request, split_args, to_yaml
 from phalanx.errors import PhalanxError, did_you_mean
+from phalanx.usage import USAGE
 
 console = Console()
 
@@ -117,72 +118,70 @@ def cmd_bench(args: list[str]) -> int:
     return 0
 
 
+def _command_parts(command: str) -> tuple[Any, Any, type, Callable[[list[str]], Any]]:
+    """``(run function, run kind, config class, resolve)`` of a command that trains (imported on use)."""
+    if command == "train":
+        from phalanx.runtime import run_config, train_run
+
+        return train_run.run, train_run.KIND, run_config.RunConfig, run_config.resolve
+    if command == "league":
+        from phalanx.runtime import league_config, league_run
+
+        return league_run.run, league_run.KIND, league_config.LeagueConfig, league_config.resolve
+    from phalanx.runtime import population_config, population_run
+
+    def resolve(args: list[str]) -> Any:
+        return population_config.resolve(args, selfplay=command == "selfplay")
+
+    return population_run.run, population_run.KIND, population_config.PopulationConfig, resolve
+
+
+def _run_command(command: str, args: list[str]) -> int:
+    """``phalanx train|psro|selfplay|league ARGS``: resolve a new run, or reopen the one ``resume=`` names, and
+    run it here or in a coordinator actor (:func:`phalanx.runtime.launch.launch`)."""
+    values, env_settings = split_args(args)
+    reject_renamed(values, command)
+    request = resume_request(values, env_settings)
+    from phalanx.runtime.launch import launch
+
+    run, kind, config_cls, resolve = _command_parts(command)
+    if request is not None:
+        # A resumed run uses its stored config; overrides may change only its RESUME_OVERRIDABLE keys.
+        resume, overrides = request
+        if command == "selfplay" and "mode" in overrides.get("population", {}):
+            from phalanx.runtime.population_config import selfplay_values
+
+            overrides = selfplay_values(overrides)  # population.mode → the meta-solver it stands for
+        launch(run, kind, config_cls(resume=resume), overrides, console)
+        return 0
+    config = resolve(args)
+    label = None
+    if command == "psro":
+        label = "psro"
+    elif command == "selfplay":
+        label = {"last": "sp", "uniform": "fsp"}[config.population.meta_solver]
+    launch(run, kind, config, console=console, label=label)
+    return 0
+
+
 def cmd_train(args: list[str]) -> int:
     """Train any learner: ``phalanx train env=simple_spread algo=ippo train.total_steps=2e6``."""
-    values, env_settings = split_args(args)
-    reject_renamed(values, "train")
-    request = resume_request(values, env_settings)
-    from phalanx.runtime import run_config
-    from phalanx.runtime.launch import launch
-    from phalanx.runtime.train_run import KIND, run
-
-    if request is not None:
-        # A resumed run uses its stored config; other overrides must agree with it.
-        resume, overrides = request
-        launch(run, KIND, run_config.RunConfig(resume=resume), overrides, console)
-        return 0
-    launch(run, KIND, run_config.resolve(args), console=console)
-    return 0
-
-
-def _run_population(args: list[str], selfplay: bool) -> int:
-    """``phalanx psro`` / ``phalanx selfplay``: resolve, then run or resume (see runtime.population_run)."""
-    values, env_settings = split_args(args)
-    reject_renamed(values, "selfplay" if selfplay else "psro")
-    request = resume_request(values, env_settings)
-    from phalanx.runtime import population_config as pc
-    from phalanx.runtime.launch import launch
-    from phalanx.runtime.population_run import KIND, run
-
-    if request is not None:
-        # A resumed run uses its stored config; only population.iterations= (and the backend) may change.
-        resume, overrides = request
-        if selfplay and "mode" in overrides.get("population", {}):
-            overrides = pc.selfplay_values(overrides)  # population.mode → the meta-solver it stands for
-        launch(run, KIND, pc.PopulationConfig(resume=resume), overrides, console)
-        return 0
-    config = pc.resolve(args, selfplay=selfplay)
-    label = {"last": "sp", "uniform": "fsp"}[config.population.meta_solver] if selfplay else "psro"
-    launch(run, KIND, config, console=console, label=label)
-    return 0
+    return _run_command("train", args)
 
 
 def cmd_psro(args: list[str]) -> int:
     """PSRO: ``phalanx psro env=kuhn_poker population.oracle=exact population.iterations=20``."""
-    return _run_population(args, selfplay=False)
+    return _run_command("psro", args)
 
 
 def cmd_selfplay(args: list[str]) -> int:
     """Self-play / fictitious self-play: ``phalanx selfplay env=rock_paper_scissors population.mode=sp|fsp``."""
-    return _run_population(args, selfplay=True)
+    return _run_command("selfplay", args)
 
 
 def cmd_league(args: list[str]) -> int:
     """AlphaStar-style league on any env with two or more groups: ``phalanx league env=tag league.total_steps=2e6``."""
-    values, env_settings = split_args(args)
-    reject_renamed(values, "league")
-    request = resume_request(values, env_settings)
-    from phalanx.runtime import league_config as lc
-    from phalanx.runtime.launch import launch
-    from phalanx.runtime.league_run import KIND, run
-
-    if request is not None:
-        # A resumed run uses its stored config; other overrides must agree with it.
-        resume, overrides = request
-        launch(run, KIND, lc.LeagueConfig(resume=resume), overrides, console)
-        return 0
-    launch(run, KIND, lc.resolve(args), console=console)
-    return 0
+    return _run_command("league", args)
 
 
 def _fmt(mean: float, ci: float) -> str:
@@ -347,48 +346,6 @@ SCHEMAS: dict[str, Callable[[list[str]], Any]] = {
     "psro": lambda args: _resolve_population(args, False), "selfplay": lambda args: _resolve_population(args, True),
     "league": _resolve_league, "plot": _resolve_plot, "data": _resolve_data,
 }
-
-USAGE = """usage: phalanx <command> [key=value ...]
-
-commands:
-  envs                      list registered environments, groups and specs
-  bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
-  train env=NAME [...]      train a learner (log_every=, checkpoint_every=, num_workers=)
-  psro env=NAME [...]       PSRO (population.oracle=exact|learned, population.meta_solver=, population.iterations=, ...)
-  selfplay env=NAME [...]   self-play (population.mode=sp) or fictitious self-play (population.mode=fsp)
-  league env=NAME [...]     AlphaStar-style league, any env with 2+ groups (league.total_steps=, league.scorer=, ...)
-  eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
-  render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
-  plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
-                            league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
-  data record|info [...]    offline datasets: record env=E policy=RUN_DIR|random episodes=N out=DIR/NAME.vlt
-                            [epsilon= quality=]; info PATH (episodes, returns, fields, a histogram PNG)
-  config COMMAND [...]      print a command's resolved config (every key, with the env's defaults)
-
-train, psro, selfplay and league share one grammar:
-  env=NAME env.KEY=VALUE    the environment and its own settings
-  algo=NAME train.KEY=VALUE the learner and its settings: ippo mappo iql vdn qmix maddpg isac masac;
-                            offline (train data=PATH): bc iql_cql qmix_cql
-  seed=N num_seeds=N        the seed, and seeds trained at once
-  backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N)
-  run_dir=DIR | resume=DIR  where a new run writes, or the run to continue
-  population.KEY=VALUE      psro/selfplay's own settings; league.KEY=VALUE the league's
-
-examples:
-  phalanx envs
-  phalanx bench env=tag num_envs=1000 num_steps=100
-  phalanx bench env=tag env.num_runners=990 env.num_taggers=10 env.use_full_observation=false
-  phalanx train env=simple_spread algo=ippo train.total_steps=2e6 train.num_envs=256 seed=3 env.num_agents=3
-  phalanx train resume=runs/simple_spread-ippo-20250101-120000
-  phalanx eval run_dir=runs/simple_spread-ippo-20250101-120000 episodes=100
-  phalanx render env=tag policy=random out=tag.gif
-  phalanx plot run_dir=runs/a run_dir=runs/b out=compare.png
-  phalanx psro env=kuhn_poker population.oracle=exact population.iterations=20
-  phalanx psro env=leduc_poker algo=ippo population.oracle=learned population.iterations=30
-  phalanx selfplay env=rock_paper_scissors population.mode=fsp population.iterations=50
-  phalanx league env=tag league.total_steps=2e6 seed=0
-  phalanx psro env=leduc_poker population.oracle=learned backend=ray ray.address=auto
-"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,7 +222,7 @@ def test_the_usage_text_names_every_registered_learner():
     import re
 
     from phalanx.algos.registry import algorithms
-    from phalanx.cli import USAGE
+    from phalanx.usage import USAGE
 
     listed = USAGE.split("algo=NAME train.KEY=VALUE", 1)[1].split("seed=N", 1)[0]
     assert set(re.findall(r"[a-z_]+", listed)) >= set(algorithms())
