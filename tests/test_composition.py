@@ -51,9 +51,9 @@ TINY_COMMAND = {
 
 def family(algo: str) -> str:
     """``"offline"``, ``"continuous"`` or ``"discrete"``: what data and actions a learner takes."""
-    fields = {f.name for f in dataclasses.fields(algorithms()[algo].config_cls)}
-    if "cql_weight" in fields:
+    if algorithms()[algo].offline:
         return "offline"
+    fields = {f.name for f in dataclasses.fields(algorithms()[algo].config_cls)}
     if "actor_lr" in fields:
         return "continuous"
     return "discrete"

@@ -35,6 +35,8 @@ class Algorithm:
         defaults: ``train.*`` values this name implies (``mappo`` sets ``critic="mappo"``);
             a user value that contradicts one is an error.
         description: one line for ``phalanx train --help``.
+        offline: it learns from a recorded dataset (``data=PATH``) instead of acting in the env, so it
+            trains every group itself and cannot best-respond to opponents (no PSRO, self-play, league).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Algorithm:
     make_train: Callable[..., Any]
     defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
+    offline: bool = False
 
 
 _ALGORITHMS: dict[str, Algorithm] = {}

@@ -42,11 +42,26 @@ def _env(algo: str, **settings):
     return phalanx.make("kuhn_poker", **settings)
 
 
+ONLINE = sorted(name for name, a in algorithms().items() if not a.offline)
+
+
 def test_every_learner_package_is_discovered():
-    assert set(algorithms()) == {"ippo", "mappo", "iql", "vdn", "qmix", "maddpg", "isac", "masac"}
+    assert set(ONLINE) == {"ippo", "mappo", "iql", "vdn", "qmix", "maddpg", "isac", "masac"}
+    assert {name for name, a in algorithms().items() if a.offline} == {"bc", "iql_cql", "qmix_cql"}
 
 
-@pytest.mark.parametrize("algo", sorted(algorithms()))
+@pytest.mark.parametrize("algo", sorted(a for a in algorithms() if algorithms()[a].offline))
+def test_offline_learners_are_learners_that_train_every_group(algo):
+    """Offline learners implement the protocol but learn from data: a ``learners=`` subset is one line."""
+    env = phalanx.make("kuhn_poker")
+    spec = get_algorithm(algo)
+    config = spec.config_cls(**spec.defaults)
+    assert isinstance(spec.make_train(config, env), Learner)
+    with pytest.raises(PhalanxError, match="train every group from the dataset"):
+        spec.make_train(config, env, learners=("player_0",))
+
+
+@pytest.mark.parametrize("algo", ONLINE)
 def test_every_learner_satisfies_the_protocol(algo):
     env = _env(algo)
     groups = tuple(env.spec.groups)
@@ -87,7 +102,8 @@ def test_every_learner_satisfies_the_protocol(algo):
     leaves = jax.tree.leaves(state.opponents.params)
     for a, b in zip(leaves, jax.tree.leaves(opponents.params), strict=True):
         np.testing.assert_array_equal(a, b)  # opponents never learn
-    per_group = [v for f, v in vars(metrics).items() if isinstance(v, dict) and f != "episode_return_sum"]
+    base = {f.name for f in dataclasses.fields(BaseMetrics)}
+    per_group = [v for f, v in vars(metrics).items() if isinstance(v, dict) and f not in base]
     assert per_group and all(set(v) == {learner} for v in per_group)  # losses of the learner only
     for a, b in zip(jax.tree.leaves(one.policy_params(state, fixed)), jax.tree.leaves(members[0][fixed]), strict=True):
         np.testing.assert_array_equal(a, b)  # a fixed group's policy: member 0

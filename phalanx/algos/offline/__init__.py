@@ -13,10 +13,11 @@ from phalanx.algos.offline.train import OfflineMetrics, OfflineState, OfflineTra
 from phalanx.algos.registry import Algorithm, register_algorithm
 
 register_algorithm(Algorithm("bc", OfflineConfig, make_train, {"method": "bc"},
-                             "offline: behaviour cloning of a dataset (data=PATH)"))
+                             "offline: behaviour cloning of a dataset (data=PATH)", offline=True))
 register_algorithm(Algorithm("iql_cql", OfflineConfig, make_train, {"method": "iql_cql"},
-                             "offline: independent Q-learning + CQL on a dataset (data=PATH)"))
+                             "offline: independent Q-learning + CQL on a dataset (data=PATH)", offline=True))
 register_algorithm(Algorithm("qmix_cql", OfflineConfig, make_train, {"method": "qmix_cql"},
-                             "offline: QMIX + CQL on the mixed value, one mixer per group (data=PATH)"))
+                             "offline: QMIX + CQL on the mixed value, one mixer per group (data=PATH)",
+                             offline=True))
 
 __all__ = ["OfflineConfig", "OfflineData", "OfflineMetrics", "OfflineState", "OfflineTrainer", "make_train"]
