@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import TINY_LEAGUE
+from crashing_backend import CrashingBackend
 from rich.console import Console
 
 from phalanx.errors import PhalanxError, RunInterruptedError
@@ -37,17 +38,6 @@ def league_cli(args: list[str]) -> int:
     return cli.cmd_league(args)
 
 
-class CrashingBackend(LocalBackend):
-    """Runs tasks locally and raises (like a killed process) when the ``crash_at``-th task is submitted."""
-
-    def __init__(self, crash_at: int):
-        super().__init__()
-        self.crash_at = crash_at
-
-    def submit(self, fn, *args, **kwargs):
-        if self.tasks_run + 1 == self.crash_at:
-            raise KeyboardInterrupt("killed")
-        return super().submit(fn, *args, **kwargs)
 
 
 def metrics(path) -> list[dict]:

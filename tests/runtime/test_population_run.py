@@ -9,13 +9,13 @@ import jax
 import numpy as np
 import pyspiel
 import pytest
+from crashing_backend import CrashingBackend
 from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import exploitability as os_exploitability
 from PIL import Image
 
 from phalanx.cli import main
 from phalanx.errors import RunInterruptedError
-from phalanx.runtime.backend import LocalBackend
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.population_config import resolve
 from phalanx.runtime.population_run import restore_final, run
@@ -102,17 +102,6 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(lines_of(split)) == 5
 
 
-class CrashingBackend(LocalBackend):
-    """Runs tasks locally and raises (like a killed process) when the ``crash_at``-th task starts."""
-
-    def __init__(self, crash_at: int):
-        super().__init__()
-        self.crash_at = crash_at
-
-    def submit(self, fn, *args, **kwargs):
-        if self.tasks_run + 1 == self.crash_at:
-            raise KeyboardInterrupt("killed")
-        return super().submit(fn, *args, **kwargs)
 
 
 @pytest.mark.parametrize("oracle", [KUHN, pytest.param(KUHN_PPO, marks=pytest.mark.slow)], ids=["exact", "learned"])
