@@ -104,12 +104,17 @@ def register_namespace(prefix: str, factory: Callable[..., Environment] | str) -
     _NAMESPACES[prefix] = factory
 
 
-def _namespace_factory(prefix: str) -> Callable[..., Environment]:
-    factory = _NAMESPACES[prefix]
+def _loaded(table: dict[str, Any], key: str) -> Callable[..., Environment]:
+    """``table[key]``, importing it first (and keeping the import) when it is a ``"module:attribute"`` path."""
+    factory = table[key]
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
-        factory = _NAMESPACES[prefix] = getattr(importlib.import_module(module), attr)
+        factory = table[key] = getattr(importlib.import_module(module), attr)
     return factory
+
+
+def _namespace_factory(prefix: str) -> Callable[..., Environment]:
+    return _loaded(_NAMESPACES, prefix)
 
 
 def from_jaxmarl(name: str, **settings: Any) -> Environment:
@@ -144,11 +149,7 @@ def _lookup(name: str) -> Callable[..., Environment]:
             + (f"; and other libraries' as {', '.join(p + ':<name>' for p in sorted(_NAMESPACES))}." if _NAMESPACES
                else ".")
         )
-    factory = _REGISTRY[name]
-    if isinstance(factory, str):
-        module, _, attr = factory.partition(":")
-        factory = _REGISTRY[name] = getattr(importlib.import_module(module), attr)
-    return factory
+    return _loaded(_REGISTRY, name)
 
 
 def make(name: str, **kwargs: Any) -> Environment:
