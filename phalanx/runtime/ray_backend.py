@@ -49,17 +49,14 @@ from __future__ import annotations
 
 import collections
 import os
-import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from phalanx.errors import PhalanxError
 from phalanx.runtime.ray_connect import connect, import_ray
+from phalanx.runtime.ray_worker import Worker, has_nan
 from phalanx.runtime.task_future import TaskFuture
 
 #: How many submitted arguments the backend remembers (by identity) with their object-store references.
@@ -83,60 +80,6 @@ class TaskFailedError(PhalanxError):
 
 class WorkerLostError(PhalanxError):
     """A task's worker died more than ``max_task_retries`` times while running it, or no worker is left."""
-
-
-# ---------------------------------------------------------------------------------------------- the worker actor
-def _has_nan(value: Any) -> bool:
-    import jax
-
-    for leaf in jax.tree_util.tree_leaves(value):
-        if isinstance(leaf, float) and leaf != leaf:
-            return True
-        if isinstance(leaf, np.ndarray | np.generic) and np.issubdtype(leaf.dtype, np.floating) and \
-                np.isnan(leaf).any():
-            return True
-    return False
-
-
-class Worker:
-    """A worker process (a Ray actor): runs tasks and reports each one's outcome as a value.
-
-    Args:
-        index: the worker's index in its pool (for messages and statistics).
-        crash: test hook ``(nth_task, marker_file)``: the process exits (``os._exit``, as if killed) when
-            it starts its ``nth_task``-th task and ``marker_file`` does not exist yet (it is created first,
-            so the restarted worker does not crash again).
-    """
-
-    def __init__(self, index: int, crash: tuple[int, str] | None = None):
-        self.index, self.crash, self.tasks = index, crash, 0
-
-    def describe(self) -> dict[str, Any]:
-        """``{"index", "pid", "node"}``: where this worker runs (its node's IP address)."""
-        import ray
-
-        return {"index": self.index, "pid": os.getpid(), "node": ray.util.get_node_ip_address()}
-
-    def run(self, fn: Callable[..., Any], name: str, check_nan: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """``fn(*args, **kwargs)`` → ``{"ok", "value" | "error" + "traceback", "busy", "pid", "node"}``."""
-        import ray
-
-        self.tasks += 1
-        if self.crash is not None and self.tasks == self.crash[0] and not os.path.exists(self.crash[1]):
-            open(self.crash[1], "w").close()
-            os._exit(1)  # the test's "killed worker": no cleanup, no reply
-        out: dict[str, Any] = {"pid": os.getpid(), "node": ray.util.get_node_ip_address()}
-        t0 = time.perf_counter()
-        try:
-            value = fn(*args, **kwargs)
-            if check_nan and _has_nan(value):
-                raise FloatingPointError("the task's result contains NaN")
-            out.update(ok=True, value=value)
-        except Exception as e:  # returned as a value, raised by the coordinator
-            out.update(ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-            print(f"phalanx: task {name!r} failed on worker {self.index}:\n{out['traceback']}", file=sys.stderr)
-        out["busy"] = time.perf_counter() - t0
-        return out
 
 
 # ---------------------------------------------------------------------------------------------- the backend
@@ -244,7 +187,7 @@ class RayBackend:
             t0 = time.perf_counter()
             future.result = fn(*args, **kwargs)  # in-process: errors propagate with their own traceback
             busy = time.perf_counter() - t0
-            if self.check_nan and _has_nan(future.result):  # deterministic here: no second try
+            if self.check_nan and has_nan(future.result):  # deterministic here: no second try
                 raise TaskFailedError(f"task {future.name!r} failed in this process: its result contains NaN.",
                                       future.name, "this process", 1)
             self._record(0, busy)
