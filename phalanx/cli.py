@@ -19,6 +19,7 @@ from rich.table import Table
 
 from phalanx.config import build, parse_overrides, ranged, reject_renamed, resume_request, split_args, to_yaml
 from phalanx.errors import PhalanxError, did_you_mean
+from phalanx.out_paths import check_animation_path, free_name
 from phalanx.usage import USAGE
 
 console = Console()
@@ -68,7 +69,7 @@ class RenderConfig:
 
     env: str = "tag"
     policy: str = "random"
-    out: str = "episode.gif"
+    out: str | None = None  # default: ./episode.gif, or episode-2.gif, ... when that exists (never overwritten)
     steps: int | None = ranged(None, min=1)  # default: the env's time limit
     seed: int = 0
     fps: float = ranged(10.0, gt=0)
@@ -214,6 +215,10 @@ def cmd_eval(args: list[str]) -> int:
         table.add_row(g, _fmt(res.trained.mean, res.trained.ci95), _fmt(res.random.mean, res.random.ci95),
                       _fmt(res.diff, res.diff_ci95))
     console.print(table)
+    for name, m in r.metrics.items():  # the env's episode metrics, e.g. SMAX's win_rate
+        console.print(f"{name}: trained {m.trained:.3f} (95% CI {m.trained_interval[0]:.3f}-"
+                      f"{m.trained_interval[1]:.3f}), random {m.random:.3f} (95% CI {m.random_interval[0]:.3f}-"
+                      f"{m.random_interval[1]:.3f}) over {r.episodes} episodes")
     if config.record:
         from phalanx.runtime.data_cmd import record_eval
 
@@ -243,8 +248,9 @@ def cmd_render(args: list[str]) -> int:
         for s in states:
             print(env.render_text(s) + "\n")
     frames = render_states(env, states)
-    out = render_episode(frames, config.out, config.fps)
-    console.print(f"wrote {out} ({len(frames)} frames of {config.env}, {config.policy} policy)",
+    out = render_episode(frames, config.out or free_name("episode.gif"), config.fps)
+    kept = "" if config.out or out.name == "episode.gif" else "; ./episode.gif exists and was kept"
+    console.print(f"wrote {out} ({len(frames)} frames of {config.env}, {config.policy} policy{kept})",
                   soft_wrap=True)  # a long path is not broken across lines
     return 0
 
@@ -267,6 +273,8 @@ def _resolve_eval(args: list[str]) -> EvalConfig:
     config = build(EvalConfig, parse_overrides(args))
     if config.run_dir is None:
         raise PhalanxError("phalanx eval needs run_dir=DIR (a phalanx train run directory).")
+    if config.render and config.out is not None:
+        check_animation_path(config.out)  # before evaluating: a path render cannot write is one line now
     return config
 
 
@@ -276,6 +284,8 @@ def _resolve_render(args: list[str]) -> tuple[RenderConfig, dict[str, Any]]:
     if config.policy != "random":
         raise PhalanxError(f"policy={config.policy!r}: only policy=random is supported "
                            "(render a trained policy with phalanx eval run_dir=DIR render=true).")
+    if config.out is not None:
+        check_animation_path(config.out)  # before rendering (which can take long)
     return config, env_settings
 
 

@@ -159,13 +159,18 @@ def test_old_spellings_name_the_new_one(capsys, command, arg, message):
         (["psro", "resume=runs/x", "run_dir=runs/y"], "run_dir= beside resume="),
         (["league", "resume=runs/x", "run_dir=runs/y"], "run_dir= beside resume="),
         (["league", "train.total_steps=10"], "set the league's budget with league.total_steps=N"),
+        (["render", "env=tag", "out=tag.txt"], "out='tag.txt': expected an animation file ending in .gif or .webp"),
+        (["eval", "run_dir=x", "render=true", "out=ep.mp4"], "out='ep.mp4': expected an animation file ending in"),
+        (["plot", "run_dir=x", "out=x.jpgg"], "out='x.jpgg': expected a .png file or a directory for the figures"),
     ],
 )
-def test_ranges_and_combinations_are_one_line(capsys, args, message):
+def test_ranges_and_combinations_are_one_line(capsys, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # relative paths in the rows land here: nothing may be written
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert message in err, err
+    assert not any(tmp_path.iterdir())
 
 
 def test_ranges_are_declared_once_as_field_metadata():

@@ -8,7 +8,8 @@ Every env draws itself: ``env.draw_frame(fig, state)`` (the env contract,
 so no global figure state leaks) at a fixed size (:data:`FIGSIZE` × :data:`DPI`), and returns
 ``(H, W, 3)`` uint8. ``state`` is one unbatched env state (wrappers are looked through).
 
-``render_episode(frames, path)`` writes the frames as a looping GIF with Pillow.
+``render_episode(frames, path)`` writes the frames as a looping animation with Pillow: GIF or WebP, by the
+path's extension (:data:`phalanx.out_paths.ANIMATION_SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -69,14 +70,16 @@ def jax_to_numpy(tree: Any) -> Any:
 
 
 def render_episode(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0) -> Path:
-    """Write ``frames`` (each ``(H, W, 3)`` uint8) as a looping animated GIF; return the path."""
+    """Write ``frames`` (each ``(H, W, 3)`` uint8) as a looping animation (GIF or WebP, by ``path``'s
+    extension); return the path."""
     from PIL import Image
 
     from phalanx.errors import PhalanxError
+    from phalanx.out_paths import check_animation_path
 
     if not frames:
         raise PhalanxError("render_episode: no frames to write.")
-    path = Path(path)
+    path = check_animation_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=max(int(1000 / fps), 20), loop=0,

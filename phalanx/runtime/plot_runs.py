@@ -34,6 +34,7 @@ from rich.console import Console
 
 from phalanx.config import build, parse_overrides
 from phalanx.errors import PhalanxError
+from phalanx.out_paths import check_figure_target
 from phalanx.runtime import plots
 from phalanx.runtime.metrics import MetricsLog
 
@@ -93,6 +94,8 @@ def resolve(args: list[str]) -> PlotConfig:
     config = build(PlotConfig, parse_overrides(rest) | ({"run_dir": dirs} if dirs else {}))
     if not config.run_dir:
         raise PhalanxError("phalanx plot needs run_dir=DIR (repeat run_dir= or give a list run_dir=[A,B] to overlay).")
+    if config.out is not None:
+        check_figure_target(config.out)  # before any figure: a mistyped extension never becomes a folder
     return config
 
 

@@ -300,6 +300,20 @@ def test_cli_render_poker_prints_text_and_writes_a_gif(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and words in err
 
 
+def test_cli_render_keeps_an_existing_episode_gif_and_writes_webp(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "episode.gif").write_bytes(b"mine")
+    assert main(["render", "env=kuhn_poker", "seed=1"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "episode.gif").read_bytes() == b"mine"  # the user's file is kept, and it says so
+    assert "wrote episode-2.gif" in out and "./episode.gif exists and was kept" in out
+    with Image.open(tmp_path / "episode-2.gif") as im:
+        assert im.n_frames >= 2
+    assert main(["render", "env=kuhn_poker", "seed=1", "out=ep.webp"]) == 0
+    with Image.open(tmp_path / "ep.webp") as im:
+        assert im.format == "WEBP" and im.n_frames >= 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, settings", [
     ("tag", ["env.num_runners=5"]), ("tag_grid", ["env.num_taggers=2"]), ("simple_spread", []), ("lbf", []),
