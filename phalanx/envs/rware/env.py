@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from phalanx.envs.environment import Environment, check_settings
-from phalanx.envs.rware import moves, observe, sampling
+from phalanx.envs.rware import moves, observe, sampling, states
 from phalanx.envs.rware.layout import (
     PRESET_COLUMN_HEIGHT,
     PRESET_SENSOR_RANGE,
@@ -219,7 +219,7 @@ class Rware(Environment[RwareState, RwareParams]):
             agent_dir=dirs.astype(jnp.int32),
             carrying=jnp.zeros(N, jnp.bool_),
             agent_grid=agent_grid.reshape(H, W),
-            shelf_grid=jnp.asarray(self._initial_shelf_grid()),
+            shelf_grid=jnp.asarray(states.initial_shelf_grid(self.layout)),
             requested=jnp.zeros(S, jnp.bool_).at[queue].set(True),
             t=jnp.int32(0),
             key=key,
@@ -236,49 +236,11 @@ class Rware(Environment[RwareState, RwareParams]):
         t: int = 0,
         key: jax.Array | None = None,
     ) -> RwareState:
-        """A state from explicit values, for hand-built situations and tests (host side, NumPy inputs).
-
-        Args:
-            agent_pos: ``(N, 2)`` distinct cells ``(row, col)``.
-            agent_dir: ``(N,)`` directions (0 up, 1 right, 2 down, 3 left).
-            carrying: ``(N,)`` bool; a carrying agent must stand on a shelf. Default: none.
-            requested: shelf ids in the request queue (``request_queue_size`` of them). Default: the
-                first ``request_queue_size`` shelves.
-            shelf_grid: ``(H, W)`` shelf id + 1 per cell. Default: every shelf in its starting cell.
-            t: steps taken.
-            key: the request key. Default: ``PRNGKey(0)``.
-        """
-        lay, N = self.layout, self.num_agents
-        pos = np.asarray(agent_pos, np.int32).reshape(N, 2)
-        if len({tuple(p) for p in pos}) != N:
-            raise PhalanxError(f"rware.make_state: agent_pos has two agents in one cell: {pos.tolist()}.")
-        agent_grid = np.zeros((lay.height, lay.width), np.int32)
-        agent_grid[pos[:, 0], pos[:, 1]] = np.arange(1, N + 1)
-        shelves = self._initial_shelf_grid() if shelf_grid is None else np.asarray(shelf_grid, np.int32)
-        carrying = np.zeros(N, bool) if carrying is None else np.asarray(carrying, bool)
-        if np.any(carrying & (shelves[pos[:, 0], pos[:, 1]] == 0)):
-            raise PhalanxError("rware.make_state: a carrying agent must stand on a shelf.")
-        queue = np.arange(self.request_queue_size) if requested is None else np.asarray(requested)
-        if len(set(queue.tolist())) != self.request_queue_size:
-            raise PhalanxError(f"rware.make_state: requested needs {self.request_queue_size} distinct shelf ids.")
-        req = np.zeros(lay.num_shelves, bool)
-        req[queue] = True
-        return RwareState(
-            agent_pos=jnp.asarray(pos),
-            agent_dir=jnp.asarray(agent_dir, jnp.int32).reshape(N),
-            carrying=jnp.asarray(carrying),
-            agent_grid=jnp.asarray(agent_grid),
-            shelf_grid=jnp.asarray(shelves),
-            requested=jnp.asarray(req),
-            t=jnp.int32(t),
-            key=jax.random.PRNGKey(0) if key is None else key,
+        """A state from explicit values, for hand-built situations and tests; see :func:`states.make_state`."""
+        return states.make_state(
+            self.layout, self.num_agents, self.request_queue_size, agent_pos, agent_dir,
+            carrying, requested, shelf_grid, t, key,
         )
-
-    def _initial_shelf_grid(self) -> np.ndarray:
-        lay = self.layout
-        grid = np.zeros((lay.height, lay.width), np.int32)
-        grid[lay.shelf_cells[:, 0], lay.shelf_cells[:, 1]] = np.arange(1, lay.num_shelves + 1)
-        return grid
 
     def observe(self, state: RwareState) -> TimeStep:
         """The timestep agents see in ``state`` (zero reward, not done); ``reset`` uses it, so do parity tests."""

@@ -21,47 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from phalanx.envs.environment import Environment, check_settings
 from phalanx.envs.spaces import Box, MultiDiscrete
+from phalanx.envs.tag import observe
+from phalanx.envs.tag.types import NUM_FEATURES, NUM_SELF_FEATURES, TagParams, TagState
 from phalanx.envs.types import EnvSpec, GroupSpec, TimeStep, full_mask, make_timestep
-
-NUM_FEATURES = 7  # Δx, Δy, Δspeed, Δacc, Δdir, type, alive — per observed agent
-NUM_SELF_FEATURES = 6  # x, y, speed, acceleration, cos(direction), sin(direction) of the observer
-
-
-@struct.dataclass
-class TagParams:
-    """Numeric settings of Tag (WarpDrive's defaults); ``vmap``-able."""
-
-    grid_length: float = 10.0
-    episode_length: int = 100
-    max_speed: float = 1.0
-    skill_level_runner: float = 1.0
-    skill_level_tagger: float = 1.0
-    edge_hit_penalty: float = -0.0
-    tagging_distance: float = 0.01
-    tag_reward_for_tagger: float = 1.0
-    step_penalty_for_tagger: float = -0.0
-    tag_penalty_for_runner: float = -1.0
-    step_reward_for_runner: float = 0.0
-    end_of_game_reward_for_runner: float = 1.0
-
-
-@struct.dataclass
-class TagState:
-    """Every agent in one array, in WarpDrive's global agent order (taggers interleaved)."""
-
-    pos: jax.Array  # (N, 2) float32 x, y in [0, L]
-    speed: jax.Array  # (N,) float32
-    direction: jax.Array  # (N,) float32 in [0, 2π)
-    acceleration: jax.Array  # (N,) float32
-    alive: jax.Array  # (N,) bool, still in the game
-    agent_type: jax.Array  # (N,) int32, 1 = tagger, 0 = runner
-    tagger_ids: jax.Array  # (n_taggers,) int32 global ids of taggers, ascending
-    runner_ids: jax.Array  # (n_runners,) int32 global ids of runners, ascending
-    t: jax.Array  # () int32 steps taken
 
 
 class Tag(Environment[TagState, TagParams]):
@@ -295,18 +260,8 @@ class Tag(Environment[TagState, TagParams]):
         act = self.spec.groups["taggers"].action
         return {g: full_mask(n, act) for g, n in self.groups.items()}
 
-    def _features(self, state: TagState, params: TagParams) -> jax.Array:
-        """``(N, 5)`` normalised x, y, speed, acceleration, direction (WarpDrive's order)."""
-        f32 = jnp.float32
-        diag = f32(params.grid_length) * f32(np.sqrt(2))
-        vmax = f32(params.max_speed) + f32(1e-10)
-        return jnp.stack(
-            [state.pos[:, 0] / diag, state.pos[:, 1] / diag, state.speed / vmax,
-             state.acceleration / vmax, state.direction / f32(2 * np.pi)], axis=-1,
-        )
-
     def _global_state(self, state: TagState, params: TagParams) -> jax.Array:
-        f = self._features(state, params)
+        f = observe.features(state, params)
         per_agent = jnp.concatenate(
             [f, state.agent_type[:, None].astype(jnp.float32), state.alive[:, None].astype(jnp.float32)], -1
         )
@@ -319,77 +274,25 @@ class Tag(Environment[TagState, TagParams]):
         Each group's rows are computed for its own observers directly (no ``(N, D)``
         intermediate that is then gathered by group: that gather cost more than the obs).
         """
-        f = self._features(state, params)
+        f = observe.features(state, params)
         types = state.agent_type.astype(jnp.float32)
         alive = state.alive.astype(jnp.float32)
         time = (state.t / params.episode_length).astype(jnp.float32)
         groups = {"taggers": state.tagger_ids, "runners": state.runner_ids}
         if self.use_full_observation:
-            obs = {g: self._full_observations(ids, f, types, alive, time) for g, ids in groups.items()}
+            obs = {g: observe.full_observations(ids, f, types, alive, time, self.num_agents, self._relative_dim)
+                   for g, ids in groups.items()}
         else:
-            obs = {g: self._nearest_observations(ids, f, state.pos, types, state.alive, time)
+            k, chunk = self.num_other_agents_observed, self.obs_chunk_size
+            obs = {g: observe.nearest_observations(ids, f, state.pos, types, state.alive, time, k, chunk)
                    for g, ids in groups.items()}
         if self.egocentric:
-            obs = {g: self._to_own_frame(o, state.direction[groups[g]]) for g, o in obs.items()}
+            obs = {g: observe.to_own_frame(o, state.direction[groups[g]], self._relative_dim) for g, o in obs.items()}
         if self.observe_self:
-            own = self._self_features(state, params)
+            own = observe.self_features(state, params)
             # Before t/T, which stays the last entry.
             obs = {g: jnp.concatenate([o[:, :-1], own[groups[g]], o[:, -1:]], -1) for g, o in obs.items()}
         return obs
-
-    def _to_own_frame(self, obs: jax.Array, direction: jax.Array) -> jax.Array:
-        """Rotate the ``Δx`` and ``Δy`` blocks of ``obs`` ``(A, D)`` by minus each observer's heading ``(A,)``."""
-        k = (self._relative_dim - 1) // NUM_FEATURES  # observed agents; rows are feature-major
-        dx, dy = obs[:, :k], obs[:, k : 2 * k]
-        c, s = jnp.cos(direction)[:, None], jnp.sin(direction)[:, None]
-        return jnp.concatenate([c * dx + s * dy, c * dy - s * dx, obs[:, 2 * k :]], -1)
-
-    def _self_features(self, state: TagState, params: TagParams) -> jax.Array:
-        """``(N, 6)`` each agent's own absolute state (zeros once out of the game)."""
-        f32 = jnp.float32
-        vmax = f32(params.max_speed) + f32(1e-10)
-        length = f32(params.grid_length)
-        own = jnp.stack(
-            [state.pos[:, 0] / length, state.pos[:, 1] / length, state.speed / vmax, state.acceleration / vmax,
-             jnp.cos(state.direction), jnp.sin(state.direction)], axis=-1,
-        )
-        return own * state.alive[:, None].astype(f32)
-
-    def _full_observations(self, observers, f, types, alive, time) -> jax.Array:
-        """All other agents, as one fused gather: entry ``k`` of observer ``i``'s row is
-        feature ``k // (N-1)`` of the ``k % (N-1)``-th other agent (skipping ``i``).
-
-        Index arithmetic runs on ``iota`` inside the fusion, so the O(N²) observation is
-        written once, with no O(N²) index tables or intermediate copies.
-        """
-        n = self.num_agents
-        ext = jnp.concatenate([f, types[:, None], alive[:, None]], axis=1)  # (N, 7)
-        k = jnp.arange(self._relative_dim)[None, :]  # (1, D)
-        i = observers[:, None]  # (A, 1)
-        feat = jnp.minimum(k // (n - 1), NUM_FEATURES - 1)
-        other = k % (n - 1)
-        other = other + (other >= i)  # skip the observer itself
-        is_delta = feat < 5  # the kinematic features are relative; type and alive are not
-        value = ext[other, feat] - jnp.where(is_delta, ext[i, feat], 0.0)
-        seen = alive[i]  # (A, 1): an observer out of the game sees zeros
-        value = value * jnp.where(is_delta, seen, 1.0)
-        return jnp.where(k == self._relative_dim - 1, time * seen, value)
-
-    def _nearest_observations(self, observers, f, pos, types, alive_b, time) -> jax.Array:
-        """k nearest alive others per observer, computed a chunk of observers at a time."""
-        n, k = self.num_agents, self.num_other_agents_observed
-        alive = alive_b.astype(jnp.float32)
-
-        def one(i):
-            d = jnp.sqrt(jnp.sum((pos - pos[i]) ** 2, axis=-1))  # (N,)
-            d = jnp.where((jnp.arange(n) == i) | ~alive_b, jnp.inf, d)
-            neg, idx = jax.lax.top_k(-d, k)  # ties: lower id first, as heapq.nsmallest
-            valid = jnp.isfinite(neg).astype(jnp.float32) * alive[i]
-            delta = (f[idx] - f[i]) * valid[:, None]  # (k, 5)
-            rows = jnp.concatenate([delta.T, (types[idx] * valid)[None], (alive[idx] * valid)[None]], 0)
-            return jnp.concatenate([rows.reshape(-1), (time * alive[i])[None]])
-
-        return jax.lax.map(one, observers, batch_size=min(len(observers), self.obs_chunk_size))
 
 
 def _wrap_angle(x: jax.Array) -> jax.Array:
