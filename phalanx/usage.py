@@ -22,7 +22,9 @@ train, psro, selfplay and league share one grammar:
   algo=NAME train.KEY=VALUE the learner and its settings: ippo mappo iql vdn qmix maddpg isac masac;
                             offline (train data=PATH): bc iql_cql qmix_cql
   seed=N num_seeds=N        the seed, and seeds trained at once
-  backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N)
+  backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N);
+                            train on env=pettingzoo:...: remote actors (ray.num_actors=N, ray.envs_per_actor=K,
+                            ray.max_policy_lag=L)
   run_dir=DIR | resume=DIR  where a new run writes, or the run to continue
   population.KEY=VALUE      psro/selfplay's own settings; league.KEY=VALUE the league's
 
@@ -40,4 +42,5 @@ examples:
   phalanx selfplay env=rock_paper_scissors population.mode=fsp population.iterations=50
   phalanx league env=tag league.total_steps=2e6 seed=0
   phalanx psro env=leduc_poker population.oracle=learned backend=ray ray.address=auto
+  phalanx train env=pettingzoo:mpe2.simple_spread_v3 algo=ippo backend=ray ray.num_actors=4 ray.envs_per_actor=8
 """

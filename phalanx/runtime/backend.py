@@ -98,6 +98,13 @@ class RayConfig:
         max_task_failures: tries of a task that raises or returns NaN before the run stops.
         coordinator: run the run loop in a coordinator actor on this machine, the driver only relaying its
             progress (false: the run loop runs in this process).
+        num_actors: ``phalanx train env=pettingzoo:...``: remote actors stepping the env, each with its own
+            envs and a copy of the policy (:mod:`phalanx.runtime.actor_run`); null: one per ``num_cpus`` CPUs
+            of the cluster, one CPU left to the learner.
+        envs_per_actor: envs each actor steps (null: ``train.num_envs / num_actors``); an update learns from
+            ``train.num_envs / envs_per_actor`` actor blocks.
+        max_policy_lag: the most updates a block's acting policy may be behind the learner; older blocks are
+            dropped (and counted). 0: actors wait for each update (on-policy, no overlap).
     """
 
     address: str | None = None
@@ -105,6 +112,9 @@ class RayConfig:
     num_cpus: float = ranged(1.0, gt=0)
     max_task_failures: int = ranged(2, min=1)
     coordinator: bool = True
+    num_actors: int | None = ranged(None, min=1, note="or null: one per ray.num_cpus CPUs, one left to the learner")
+    envs_per_actor: int | None = ranged(None, min=1, note="or null: train.num_envs / ray.num_actors")
+    max_policy_lag: int = ranged(2, min=0, note="0 = actors wait for every update")
 
 
 def check_backend(name: str) -> str:

@@ -1,5 +1,7 @@
 """Where a run executes: here, or in a coordinator actor when the config says ``backend=ray`` (the default
 ``ray.coordinator=true``). The CLI calls :func:`launch`; run functions never look at the coordinator.
+``phalanx train`` on a PettingZoo env with ``backend=ray`` learns here and steps the env in remote actors
+(:mod:`phalanx.runtime.actor_run`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ def launch(fn: RunFunction, kind: rd.RunKind, config: Any, overrides: dict[str, 
     console = console or Console()
     stored = rd.load_config(config.resume, kind) if config.resume is not None else None
     name, ray_config = backend_choice(config, overrides, stored)
+    if kind is rd.TRAIN and name == "ray" and (stored or config).env.startswith("pettingzoo:"):
+        from phalanx.runtime.actor_run import run as run_actors  # the learner here, remote actors on Ray
+
+        return run_actors(config, overrides, console, label=label)
     if name != "ray" or not ray_config.coordinator:
         return fn(config, overrides, console, label=label)
     if config.resume is None and not config.run_dir:

@@ -32,7 +32,8 @@ class RunConfig:
             0 = in this process); unused by Phalanx's own envs.
         train: the learner's hyperparameters (its own dataclass; PPO's for ippo/mappo).
         backend: ``local`` (all seeds in one ``vmap``-ped program here) or ``ray`` (each seed a task on a
-            worker, one task per seed per chunk; see :mod:`phalanx.runtime.train_run`).
+            worker, one task per seed per chunk; see :mod:`phalanx.runtime.train_run`). On a PettingZoo env,
+            ``ray`` runs remote actors that step the env and feed the learner (:mod:`phalanx.runtime.actor_run`).
         ray: the ray backend's settings (``ray.address=auto|HOST:PORT``, ``ray.num_workers=N``, ...).
     """
 
@@ -58,11 +59,21 @@ class RunConfig:
         """Raise :class:`ConfigError` naming the first invalid value or combination; return self."""
         check_ranges(self)
         if self.env.startswith("pettingzoo:"):
-            if self.backend != "local":
-                raise ConfigError(f"backend={self.backend}: PettingZoo envs run their own worker processes "
-                                  "(num_workers=); use backend=local.")
             if self.num_seeds != 1:
                 raise ConfigError(f"num_seeds={self.num_seeds}: one seed per PettingZoo run; use num_seeds=1.")
+            if self.backend == "ray":
+                check_actor_settings(self)
+            for key in ("num_actors", "envs_per_actor"):
+                if self.backend != "ray" and getattr(self.ray, key) is not None:
+                    raise ConfigError(f"ray.{key}={getattr(self.ray, key)}: remote actors need backend=ray; add "
+                                      "backend=ray, or drop it to step the env in local worker processes "
+                                      "(num_workers=).")
+        else:
+            for key in ("num_actors", "envs_per_actor"):
+                if getattr(self.ray, key) is not None:
+                    raise ConfigError(f"ray.{key}={getattr(self.ray, key)}: remote actors step host envs "
+                                      f"(env=pettingzoo:<module>); env={self.env} trains in one compiled program "
+                                      f"(backend=ray runs its seeds as tasks: ray.num_workers=); drop ray.{key}.")
         algorithm = get_algorithm(self.algo)
         if not isinstance(self.train, algorithm.config_cls):
             raise ConfigError(f"algo={self.algo!r} needs train settings of type {algorithm.config_cls.__name__}.")
@@ -72,6 +83,21 @@ class RunConfig:
                                   "set algo only.")
         self.train.validate()
         return self
+
+
+def check_actor_settings(config: RunConfig) -> None:
+    """``backend=ray`` on a PettingZoo env (remote actors): the learner and the env/actor sizes fit, or one line."""
+    c, ray = config.train, config.ray
+    if not isinstance(c, PPOConfig):
+        raise ConfigError(f"algo={config.algo} with backend=ray on a PettingZoo env: remote actors feed ippo/mappo "
+                          "so far; use algo=ippo|mappo, or backend=local (every learner, local env workers).")
+    if ray.envs_per_actor is not None and c.num_envs % ray.envs_per_actor:
+        raise ConfigError(f"ray.envs_per_actor={ray.envs_per_actor}: an update learns from train.num_envs="
+                          f"{c.num_envs} envs, whole actor blocks only; choose a divisor of {c.num_envs}.")
+    if ray.num_actors is not None and ray.envs_per_actor is None and c.num_envs % ray.num_actors:
+        raise ConfigError(f"ray.num_actors={ray.num_actors}: train.num_envs={c.num_envs} does not split evenly "
+                          "over the actors; set ray.envs_per_actor= (a divisor of train.num_envs) or change "
+                          "train.num_envs.")
 
 
 def learner_values(values: dict[str, Any], command: str) -> tuple[dict[str, Any], Any, dict[str, Any]]:

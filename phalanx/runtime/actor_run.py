@@ -1,0 +1,226 @@
+"""``phalanx train env=pettingzoo:<module> algo=ippo|mappo backend=ray ray.num_actors=N [ray.envs_per_actor=K]``:
+remote actors step the env, the learner learns here.
+
+The learner (this process, on its accelerator when there is one) owns the PPO ``TrainState``. It publishes
+the acting part of it (parameters and normalisation statistics: ``ray.put`` once per update) and keeps one
+rollout in flight on each :class:`~phalanx.runtime.ray_actors.RolloutActor`. An update learns from
+``train.num_envs / K`` blocks (``(T, K, ...)`` each, first finished first, joined along the env axis into the
+``(T, train.num_envs, ...)`` rollout the compiled trainer's own ``learn`` consumes: GAE, epochs, minibatches,
+the same losses); an actor gets its next rollout, with the latest policy, as soon as its block arrives.
+
+**Staleness.** A block acted with the policy of update ``v`` and learnt at update ``u`` has policy lag
+``u - v``. Overlapping acting with learning makes it about 1; blocks older than ``ray.max_policy_lag`` are
+dropped (counted in ``dropped_env_steps``), and ``ray.max_policy_lag=0`` makes actors wait for every update
+(on-policy, no overlap). What remains is corrected by PPO itself: every block carries the log-probabilities
+of the actions under the policy that chose them, so PPO's ratio is taken against the behaviour policy and
+clipped, which bounds the step a stale sample can cause. We use that instead of V-trace because with the lag
+held to one or two updates the clipped ratio already is a truncated importance weight per sample, the values
+and GAE are recomputed with the learner's current critic (feed-forward critics) at learn time, and the learner
+stays the one PPO implementation every other path uses; V-trace's truncated multi-step correction pays off
+at the long lags (tens of updates) this design does not allow.
+
+**Accounting** (each ``metrics.jsonl`` line, beside the usual ones): ``actors``, ``envs_per_actor``,
+``actor_utilisation`` (mean over actors of time in rollouts / chunk wall time; a block counts in the chunk it
+arrives in), ``learner_wait_s`` and
+``learner_wait_fraction`` (time the learner waited for blocks), ``policy_lag`` (mean and max over the chunk's
+blocks), ``actor_steps_per_s`` (env steps delivered by actors), and, since the start, ``lost_env_steps``
+(blocks lost with a dead or failed actor), ``dropped_env_steps`` (blocks past the lag limit) and
+``actors_replaced``; ``workers`` has each actor's record. The progress bar shows lag, utilisation and wait.
+
+**Checkpoints and resume** are a local run's: the ``TrainState`` and progress every ``checkpoint_every``
+chunks; ``resume=`` restores them and starts fresh actors (episodes in flight at the checkpoint restart).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.console import Console
+
+from phalanx.algos.common.host import SpecEnv
+from phalanx.algos.common.normalize import RunningStats
+from phalanx.algos.ppo.sebulba import Learner as Policy
+from phalanx.algos.ppo.train import make_train
+from phalanx.errors import PhalanxError
+from phalanx.runtime.metrics import make_line, seed_entries
+from phalanx.runtime.ray_actors import ActorPool, Block
+from phalanx.runtime.run_context import RunContext, open_run
+from phalanx.runtime.train_run import KIND, _record, _status, chunk_sizes, write_summaries
+
+
+def actor_sizes(config: Any, cluster_cpus: float) -> tuple[int, int]:
+    """``(num_actors, envs_per_actor)`` of a run: the config's, or the defaults the cluster allows."""
+    ray, num_envs = config.ray, config.train.num_envs
+    n = ray.num_actors if ray.num_actors is not None else max(1, int(cluster_cpus // ray.num_cpus) - 1)
+    if n * ray.num_cpus > cluster_cpus:  # the extra actors would never start
+        raise PhalanxError(f"ray.num_actors={n} x ray.num_cpus={ray.num_cpus} needs {n * ray.num_cpus:g} CPUs and "
+                           f"the Ray cluster has {cluster_cpus:g}; use fewer actors or fewer CPUs each, or add nodes.")
+    k = ray.envs_per_actor if ray.envs_per_actor is not None else num_envs // n
+    if k < 1 or num_envs % k:
+        raise PhalanxError(f"ray.num_actors={n}: train.num_envs={num_envs} does not split into whole actor blocks; "
+                           "set ray.envs_per_actor= to a divisor of train.num_envs.")
+    return n, k
+
+
+def fold_block_stats(current: RunningStats, sent: RunningStats, after: RunningStats) -> RunningStats:
+    """``current`` with the samples an actor folded into its copy of the statistics (``sent`` → ``after``).
+
+    The actor's batch is recovered from the two states (count, mean and variance of what it added) and merged
+    into the learner's statistics as :meth:`RunningStats.update` merges a batch; computed in float64.
+    """
+    n0, n1 = float(sent.count), float(after.count)
+    n = n1 - n0
+    if n <= 0:
+        return current
+    m0, v0 = np.float64(sent.mean), np.float64(sent.var)
+    m1, v1 = np.float64(after.mean), np.float64(after.var)
+    mean_b = (n1 * m1 - n0 * m0) / n
+    var_b = np.maximum((n1 * v1 - n0 * v0 - (mean_b - m0) ** 2 * n0 * n / n1) / n, 0.0)
+    c, mc, vc = float(current.count), np.float64(current.mean), np.float64(current.var)
+    total = c + n
+    delta = mean_b - mc
+    mean = mc + delta * n / total
+    m2 = vc * c + var_b * n + delta**2 * c * n / total
+    return RunningStats(jnp.asarray(mean, jnp.float32), jnp.asarray(m2 / total, jnp.float32), jnp.float32(total))
+
+
+def _fold_all(state: Any, blocks: list[Block]) -> Any:
+    """The learner's observation statistics with every block's samples folded in (``normalize_obs``)."""
+    obs_stats, state_stats = state.obs_stats, state.state_stats
+    for b in blocks:
+        (sent_obs, sent_state), (after_obs, after_state) = b.stats
+        obs_stats = {g: fold_block_stats(s, sent_obs[g], after_obs[g]) for g, s in obs_stats.items()}
+        if state_stats is not None:
+            state_stats = fold_block_stats(state_stats, sent_state, after_state)
+    return state.replace(obs_stats=obs_stats, state_stats=state_stats)
+
+
+def _join(blocks: list[Block]) -> tuple[Any, Any]:
+    """Blocks ``(T, K, ...)`` → one rollout ``(T, B·K, ...)`` and its start states ``(B·K, ...)``."""
+    traj = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *[b.traj for b in blocks])
+    hidden = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *[b.start_hidden for b in blocks])
+    return traj, hidden
+
+
+def run(config: Any, overrides: dict[str, Any] | None = None, console: Console | None = None,
+        label: str | None = None) -> Path:
+    """Train (or, with ``config.resume``, continue) a PettingZoo run on remote actors; return its directory."""
+    console = console or Console()
+    pool = ActorPool()
+    try:
+        with open_run(KIND, config, overrides, console, backend=pool, label=label) as ctx:
+            return _train(ctx, pool)
+    finally:
+        pool.close()
+
+
+def _policy(state: Any) -> Policy:
+    """The acting part of the learner's state, on the host (what actors receive)."""
+    return jax.device_get(Policy(state.params, state.obs_stats, state.state_stats, state.value_stats))
+
+
+def _train(run: RunContext, pool: ActorPool) -> Path:
+    from phalanx.interop.pettingzoo_in import as_parallel, infer_layout, pettingzoo_factory
+
+    config, console = run.config, run.console
+    c = config.train
+    probe = as_parallel(pettingzoo_factory(config.env, **config.env_settings)())
+    try:
+        spec = infer_layout(probe).spec
+    finally:
+        probe.close()
+    env = SpecEnv(spec, config.env)
+    trainer = make_train(c, env)
+    sizes = chunk_sizes(c.num_updates, config.log_every)
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
+    progress = {"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0,
+                "lost_env_steps": 0, "dropped_env_steps": 0, "actors_replaced": 0}
+    step = run.checkpoints.latest_step() if run.resumed else None
+    if step is not None:
+        state, progress = run.checkpoints.restore(step, state)
+        if progress["chunks_done"] >= len(sizes):
+            console.print(f"run already complete ({c.num_updates} updates); run dir: {run.path}")
+            return run.path
+        console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
+    progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
+    num_actors, k = actor_sizes(config, pool.connect(config.ray.address))
+    pool.start(config.env, config.env_settings, c, num_actors=num_actors, envs_per_actor=k, seed=config.seed,
+               num_cpus=config.ray.num_cpus)
+    base_lost, base_dropped, base_replaced = (progress["lost_env_steps"], progress["dropped_env_steps"],
+                                              progress["actors_replaced"])
+    console.print(f"[bold]phalanx train[/bold] run dir: {run.path}  ({num_actors} Ray actor(s) x {k} envs)")
+    per_update, max_lag = c.num_envs // k, config.ray.max_policy_lag
+    learn = jax.jit(trainer.learn)
+    version = int(state.update_step)
+    policy = pool.publish(_policy(state))
+    for a in range(num_actors):
+        pool.issue(a, policy, version)
+    dropped = 0
+    with run.progress_bar(f"{config.env} {config.algo}", c.num_updates * c.steps_per_update, progress["env_steps"],
+                          "env steps") as bar:
+        for chunk_index in range(progress["chunks_done"], len(sizes)):
+            t0, wait0, metrics, lags, busy, delivered = time.perf_counter(), pool.wait_s, [], [], 0.0, 0
+            for _ in range(sizes[chunk_index]):
+                blocks, deferred = [], []
+                while len(blocks) < per_update:
+                    block = pool.next_block(policy, version)
+                    busy += block.busy_s
+                    delivered += pool.block_steps
+                    if version - block.version > max_lag:  # too stale: dropped, the actor goes on
+                        dropped += pool.block_steps
+                        pool.issue(block.actor, policy, version)
+                        continue
+                    blocks.append(block)
+                    lags.append(version - block.version)
+                    if max_lag:
+                        pool.issue(block.actor, policy, version)
+                    else:  # on-policy: the actor waits for this update's policy
+                        deferred.append(block.actor)
+                traj, start_hidden = _join(blocks)
+                if c.normalize_obs:
+                    state = _fold_all(state, blocks)
+                key, k_learn = jax.random.split(state.key)
+                state = state.replace(key=key, env_steps=state.env_steps + per_update * pool.block_steps)
+                state, m = learn(state, traj, start_hidden, k_learn)
+                metrics.append(m)
+                version += 1
+                policy = pool.publish(_policy(state))
+                for a in deferred:
+                    pool.issue(a, policy, version)
+            jax.block_until_ready(state.params)
+            dt = time.perf_counter() - t0
+            n = sizes[chunk_index]
+            progress.update(updates_done=progress["updates_done"] + n, chunks_done=chunk_index + 1,
+                            env_steps=int(state.env_steps), wall_time=run.wall_time(),
+                            lost_env_steps=base_lost + pool.lost_env_steps, dropped_env_steps=base_dropped + dropped,
+                            actors_replaced=base_replaced + pool.replaced)
+            stacked = jax.tree.map(lambda *x: np.stack(x), *jax.device_get(metrics))
+            line = make_line(chunk_index, progress["updates_done"], progress["env_steps"], progress["wall_time"],
+                             n * c.steps_per_update / dt, seed_entries(dataclasses.asdict(stacked), 1))
+            wait = pool.wait_s - wait0
+            utilisation = min(busy / (num_actors * dt), 1.0)
+            line.update(actors=num_actors, envs_per_actor=k, actor_utilisation=round(utilisation, 4),
+                        learner_wait_s=round(wait, 4), learner_wait_fraction=round(wait / dt, 4),
+                        policy_lag={"mean": float(np.mean(lags)), "max": int(np.max(lags))},
+                        actor_steps_per_s=round(delivered / dt, 1),
+                        **{key: progress[key] for key in ("lost_env_steps", "dropped_env_steps", "actors_replaced")})
+            _record(run, line)
+            run.hold(chunk_index + 1, state)
+            if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
+                write_summaries(run, env)
+                run.save(chunk_index + 1, state)
+            bar.update(progress["env_steps"], f"{_status(line)}  lag {line['policy_lag']['mean']:.2g}  actors "
+                       f"{line['actor_utilisation']:.0%} busy  learner waits {line['learner_wait_fraction']:.0%}")
+    console.print(f"done: {progress['env_steps']:,} env steps in {progress['wall_time']:.1f}s "
+                  f"({progress['lost_env_steps']:,} lost with {progress['actors_replaced']} replaced actor(s)); "
+                  f"run dir: {run.path}")
+    return run.path
+
+
+__all__ = ["actor_sizes", "fold_block_stats", "run"]

@@ -1,0 +1,247 @@
+"""Remote actors on Ray for host envs: each steps its own PettingZoo envs with a copy of the policy.
+
+An :class:`RolloutActor` (a Ray actor, CPU) owns ``K`` envs in its own process and the PPO acting code of
+the host path (:class:`~phalanx.algos.ppo.sebulba.HostTrainer`: the same jitted ``act`` and transition
+recording as every host run). Asked for a rollout with the learner's latest policy (an object-store
+reference, resolved on the actor), it steps ``num_steps`` steps and returns a *block*: the rollout
+``(T, K, ...)`` in the compiled trainer's :class:`~phalanx.algos.ppo.types.Transition` layout, with the
+behaviour log-probabilities it acted with, the recurrent state at its start and the version of the
+policy it used. The envs keep running across blocks, so episodes span them.
+
+:class:`ActorPool` keeps one rollout in flight per actor and hands finished blocks to the learner
+(:mod:`phalanx.runtime.actor_run`) in the order they finish. **Faults**: an actor whose process dies
+(killed, out of memory, its node lost) or whose env raises is killed and replaced by a fresh actor with
+fresh envs (new seeds), its rollout is issued again, and the block it had in flight is counted as lost
+(``K × num_steps`` env steps: a block counts whole). An actor slot that fails ``MAX_FAILURES_IN_ROW`` times
+without delivering a block (an env that raises on every reset) stops the run with one line naming the env
+and its error (:class:`ActorEnvError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from typing import Any
+
+from phalanx.errors import RunFaultError
+
+#: Failures of one actor slot in a row, without a block delivered, that stop the run.
+MAX_FAILURES_IN_ROW = 3
+
+
+class ActorEnvError(RunFaultError):
+    """The env failed in every fresh actor (e.g. it raises on every reset): the run stops (one line, exit 1)."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class RolloutActor:
+    """One remote actor: ``num_envs`` envs of ``env`` stepped in this process by the policy it is sent.
+
+    Nothing here raises to Ray: a failure (building or resetting the envs, an env step) is returned as
+    ``{"ok": False, "error": ...}`` by :meth:`rollout`, so the pool tells an env's error from a lost process.
+
+    Args:
+        index: the actor's slot in its pool; env: ``pettingzoo:<module>``; env_settings: its settings.
+        train: the learner's PPO settings (the actor acts with them on ``num_envs`` envs).
+        num_envs: envs this actor steps (``K``); seed: its envs' and sampling seed.
+    """
+
+    def __init__(self, index: int, env: str, env_settings: dict[str, Any], train: Any, num_envs: int, seed: int):
+        self.index, self.num_envs, self.error = index, num_envs, None
+        self.started, self.busy_s = time.perf_counter(), 0.0
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")  # acting is the actor's CPU; the learner keeps accelerators
+        try:
+            self._build(env, env_settings, train, num_envs, seed)
+        except Exception as err:  # reported by the first rollout
+            self.error = _one_line(err)
+
+    def _build(self, env: str, env_settings: dict[str, Any], train: Any, num_envs: int, seed: int) -> None:
+        import jax
+
+        from phalanx.algos.ppo.sebulba import make_host_trainer
+        from phalanx.interop.pettingzoo_in import pettingzoo_factory
+        from phalanx.runtime.host_envs import from_pettingzoo
+
+        self._venv = from_pettingzoo(pettingzoo_factory(env, **env_settings), num_envs, num_workers=0)
+        # The actor never learns: one minibatch, and at least one update's worth of steps, pass validation.
+        acting = dataclasses.replace(train, num_envs=num_envs, num_minibatches=1,
+                                     total_steps=max(train.total_steps, num_envs * train.num_steps))
+        self._host = make_host_trainer(acting, self._venv)
+        self._state, self._carries = self._host.init(jax.random.PRNGKey(seed), seed)
+
+    def describe(self) -> dict[str, Any]:
+        """``{"index", "pid", "node"}``: where this actor runs."""
+        import ray
+
+        return {"index": self.index, "pid": os.getpid(), "node": ray.util.get_node_ip_address()}
+
+    def rollout(self, policy: Any, version: int) -> dict[str, Any]:
+        """``num_steps`` steps of every env with ``policy`` (a :class:`~phalanx.algos.ppo.sebulba.Learner`).
+
+        Returns ``{"ok": True, "traj", "start_hidden", "version", "stats": (start, end) observation
+        statistics, "busy"}`` (arrays as NumPy), or ``{"ok": False, "error": one line}``.
+        """
+        import jax
+
+        if self.error is not None:
+            return {"ok": False, "error": self.error, "pid": os.getpid()}
+        t0 = time.perf_counter()
+        try:
+            state = self._state.replace(params=policy.params, obs_stats=policy.obs_stats,
+                                        state_stats=policy.state_stats, value_stats=policy.value_stats)
+            state, carries, traj, start_hidden, _ = self._host.rollout(state, self._carries)
+            stats = ((policy.obs_stats, policy.state_stats), (state.obs_stats, state.state_stats))
+            out = jax.device_get({"traj": traj, "start_hidden": start_hidden, "stats": stats})
+        except Exception as err:  # the envs are in an unknown state now: the pool replaces this actor
+            self.error = _one_line(err)
+            return {"ok": False, "error": self.error, "pid": os.getpid()}
+        self._state, self._carries = state, carries
+        busy = time.perf_counter() - t0
+        self.busy_s += busy
+        return {"ok": True, "version": version, "busy": busy, "pid": os.getpid(), **out}
+
+
+@dataclasses.dataclass
+class Block:
+    """A finished rollout of one actor: ``traj`` ``(T, K, ...)``, ``start_hidden``, the acting ``version``."""
+
+    actor: int
+    version: int
+    traj: Any
+    start_hidden: Any
+    stats: Any  # ((obs_stats, state_stats) sent, (obs_stats, state_stats) after the rollout)
+    busy_s: float
+
+
+@dataclasses.dataclass
+class ActorSlot:
+    """One actor slot's record: its current Ray handle and what it has done (across replacements)."""
+
+    index: int
+    handle: Any
+    started: float
+    blocks: int = 0
+    busy_s: float = 0.0
+    replaced: int = 0
+    failures_in_row: int = 0
+    pid: int | None = None
+
+
+class ActorPool:
+    """``num_actors`` :class:`RolloutActor` s on Ray, one rollout in flight each (see the module docstring).
+
+    Passed to :func:`~phalanx.runtime.run_context.open_run` as the run's backend, so each ``metrics.jsonl``
+    line gains ``workers``: per actor blocks, busy seconds, utilisation (busy / wall) and replacements.
+    """
+
+    name = "ray"
+
+    def __init__(self) -> None:
+        self.slots: list[ActorSlot] = []
+        self.lost_env_steps = self.replaced = 0
+        self.wait_s = 0.0
+        self._in_flight: dict[Any, int] = {}
+        self._ray: Any = None
+        self._owns_ray = False
+
+    def connect(self, address: str | None = None) -> float:
+        """Join Ray (``address``; None: start a local Ray); return the cluster's CPUs."""
+        from phalanx.runtime.ray_connect import connect, import_ray
+
+        self._ray = import_ray()
+        self._owns_ray = connect(address)
+        return float(self._ray.cluster_resources().get("CPU", 0))
+
+    def start(self, env: str, env_settings: dict[str, Any], train: Any, *, num_actors: int, envs_per_actor: int,
+              seed: int, num_cpus: float) -> None:
+        """Create the actors (after :meth:`connect`); none is given work until :meth:`issue`."""
+        self._spec = (env, dict(env_settings), train, envs_per_actor)
+        self.block_steps = envs_per_actor * train.num_steps
+        self._seed, self._num_cpus = seed, num_cpus
+        self.slots = [ActorSlot(i, self._spawn(i, 0), time.perf_counter()) for i in range(num_actors)]
+
+    def _spawn(self, index: int, generation: int) -> Any:
+        env, settings, train, k = self._spec
+        actor = self._ray.remote(num_cpus=self._num_cpus, max_restarts=0, max_task_retries=0)(RolloutActor)
+        # Each actor (and each replacement) steps envs of its own seeds: env i of actor a, generation g.
+        seed = self._seed + 1_000_003 * generation + k * (index + 1)
+        return actor.remote(index, env, settings, train, k, seed)
+
+    @property
+    def num_actors(self) -> int:
+        """Actor slots in the pool."""
+        return len(self.slots)
+
+    def publish(self, policy: Any) -> Any:
+        """``policy`` in the object store, once: the reference every actor's next rollout is given."""
+        return self._ray.put(policy)
+
+    def issue(self, actor: int, policy: Any, version: int) -> None:
+        """Start a rollout on ``actor`` with ``policy`` (an object-store reference) of ``version``."""
+        self._in_flight[self.slots[actor].handle.rollout.remote(policy, version)] = actor
+
+    def next_block(self, policy: Any, version: int) -> Block:
+        """The next finished block (first finished first); lost actors are replaced (re-issued with ``policy``).
+
+        Raises:
+            ActorEnvError: an actor slot failed :data:`MAX_FAILURES_IN_ROW` times in a row.
+        """
+        ray = self._ray
+        while True:
+            t0 = time.perf_counter()
+            ready, _ = ray.wait(list(self._in_flight), num_returns=1)
+            self.wait_s += time.perf_counter() - t0
+            actor = self._in_flight.pop(ready[0])
+            slot = self.slots[actor]
+            try:
+                out = ray.get(ready[0])
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as err:
+                out = {"ok": False, "error": f"actor lost ({_one_line(err)})"}
+            if out["ok"]:
+                slot.blocks += 1
+                slot.busy_s += out["busy"]
+                slot.failures_in_row, slot.pid = 0, out["pid"]
+                return Block(actor, out["version"], out["traj"], out["start_hidden"], out["stats"], out["busy"])
+            self._replace(actor, out["error"], policy, version)
+
+    def _replace(self, actor: int, error: str, policy: Any, version: int) -> None:
+        slot = self.slots[actor]
+        slot.failures_in_row += 1
+        self.lost_env_steps += self.block_steps
+        if slot.failures_in_row >= MAX_FAILURES_IN_ROW:
+            raise ActorEnvError(f"env={self._spec[0]}: {error} (actor {actor} failed {slot.failures_in_row} times "
+                                "in a row, with fresh envs each time); the run stops.")
+        with contextlib.suppress(Exception):
+            self._ray.kill(slot.handle, no_restart=True)
+        slot.replaced += 1
+        self.replaced += 1
+        slot.handle = self._spawn(actor, slot.replaced)
+        self.issue(actor, policy, version)
+
+    def utilisation(self) -> list[dict[str, Any]]:
+        """Per actor since the pool started: ``blocks``, ``busy_s``, ``utilisation`` (busy / wall), ``replaced``."""
+        now = time.perf_counter()
+        return [{"actor": s.index, "blocks": s.blocks, "busy_s": round(s.busy_s, 4),
+                 "utilisation": round(s.busy_s / max(now - s.started, 1e-9), 4), "replaced": s.replaced}
+                for s in self.slots]
+
+    def close(self) -> None:
+        """Kill the actors (and shut Ray down if this pool started it)."""
+        for s in self.slots:
+            with contextlib.suppress(Exception):
+                self._ray.kill(s.handle, no_restart=True)
+        if self._ray is None:
+            return
+        self.slots, self._in_flight = [], {}
+        if self._owns_ray:
+            self._ray.shutdown()
+            self._owns_ray = False
+
+
+__all__ = ["MAX_FAILURES_IN_ROW", "ActorEnvError", "ActorPool", "ActorSlot", "Block", "RolloutActor"]
