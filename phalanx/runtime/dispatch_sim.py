@@ -23,6 +23,8 @@ Workloads (each uses only the public backend API, as PSRO and the league do):
 
 Why it is in the package: the tests check RayBackend's dispatch, retries and put cache on it against
 timelines worked out by hand, without starting Ray; the Ray benchmark sizes clusters with it.
+The actor–learner loop (``ray.num_actors``: env actors streaming trajectory blocks to one learner) is
+simulated on the same costs by :mod:`phalanx.runtime.actor_sim`.
 """
 
 from __future__ import annotations

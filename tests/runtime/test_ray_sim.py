@@ -116,3 +116,57 @@ def test_a_new_payload_per_task_is_put_every_time():
     assert r.tasks == 12
     assert r.bytes_put == 12 * (1 << 16)
     assert r.makespan_s == pytest.approx(3.0, abs=SLACK)
+
+
+# ---------------------------------------------------------------------------------------------- actors
+def test_actors_with_a_free_learner_step_at_n_times_one_actors_rate():
+    # 3 actors, 2 envs x 10 steps of 1 ms (blocks of 20 steps, 20 ms), learning free: 3 blocks per 20 ms,
+    # 3000 env steps/s; an instant update is published as the blocks end, so every block has lag 0.
+    from phalanx.runtime.actor_sim import ActorCosts, simulate_actors
+
+    r = simulate_actors(3, 2, 10, ActorCosts(env_step_s=0.001), updates=10)
+    assert r.makespan_s == pytest.approx(0.2)
+    assert r.env_steps_per_s == pytest.approx(3000.0)
+    assert r.actor_utilisation == pytest.approx(1.0)
+    assert r.max_lag == 0 and r.dropped_blocks == 0
+
+
+def test_a_slow_learner_bounds_throughput_and_stale_blocks_are_dropped():
+    # 4 actors with 1 s blocks, a 2 s update per block: the first block is in at 1 s, then one update per
+    # 2 s, so 5 updates end at 11 s whatever the actors do. Unbounded lag keeps every block (lag 0..4);
+    # max_lag=1 drops the stale ones, and everything sampled is either trained on or dropped.
+    from phalanx.runtime.actor_sim import ActorCosts, simulate_actors
+
+    costs = ActorCosts(env_step_s=0.1, learn_fixed_s=2.0)
+    loose = simulate_actors(4, 1, 10, costs, updates=5, blocks_per_update=1, max_lag=100)
+    assert loose.makespan_s == pytest.approx(11.0)
+    assert loose.env_steps_per_s == pytest.approx(50 / 11.0)
+    assert loose.dropped_blocks == 0 and loose.max_lag == 4
+    tight = simulate_actors(4, 1, 10, costs, updates=5, blocks_per_update=1, max_lag=1)
+    assert tight.max_lag <= 1 and tight.dropped_blocks > 0
+    assert tight.sampled_per_s * tight.makespan_s == pytest.approx(50 + 10 * tight.dropped_blocks)
+
+
+def test_sync_actors_wait_for_the_update_async_ones_overlap_it():
+    # 2 actors, 1 s blocks, a 0.5 s update: synchronous (RLlib's PPO) takes 1 + 0.5 s per update, 9 s for 6;
+    # overlapped, actors never wait: 6 blocks each back to back, the last update ends at 6.5 s.
+    from phalanx.runtime.actor_sim import ActorCosts, simulate_actors
+
+    costs = ActorCosts(env_step_s=0.1, learn_fixed_s=0.5)
+    sync = simulate_actors(2, 1, 10, costs, updates=6, sync=True)
+    overlapped = simulate_actors(2, 1, 10, costs, updates=6)
+    assert sync.makespan_s == pytest.approx(9.0) and sync.max_lag == 0
+    assert overlapped.makespan_s == pytest.approx(6.5) and overlapped.max_lag == 1
+    assert overlapped.actor_utilisation == pytest.approx(1.0)
+
+
+def test_the_simulated_curve_bends_where_the_analytic_saturation_says():
+    # 10 ms blocks of 10 steps; the learner needs 0.25 ms per env step: supply meets capacity at 4 actors.
+    # Below it throughput grows with the actors; above it stays at the learner's 4000 env steps/s.
+    from phalanx.runtime.actor_sim import ActorCosts, saturation, simulate_actors
+
+    costs = ActorCosts(env_step_s=0.001, learn_step_s=0.00025)
+    assert saturation(costs, 1, 10) == pytest.approx(4.0)
+    rates = {n: simulate_actors(n, 1, 10, costs, updates=50, max_lag=100).env_steps_per_s for n in (1, 2, 8, 16)}
+    assert rates[2] == pytest.approx(2 * rates[1], rel=0.02)
+    assert rates[8] == pytest.approx(4000, rel=0.02) and rates[16] == pytest.approx(4000, rel=0.02)
