@@ -286,6 +286,9 @@ def _run(run: RunContext) -> Path:
                       f"{league.progress['env_steps']:,} env steps done")
         run.start(league.progress, purge_step=league.progress["env_steps"] + 1)
     else:
+        run.note_budget("league.total_steps", config.league.total_steps,
+                        config.learners * config.tasks_per_learner * config.steps_per_task,
+                        f"whole tasks: {config.learners} learners x {config.steps_per_task:,} env steps per task")
         console.print(f"{config.learners} learners × {config.tasks_per_learner} tasks of "
                       f"{config.steps_per_task:,} env steps (compiling...)")
         league = LeagueRun.fresh(config, run.backend, run.start(None))

@@ -43,6 +43,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from phalanx.errors import PhalanxError, RunFaultError, RunInterruptedError
 from phalanx.runtime import run_dir as rd
+from phalanx.runtime.atomic import write_json
 from phalanx.runtime.backend import backend_choice, make_backend
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.faults import Interrupts, RunLock, describe, quiet_background_errors
@@ -112,6 +113,14 @@ class RunContext:
     def wall_time(self) -> float:
         """Seconds the run has run, across resumes."""
         return time.perf_counter() - self._wall0
+
+    def note_budget(self, key: str, requested: float, actual: int, why: str) -> None:
+        """Say once, when a fresh run starts, that ``key``'s requested env-step budget runs as ``actual`` steps
+        (``why``: the unit it is rounded to), on the console and in ``budget.json``; nothing when they agree."""
+        if self.resumed or int(requested) == actual:
+            return
+        self.console.print(f"{key}={int(requested):,} runs as {actual:,} env steps ({why})", soft_wrap=True)
+        write_json(self.paths.budget, {"key": key, "requested": int(requested), "actual": actual, "why": why})
 
     def log(self, line: dict[str, Any]) -> None:
         """Append ``line`` to ``metrics.jsonl`` and count it in :attr:`progress`. On a backend that reports

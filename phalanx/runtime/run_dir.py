@@ -94,6 +94,12 @@ class RunDir:
         return self.path / "policy.json"
 
     @property
+    def budget(self) -> Path:
+        """``<run>/budget.json``, written when the requested env-step budget was rounded to whole updates or
+        tasks: ``{"key", "requested", "actual", "why"}`` (``phalanx train``, ``phalanx league``)."""
+        return self.path / "budget.json"
+
+    @property
     def elo(self) -> Path:
         """``<run>/elo.png``, every league player's Elo against league env steps."""
         return self.path / "elo.png"

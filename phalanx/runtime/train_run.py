@@ -176,6 +176,9 @@ def _train(run: RunContext) -> Path:
     env = phalanx.make(config.env, **config.env_settings)
     trainer = make_trainer(config, env)
     sizes = chunk_sizes(trainer.num_updates, config.log_every)
+    spu = config.train.steps_per_update
+    run.note_budget("train.total_steps", config.train.total_steps, trainer.num_updates * spu,
+                    f"whole updates of train.num_envs x train.num_steps = {spu:,} env steps")
     ckpt = run.checkpoints
     step = ckpt.latest_step() if run.resumed else None
     if step is not None and ckpt.progress(step)["chunks_done"] >= len(sizes):

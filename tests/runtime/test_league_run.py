@@ -51,6 +51,9 @@ def test_run_dir_outputs(full_run):
                  "win_rates.csv", "league_final.json"):
         assert (full_run / name).is_file(), name
     assert list((full_run / "checkpoints").iterdir())
+    assert json.loads((full_run / "budget.json").read_text()) == {  # 300 asked, 3 learners x 2 tasks x 64 run
+        "key": "league.total_steps", "requested": 300, "actual": 384,
+        "why": "whole tasks: 3 learners x 64 env steps per task"}
     lines = metrics(full_run)
     assert [line["player"] for line in lines] == ["main_0", "main_exploiter_0", "league_exploiter_0"] * 2
     first = lines[0]

@@ -46,6 +46,7 @@ def test_train_writes_the_whole_run_dir(tiny_run, capsys):
     assert [run[f"step_{i}"]["step_count"] for i in range(3)] == [256, 512, 768]
     assert run["step_0"]["return"] == [lines[0]["seeds"][1]["episode_return"]["agents"]]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["2", "3"]
+    assert "runs as" not in out and not (run_dir / "budget.json").exists()  # 768 = 6 whole updates: no rounding
 
     # Resuming a finished run changes nothing; changing its config is refused in one line.
     assert main(["train", f"resume={run_dir}"]) == 0
@@ -64,6 +65,18 @@ def test_train_writes_the_whole_run_dir(tiny_run, capsys):
 def _line(env_steps, returns_per_seed):
     seeds = [{"episode_return": r} for r in returns_per_seed]
     return {"env_steps": env_steps, "episode_return": returns_per_seed[0], "seeds": seeds}
+
+
+def test_a_rounded_budget_is_said_once(tiny, tmp_path, capsys):
+    run_dir = tmp_path / "r"  # 300 requested; an update is 4 envs x 32 steps = 128, so 2 updates = 256 run
+    assert main(["train", *tiny, "train.total_steps=300", f"run_dir={run_dir}"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("train.total_steps=300 runs as 256 env steps (whole updates of train.num_envs x "
+                     "train.num_steps = 128 env steps)") == 1
+    assert json.loads((run_dir / "budget.json").read_text()) == {
+        "key": "train.total_steps", "requested": 300, "actual": 256,
+        "why": "whole updates of train.num_envs x train.num_steps = 128 env steps"}
+    assert json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["env_steps"] == 256
 
 
 def test_marl_eval_structure_with_groups_seeds_and_chunks_without_episodes():
