@@ -33,6 +33,8 @@ from phalanx.runtime.vault import (
     group_layout,
     read_vault,
     resolve_path,
+    structure,
+    transition_row,
 )
 
 
@@ -116,8 +118,7 @@ def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon:
     groups = tuple(env.spec.groups)
     num_envs = int(actors[groups[0]].hidden.shape[0])
     randoms = {g: random_actor(env, g, num_envs) for g in groups}
-    obs_ndim = {g: len(s.observation.shape) for g, s in env.spec.groups.items()}
-    cat = lambda xs: jnp.concatenate(xs, axis=1)  # noqa: E731
+    like = structure(env)
 
     def body(carry, k):
         state, ts, hidden, over, first = carry
@@ -137,18 +138,7 @@ def rollout(env: Environment, actors: dict[str, Actor], key: jax.Array, epsilon:
                 pick = pick.reshape(pick.shape + (1,) * (explore.ndim - 2))
                 actions[g] = jnp.where(pick, explore, actions[g]).astype(actions[g].dtype)
         new_state, nts = jax.vmap(env.step)(jax.random.split(k_env, num_envs), state, actions)
-        all_term = jnp.stack([t.all(-1) for t in nts.terminated.values()]).all(0)
-        terminals = cat([nts.terminated[g] for g in groups]).astype(jnp.float32)
-        cut = (nts.truncated & ~all_term).astype(jnp.float32)
-        infos = {"state": ts.global_state.astype(jnp.float32)}
-        if ts.action_mask:
-            infos["legals"] = cat([ts.action_mask[g] for g in groups]).astype(jnp.float32)
-        row = {"observations": cat([ts.obs[g].reshape(num_envs, ts.obs[g].shape[1], -1)
-                                    if obs_ndim[g] != 1 else ts.obs[g] for g in groups]).astype(jnp.float32),
-               "actions": cat([actions[g] for g in groups]),
-               "rewards": cat([nts.reward[g] for g in groups]).astype(jnp.float32),
-               "terminals": terminals, "truncations": jnp.broadcast_to(cut[:, None], terminals.shape),
-               "infos": infos}
+        row = transition_row(groups, ts.obs, ts.action_mask, ts.global_state, actions, nts, like)
         return (new_state, nts, new_hidden, over | nts.done, jnp.bool_(False)), (row, ~over)
 
     k_reset, k_run = jax.random.split(key)

@@ -125,6 +125,10 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
         raise PhalanxError(f"run_dir={run_dir}: no checkpoint yet (no checkpoints/ directory).")
     env = phalanx.make(config.env, **config.env_settings)
     trainer = get_algorithm(config.algo).make_train(config.train, env)
+    if getattr(config, "record", None):  # a recording run's checkpoints hold its recorder's env state
+        from phalanx.runtime.train_record import with_recording
+
+        trainer = with_recording(trainer, env)
     ckpt = Checkpoints(path / "checkpoints")
     try:
         step = ckpt.latest_step()

@@ -26,6 +26,9 @@ class RunConfig:
         resume: a run directory to continue from its last checkpoint.
         data: an offline dataset (a vault, ``DIR/NAME.vlt[/UID]``) for the offline learners (``algo=bc|iql_cql``;
             :mod:`phalanx.runtime.vault`).
+        record: write every env step of the training rollout (every group, every seed) to a new offline
+            dataset ``<record>/<record_quality>`` (a Flashbax Vault in OG-MARL's layout, written between chunks;
+            :mod:`phalanx.runtime.train_record`); record_quality: its label and vault uid (default ``Replay``).
         log_every: updates per compiled chunk (one metrics line per chunk).
         checkpoint_every: chunks between checkpoints (the last chunk is always checkpointed).
         num_workers: worker processes stepping a PettingZoo env (``env=pettingzoo:<module>``;
@@ -47,6 +50,8 @@ class RunConfig:
     run_dir: str | None = None
     resume: str | None = None
     data: str | None = None
+    record: str | None = None
+    record_quality: str | None = None
     log_every: int = ranged(10, min=1)
     checkpoint_every: int = ranged(10, min=1)
     num_workers: int = ranged(2, min=0, note="0 = in this process")
@@ -74,6 +79,9 @@ class RunConfig:
                     raise ConfigError(f"ray.{key}={getattr(self.ray, key)}: remote actors step host envs "
                                       f"(env=pettingzoo:<module>); env={self.env} trains in one compiled program "
                                       f"(backend=ray runs its seeds as tasks: ray.num_workers=); drop ray.{key}.")
+        if self.record and (self.env.startswith("pettingzoo:") or self.backend != "local"):
+            raise ConfigError(f"record={self.record}: recording runs inside the compiled program of Phalanx's own "
+                              "(JAX) envs on backend=local; drop record= or use backend=local.")
         algorithm = get_algorithm(self.algo)
         if not isinstance(self.train, algorithm.config_cls):
             raise ConfigError(f"algo={self.algo!r} needs train settings of type {algorithm.config_cls.__name__}.")
@@ -169,6 +177,12 @@ def resolve(args: list[str]) -> RunConfig:
         from phalanx.runtime.vault import make_trainer
 
         make_trainer(config, env)  # offline learners: the dataset is read and checked against the env here
+        if config.record and config.resume is None:
+            from phalanx.runtime.train_record import record_path
+
+            if record_path(config).exists():
+                raise ConfigError(f"record={config.record}: a dataset exists at {record_path(config)} already; "
+                                  "choose another record= (or record_quality=).")
     return config
 
 

@@ -39,6 +39,7 @@ from phalanx.runtime.metrics import make_line, marl_eval, seed_entries
 from phalanx.runtime.plots import learning_curve
 from phalanx.runtime.run_config import RunConfig
 from phalanx.runtime.run_context import RunContext, open_run
+from phalanx.runtime.train_record import TrainRecorder, record_chunk, recording, with_recording
 from phalanx.runtime.vault import make_trainer
 
 #: ``phalanx train`` run directories.
@@ -57,6 +58,9 @@ def make_chunk(trainer: Any, length: int, num_seeds: int):
     """
     def chunk(state):
         return jax.lax.scan(lambda s, _: trainer.update(s), state, None, length=length)
+
+    if recording(trainer):  # record=: the chunk also returns its rollout's rows (phalanx.runtime.train_record)
+        chunk = record_chunk(trainer, length)
 
     return jax.jit(jax.vmap(chunk) if num_seeds > 1 else chunk)
 
@@ -175,6 +179,8 @@ def _train(run: RunContext) -> Path:
     console.print(f"[bold]phalanx train[/bold] run dir: {run.path}")
     env = phalanx.make(config.env, **config.env_settings)
     trainer = make_trainer(config, env)
+    if config.record:  # every step of the training rollout into a vault
+        trainer = with_recording(trainer, env)
     sizes = chunk_sizes(trainer.num_updates, config.log_every)
     spu = config.train.steps_per_update
     run.note_budget("train.total_steps", config.train.total_steps, trainer.num_updates * spu,
@@ -197,6 +203,7 @@ def _train(run: RunContext) -> Path:
             state = shard_seeds(state, num_seeds)
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
+    recorder = TrainRecorder.open(run, config, env, trainer, progress) if config.record else None
 
     steps_per_update = config.train.steps_per_update
     metric_names = episode_metric_names(env)
@@ -205,7 +212,11 @@ def _train(run: RunContext) -> Path:
     def advance(state: Any, chunk_index: int, n: int) -> tuple[Any, list[dict[str, Any]]]:
         """``n`` updates of every seed → (state, per-seed metric entries)."""
         if in_process:
-            state, metrics = compiled[n](state)
+            state, metrics, *rows = compiled[n](state)
+            if recorder is not None:  # between chunks: the rows to the vault (timed with the chunk)
+                recorder.add(*jax.device_get(rows[0]))
+                if chunk_index + 1 == len(sizes):
+                    recorder.finish()
             state = shard_seeds(state, num_seeds)  # XLA may hand empty leaves back unsharded
             return state, seed_entries(dataclasses.asdict(jax.device_get(metrics)), num_seeds)
         futures = [run.backend.submit(train_seed_task, config, s, n, name=f"train seed {k} chunk {chunk_index}")
@@ -230,6 +241,8 @@ def _train(run: RunContext) -> Path:
             line = make_line(chunk_index, progress["updates_done"], progress["env_steps"], progress["wall_time"],
                              n * steps_per_update * num_seeds / dt, entries)
             _record(run, line)
+            if recorder is not None:
+                recorder.mark(chunk_index + 1, progress, ckpt.all_steps())
             run.hold(chunk_index + 1, state)  # what Ctrl-C / SIGTERM checkpoint
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.

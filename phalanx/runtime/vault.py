@@ -90,6 +90,35 @@ def structure(env: Environment) -> dict[str, Any]:
             "truncations": np.zeros((n,), np.float32), "infos": infos}
 
 
+def transition_row(groups: tuple[str, ...], obs: dict, masks: dict, global_state: jax.Array, actions: dict,
+                   nts: Any, like: dict[str, Any]) -> dict[str, Any]:
+    """One row of the experience for a batch of envs (every leaf ``(E, ...)``), groups side by side.
+
+    ``obs``/``masks``/``global_state``: what the envs showed before acting; ``actions``: what each group
+    did; ``nts``: the timestep the step gave (rewards, terminals, truncations; under auto-reset its
+    observations already belong to the next episode, which is why the row takes them from before).
+    ``like``: :func:`structure`'s row, whose dtypes the leaves take (a discrete env without action masks
+    gets all-legal rows). Pure and jittable: ``phalanx data record`` and ``train record=`` both build rows here.
+    """
+    import jax.numpy as jnp
+
+    cat = lambda xs: jnp.concatenate(xs, axis=1)  # noqa: E731
+    all_term = jnp.stack([nts.terminated[g].all(-1) for g in groups]).all(0)
+    terminals = cat([nts.terminated[g] for g in groups]).astype(jnp.float32)
+    cut = (nts.truncated & ~all_term).astype(jnp.float32)
+    infos = {"state": global_state.astype(jnp.float32)}
+    if "legals" in like["infos"]:
+        legals = [masks[g] if g in masks else jnp.ones((*obs[g].shape[:2], like["infos"]["legals"].shape[-1]))
+                  for g in groups]
+        infos["legals"] = cat(legals).astype(jnp.float32)
+    row = {"observations": cat([obs[g].reshape(*obs[g].shape[:2], -1) for g in groups]),
+           "actions": cat([actions[g] for g in groups]),
+           "rewards": cat([nts.reward[g] for g in groups]),
+           "terminals": terminals, "truncations": jnp.broadcast_to(cut[:, None], terminals.shape),
+           "infos": infos}
+    return jax.tree.map(lambda x, s: x.astype(s.dtype), row, like)
+
+
 def _split(path: str | Path) -> tuple[str, str, str]:
     """``<dir>/<name>/<uid>`` → Flashbax's ``(rel_dir, vault_name, vault_uid)`` (``rel_dir`` absolute)."""
     p = Path(path).resolve()
@@ -121,6 +150,35 @@ class VaultWriter:
         with _quiet():
             self._vault = Vault(name, experience_structure=row, rel_dir=rel_dir, vault_uid=uid,
                                 metadata={"phalanx": self.metadata})
+
+    @classmethod
+    def reopen(cls, path: str | Path, env: Environment, rows: int, episodes: int) -> VaultWriter:
+        """The existing vault at ``path`` cut back to its first ``rows`` rows and ``episodes`` episodes, to
+        append from there (a resumed run writes again what it wrote after its checkpoint)."""
+        from flashbax.vault import Vault
+
+        self = cls.__new__(cls)
+        self.path = Path(path).resolve()
+        self.structure = structure(env)
+        meta = json.loads((self.path / METADATA).read_text())["phalanx"]
+        self.episode_returns = list(meta.get("episode_returns", []))[:episodes]
+        self.metadata = {k: v for k, v in meta.items() if k not in ("episodes", "episode_returns")}
+        rel_dir, name, uid = _split(self.path)
+        with _quiet():
+            self._vault = Vault(name, rel_dir=rel_dir, vault_uid=uid)
+        if self._vault.vault_index < rows:
+            raise PhalanxError(f"record={path}: the dataset holds {self._vault.vault_index} rows, fewer than the "
+                               f"{rows} the checkpoint recorded; it was changed since (record to a new path).")
+        # Rows past the index are invisible to readers and overwritten by the next write.
+        self._vault.vault_index = rows
+        self._vault._vault_index_ds.write(rows).result()
+        self._update_metadata()
+        return self
+
+    @property
+    def rows(self) -> int:
+        """Rows (time steps) in the vault."""
+        return int(self._vault.vault_index)
 
     def write(self, rows: dict[str, Any], episode_returns: list[float] = ()) -> int:
         """Append ``rows`` (leaves ``(T, ...)``) and record ``episode_returns`` of the episodes they end."""
@@ -244,6 +302,10 @@ def make_trainer(config: Any, env: Environment) -> Any:
     if data and not offline:
         raise PhalanxError(f"data={data}: algo={config.algo} learns online; data= is for offline learners "
                            "(algo=bc, iql_cql, qmix_cql).")
+    record = getattr(config, "record", None)
+    if record and offline:
+        raise PhalanxError(f"record={record}: algo={config.algo} learns from a dataset and records nothing; "
+                           "record= is for online learners (or record a policy with phalanx data record).")
     if not offline:
         return algorithm.make_train(config.train, env)
     return algorithm.make_train(config.train, env, dataset=load_dataset(data, env, config.env))
