@@ -76,25 +76,10 @@ class RenderConfig:
 
 
 def cmd_envs(args: list[str]) -> int:
-    """List registered environments with their groups and specs."""
-    import numpy as np
+    """List registered environments with their groups and specs (``--json``: as JSON)."""
+    from phalanx.runtime.envs_cmd import main as envs_main
 
-    from phalanx.envs import make, registered
-
-    if args:
-        raise PhalanxError(f"'phalanx envs' takes no arguments, got {' '.join(args)}.")
-    table = Table(title="Registered environments (default settings)")
-    for col in ("env", "group", "agents", "observation", "action"):
-        table.add_column(col)
-    for name in registered():
-        env = make(name)
-        for i, (group, g) in enumerate(env.spec.groups.items()):
-            obs = f"{g.observation.shape} {np.dtype(g.observation.dtype).name}"
-            action = str(g.action) + (" (masked)" if g.has_action_mask else "")
-            table.add_row(name if i == 0 else "", group, str(g.num_agents), obs, action)
-        table.add_row("", "[dim]global state[/dim]", "", str(env.spec.global_state.shape), "", end_section=True)
-    console.print(table)
-    return 0
+    return envs_main(args, console)
 
 
 def cmd_bench(args: list[str]) -> int:

@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
+from rich.console import Console
 
 from phalanx.cli import main
 
 
 def test_envs_lists_every_registered_env(capsys):
+    import json
+
     import phalanx
 
+    assert main(["envs", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["env"] for e in entries] == phalanx.registered()
+    tag = next(e for e in entries if e["env"] == "tag")
+    assert tag["groups"]["taggers"]["action"].startswith("MultiDiscrete") and tag["groups"]["runners"]["agents"] >= 1
+    assert main(["envs", "--jsn"]) == 2 and "takes only --json" in capsys.readouterr().err
+
+
+def test_envs_on_an_80_column_terminal_keeps_every_name_whole(capsys, monkeypatch):
+    import phalanx
+    from phalanx import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=80, force_terminal=True, color_system=None))
     assert main(["envs"]) == 0
-    out = capsys.readouterr().out
-    for name in phalanx.registered():
-        assert name[:14] in out
-    assert "taggers" in out and "MultiDiscrete" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    firsts = {line.split("│")[1].strip() for line in lines if line.startswith("│")}
+    assert set(phalanx.registered()) <= firsts  # whole names, each in the env column
+
+
+def test_envs_piped_without_jaxmarl_lists_every_env_whole():
+    # `phalanx envs | cat` in a process where jaxmarl cannot be imported (sys.modules entry None).
+    code = "import sys; sys.modules['jaxmarl'] = None; from phalanx.cli import main; sys.exit(main(['envs']))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert rows[0] == ["env", "group", "agents", "observation", "action"] and all(len(r) == 5 for r in rows)
+    import phalanx
+
+    assert {r[0] for r in rows[1:]} == set(phalanx.registered())
+    smax = [r for r in rows if r[0] == "smax"]
+    assert len(smax) == 1 and smax[0][4].startswith("unavailable: JaxMARL envs need jaxmarl"), smax
+    assert rows[[r[0] for r in rows].index("simple_speaker_listener")][:2] == ["simple_speaker_listener", "speaker"]
 
 
 def test_bench_runs_and_reports_throughput(capsys):

@@ -40,6 +40,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 from phalanx.errors import PhalanxError, RunFaultError, RunInterruptedError
 from phalanx.runtime import run_dir as rd
@@ -171,11 +172,21 @@ class RunContext:
     @contextmanager
     def progress_bar(self, description: str, total: float, completed: float, unit: str,
                      status: str = "") -> Iterator[ProgressBar]:
-        """The run's progress bar, shown while the block runs."""
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                            TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
-                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                            console=self.console)
+        """The run's progress bar, shown while the block runs.
+
+        The description, ``done/total unit`` and the times keep their full width; the bar and then the status
+        text give way on a narrow terminal (at 80 columns the numbers stay whole, the status is cut with …).
+        """
+        def whole() -> Column:  # a column object each: the table numbers them
+            return Column(no_wrap=True)
+
+        progress = Progress(TextColumn("[bold]{task.description}", table_column=whole()),
+                            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+                            TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}", table_column=whole()),
+                            TimeElapsedColumn(table_column=whole()), TimeRemainingColumn(table_column=whole()),
+                            TextColumn("{task.fields[status]}",
+                                       table_column=Column(no_wrap=True, overflow="ellipsis", ratio=4)),
+                            console=self.console, expand=True)  # expand: fixed columns first, ratios share the rest
         with progress:
             yield ProgressBar(progress, progress.add_task(description, total=total, completed=completed,
                                                           status=status))

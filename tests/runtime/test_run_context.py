@@ -102,3 +102,16 @@ def test_launch_runs_here_or_hands_the_run_function_to_a_coordinator(tmp_path, m
     kind, fn_, config, kwargs = calls[-1]
     assert kind == "coordinator" and fn_ is fn and kwargs == {"label": "x"}
     assert config.run_dir.startswith("runs/simple_spread-x-")  # fixed on the driver, before the run moves
+
+
+def test_the_progress_bar_keeps_its_numbers_whole_at_80_columns(tmp_path):
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
+    with run_context.open_run(rd.TRAIN, RunConfig(run_dir=str(tmp_path / "run")), console=console) as run:
+        run.start()
+        with run.progress_bar("simple_spread ippo", 2_000_000, 0, "env steps") as bar:
+            bar.update(1_234_567, "12,345 steps/s  return agents=-12.3 adversary=4.56 win_rate=0.25")
+    last = out.getvalue().split("\r")[-1].replace("\x1b[2K", "").split("\n")[0]
+    assert len(last) <= 80, last
+    assert "simple_spread ippo" in last and "1,234,567/2,000,000 env steps" in last, last
+    assert "12,345" in last and last.rstrip().endswith("…"), last  # the status gives way, cut visibly
