@@ -185,7 +185,7 @@ def _train(run: RunContext, pool: ActorPool) -> Path:
                 traj, start_hidden = _join(blocks)
                 if c.normalize_obs:
                     state = _fold_all(state, blocks)
-                key, k_learn = jax.random.split(state.key)
+                key, _, k_learn = jax.random.split(state.key, 3)  # a host rollout's split (its middle: acting)
                 state = state.replace(key=key, env_steps=state.env_steps + per_update * pool.block_steps)
                 state, m = learn(state, traj, start_hidden, k_learn)
                 metrics.append(m)

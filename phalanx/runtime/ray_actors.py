@@ -164,14 +164,17 @@ class ActorPool:
         self._spec = (env, dict(env_settings), train, envs_per_actor)
         self.block_steps = envs_per_actor * train.num_steps
         self._seed, self._num_cpus = seed, num_cpus
+        self._token = f"{os.getpid()}-{time.time_ns() % 10**9}"
         self.slots = [ActorSlot(i, self._spawn(i, 0), time.perf_counter()) for i in range(num_actors)]
 
     def _spawn(self, index: int, generation: int) -> Any:
         env, settings, train, k = self._spec
         actor = self._ray.remote(num_cpus=self._num_cpus, max_restarts=0, max_task_retries=0)(RolloutActor)
-        # Each actor (and each replacement) steps envs of its own seeds: env i of actor a, generation g.
-        seed = self._seed + 1_000_003 * generation + k * (index + 1)
-        return actor.remote(index, env, settings, train, k, seed)
+        # Each actor (and each replacement) has its own seeds. The first actor's are the run's own (envs seed + i,
+        # sampling from the learner's initial key), as a local host run's: one on-policy actor repeats that run.
+        seed = self._seed + k * index + 1_000_003 * generation
+        name = f"phalanx-actor-{self._token}-{index}-{generation}"  # findable: ray.get_actor(name)
+        return actor.options(name=name).remote(index, env, settings, train, k, seed)
 
     @property
     def num_actors(self) -> int:
