@@ -1,13 +1,15 @@
 """The dispatch simulation extended to actors: N env actors feeding one learner, on a virtual clock.
 
 :mod:`phalanx.runtime.dispatch_sim` replays the task backend (independent tasks); this module plays the
-actor–learner loop of ``backend=ray ray.num_actors=N``: every actor steps its ``K`` envs for ``T`` steps with
-the newest parameters it has (one block of ``K × T`` env steps), hands the block to the learner and, unless
-it already has ``outstanding`` blocks waiting, starts the next one at once. The learner takes finished blocks
-in the order they finished, paying Ray's per-block cost (``wait`` over ``N`` references, ``get``, the block's
-bytes), drops blocks whose policy lag exceeds ``max_lag`` (counted, as the real run counts lost transitions),
-updates once per ``blocks_per_update`` blocks and publishes its parameters (a ``put``). With ``sync`` actors
-instead wait for the parameters that learned from their last block (RLlib's synchronous PPO: lag 0).
+actor–learner loop of ``backend=ray ray.num_actors=N`` (:mod:`phalanx.runtime.actor_run`): every actor steps
+its ``K`` envs for ``T`` steps with the newest parameters it has (one block of ``K × T`` env steps) and hands
+the block to the learner; it starts its next block when the learner has taken the last one (``outstanding=1``,
+as the real pool keeps one rollout in flight per actor; more lets actors run ahead). The learner takes
+finished blocks in the order they finished, paying Ray's per-block cost (``wait`` over ``N`` references,
+``get``, the block's bytes, the call that issues the actor's next rollout), drops blocks whose policy lag
+exceeds ``max_lag`` (counted, as the real run counts them), updates once per ``blocks_per_update`` blocks
+and publishes its parameters (a ``put``). With ``sync`` actors instead wait for the parameters that learned
+from their last block (``ray.max_policy_lag=0``, and RLlib's synchronous PPO: lag 0, no overlap).
 
 The costs are measured elsewhere (:class:`ActorCosts`: an env step's time from the raw stepping rate, the
 learner's time per env step from a real run, Ray's per-call costs from ``dispatch_sim``'s calibration); the
@@ -79,7 +81,7 @@ def block_seconds(costs: ActorCosts, envs_per_actor: int, num_steps: int) -> flo
 
 
 def simulate_actors(actors: int, envs_per_actor: int, num_steps: int, costs: ActorCosts, updates: int = 20,
-                    blocks_per_update: int | None = None, outstanding: int = 2, max_lag: int = 1,
+                    blocks_per_update: int | None = None, outstanding: int = 1, max_lag: int = 2,
                     sync: bool = False, jitter: float = 0.0, seed: int = 0) -> ActorSimResult:
     """Play ``updates`` learner updates fed by ``actors`` actors (see the module docstring).
 
@@ -100,7 +102,7 @@ def simulate_actors(actors: int, envs_per_actor: int, num_steps: int, costs: Act
     base = block_seconds(costs, envs_per_actor, num_steps)
     rng = np.random.default_rng(seed)
     block_bytes = steps_per_block * costs.block_bytes_per_step
-    per_block = (costs.ray.wait_s + costs.ray.wait_per_ref_s * actors + costs.ray.get_s
+    per_block = (costs.ray.call_s + costs.ray.wait_s + costs.ray.wait_per_ref_s * actors + costs.ray.get_s
                  + block_bytes * costs.fetch_per_byte_s)
     update_s = costs.learn_fixed_s + costs.learn_step_s * per_update * steps_per_block
     publish_s = costs.ray.put_s + costs.param_bytes * costs.ray.put_per_byte_s
@@ -182,7 +184,7 @@ def saturation(costs: ActorCosts, envs_per_actor: int, num_steps: int,
     """
     steps = envs_per_actor * num_steps
     per_update = blocks_per_update or actors
-    per_block = (costs.ray.wait_s + costs.ray.wait_per_ref_s * actors + costs.ray.get_s
+    per_block = (costs.ray.call_s + costs.ray.wait_s + costs.ray.wait_per_ref_s * actors + costs.ray.get_s
                  + steps * costs.block_bytes_per_step * costs.fetch_per_byte_s)
     fixed = costs.learn_fixed_s + costs.ray.put_s + costs.param_bytes * costs.ray.put_per_byte_s
     learner_s_per_step = costs.learn_step_s + per_block / steps + fixed / (per_update * steps)
