@@ -71,6 +71,9 @@ class Outcome:
         length: ``(E,)`` int32 steps each episode lasted (``steps`` when it did not end by then).
         done: ``(E,)`` bool: the episode ended (terminated or truncated) within ``steps``.
         stats: ``{name: (E,)}`` the ``stat`` hook's values summed over each episode's steps (``{}`` without one).
+        metrics: ``{name: (E,)}`` the env's episode metrics (``TimeStep.info``, e.g. SMAX's won flag
+            ``win_rate``) as they stood on each episode's last live step, as training reads them
+            (``{}`` for envs without any).
         states: with ``record=True``, the env states before every step and after the last, leaves
             ``(steps + 1, E, ...)``; else None.
     """
@@ -80,6 +83,7 @@ class Outcome:
     done: jax.Array
     stats: dict[str, jax.Array]
     states: Any = None
+    metrics: dict[str, jax.Array] = struct.field(default_factory=dict)
 
 
 def learner_actor(learner: Any, params: Any, group: str, num_envs: int, greedy: bool = False) -> Actor:
@@ -144,7 +148,7 @@ def play(env: Environment, actors_by_group: Mapping[str, Actor], key: jax.Array,
     count = jax.vmap(stat) if stat is not None else None
 
     def body(carry, k):
-        state, ts, hidden, over, returns, stats, length, first = carry
+        state, ts, hidden, over, returns, stats, metrics, length, first = carry
         k_act, k_env = jax.random.split(k)
         actions, new_hidden = {}, {}
         for g, k_g in zip(groups, jax.random.split(k_act, len(groups)), strict=True):
@@ -158,8 +162,9 @@ def play(env: Environment, actors_by_group: Mapping[str, Actor], key: jax.Array,
         if count is not None:
             stats = {n: stats[n] + jnp.where(live, v, 0).astype(stats[n].dtype)
                      for n, v in count(state, new_state).items()}
+        metrics = {n: jnp.where(live, new_ts.info[n], m) for n, m in metrics.items()}
         length = length + live.astype(jnp.int32)
-        carry = (new_state, new_ts, new_hidden, over | new_ts.done, returns, stats, length, jnp.bool_(False))
+        carry = (new_state, new_ts, new_hidden, over | new_ts.done, returns, stats, metrics, length, jnp.bool_(False))
         return carry, state if record else None
 
     k_reset, k_run = jax.random.split(key)
@@ -171,10 +176,11 @@ def play(env: Environment, actors_by_group: Mapping[str, Actor], key: jax.Array,
         stats = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.result_type(x.dtype, jnp.int32)),
                              jax.eval_shape(count, state, state))
     hidden = {g: a.hidden for g, a in actors.items()}
-    carry = (state, ts, hidden, jnp.zeros(num_envs, bool), returns, stats, jnp.zeros(num_envs, jnp.int32),
-             jnp.bool_(True))
+    metrics = {n: jnp.asarray(v, jnp.float32) for n, v in ts.info.items()}
+    carry = (state, ts, hidden, jnp.zeros(num_envs, bool), returns, stats, metrics,
+             jnp.zeros(num_envs, jnp.int32), jnp.bool_(True))
     carry, states = jax.lax.scan(body, carry, jax.random.split(k_run, steps))
-    last, _, _, over, returns, stats, length, _ = carry
+    last, _, _, over, returns, stats, metrics, length, _ = carry
     if record:
         states = jax.tree.map(lambda s, x: jnp.concatenate([s, x[None]]), states, last)
-    return Outcome(returns=returns, length=length, done=over, stats=stats, states=states)
+    return Outcome(returns=returns, length=length, done=over, stats=stats, states=states, metrics=metrics)

@@ -9,6 +9,9 @@ Pure functions returning numbers (the CLI only formats them):
   from the same reset keys; each episode's return per group (averaged over the group's agents).
 * :func:`summarize` / :func:`compare` — mean and 95% confidence interval over episodes
   (Student's t; Welch's t for the trained − random difference).
+* :func:`interval` — the 95% interval of an env's episode metric (``TimeStep.info``, e.g. SMAX's
+  ``win_rate``): Wilson's score interval for a 0/1 flag (a t interval collapses to a point at 0 or
+  100 % won), Student's t otherwise.
 * :func:`evaluate` — all of the above for a run directory.
 
 Episodes are not auto-reset: every env plays exactly one episode from its own reset key, for
@@ -53,6 +56,17 @@ class GroupResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricResult:
+    """An env episode metric (e.g. ``win_rate``) over the trained and the random episodes: mean and
+    95% interval ``(low, high)`` of each (:func:`interval`)."""
+
+    trained: float
+    trained_interval: tuple[float, float]
+    random: float
+    random_interval: tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalResult:
     env: str
     episodes: int
@@ -63,6 +77,7 @@ class EvalResult:
     trained_returns: dict[str, np.ndarray]  # {group: (N,)}
     random_returns: dict[str, np.ndarray]
     ci_method: str = CI_METHOD
+    metrics: dict[str, MetricResult] = dataclasses.field(default_factory=dict)  # the env's episode metrics
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -97,6 +112,22 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         return diff, 0.0
     df = se2**2 / (va**2 / (sa.n - 1) + vb**2 / (sb.n - 1))
     return diff, _t_quantile(df) * math.sqrt(se2)
+
+
+def interval(x: np.ndarray) -> tuple[float, float]:
+    """95% interval of an episode metric's mean: Wilson's score interval when every value is 0 or 1
+    (a won flag: its mean is a rate), else the mean ± Student's t half-width."""
+    x = np.asarray(x, np.float64)
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan
+    if np.isin(x, (0.0, 1.0)).all():
+        z, p = 1.959963984540054, float(x.mean())
+        centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        low, high = (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+        return (0.0 if p == 0 else low), (1.0 if p == 1 else high)  # exact ends, not rounding noise
+    s = summarize(x)
+    return s.mean - s.ci95, s.mean + s.ci95
 
 
 # ---------------------------------------------------------------------------------- run dirs
@@ -158,12 +189,17 @@ def evaluate_loaded(loaded: tuple, episodes: int, seed: int = 0, greedy: bool = 
     if episodes < 1:
         raise PhalanxError(f"episodes={episodes}: expected an integer >= 1.")
     config, trainer, env, state, step = loaded
-    trained, rand = episode_returns(env, trainer, state, episodes, seed, greedy, max_steps)
+    played, random_played = episode_outcomes(env, trainer, state, episodes, seed, greedy, max_steps)
+    trained, rand = _returns(played), _returns(random_played)
     groups = {}
     for g in env.spec.groups:
         diff, diff_ci = compare(trained[g], rand[g])
         groups[g] = GroupResult(summarize(trained[g]), summarize(rand[g]), diff, diff_ci)
-    return EvalResult(config.env, episodes, greedy, member, step, groups, trained, rand)
+    metrics = {}
+    for name, values in played.metrics.items():
+        t, r = np.asarray(values, np.float64), np.asarray(random_played.metrics[name], np.float64)
+        metrics[name] = MetricResult(float(t.mean()), interval(t), float(r.mean()), interval(r))
+    return EvalResult(config.env, episodes, greedy, member, step, groups, trained, rand, metrics=metrics)
 
 
 def _play(env: Environment, actors: dict, seed: int, steps: int, record: bool = False) -> Outcome:
@@ -175,15 +211,25 @@ def _random_actors(env: Environment, episodes: int) -> dict:
     return {g: random_actor(env, g, episodes) for g in env.spec.groups}
 
 
-def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, seed: int = 0,
-                    greedy: bool = False, max_steps: int | None = None):
-    """``(trained, random)`` returns ``{group: (episodes,)}``; both use the same reset keys."""
+def episode_outcomes(env: Environment, trainer: Any, state: Any, episodes: int, seed: int = 0,
+                     greedy: bool = False, max_steps: int | None = None) -> tuple[Outcome, Outcome]:
+    """``(trained, random)`` :class:`~phalanx.evaluation.Outcome` of ``episodes`` episodes each;
+    both use the same reset keys."""
     steps = max_steps or env.time_limit
     # The same key for both: the same starting states (common random numbers), different actions.
     trained = _play(env, state_actors(trainer, state, episodes, greedy), seed, steps)
-    rand = _play(env, _random_actors(env, episodes), seed, steps)
-    to_np = lambda r: {g: np.asarray(v, np.float64) for g, v in r.items()}  # noqa: E731
-    return to_np(trained.returns), to_np(rand.returns)
+    return trained, _play(env, _random_actors(env, episodes), seed, steps)
+
+
+def _returns(outcome: Outcome) -> dict[str, np.ndarray]:
+    return {g: np.asarray(v, np.float64) for g, v in outcome.returns.items()}
+
+
+def episode_returns(env: Environment, trainer: Any, state: Any, episodes: int, seed: int = 0,
+                    greedy: bool = False, max_steps: int | None = None):
+    """``(trained, random)`` returns ``{group: (episodes,)}``; both use the same reset keys."""
+    trained, rand = episode_outcomes(env, trainer, state, episodes, seed, greedy, max_steps)
+    return _returns(trained), _returns(rand)
 
 
 def policy_episode_states(env: Environment, trainer: Any, state: Any, seed: int = 0, greedy: bool = False,

@@ -121,3 +121,15 @@ def test_rollouts_of_time_limit_steps_end_every_episode(name):
     assert env.time_limit == 12
     outcome = play(env, {g: random_actor(env, g, 32) for g in env.spec.groups}, jax.random.PRNGKey(0))
     assert bool(np.all(outcome.done)) and int(np.max(outcome.length)) == 12
+
+
+def test_metric_intervals_are_wilson_for_flags_and_student_t_otherwise():
+    from phalanx.runtime.evaluate import interval
+
+    low, high = interval(np.zeros(10))
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)  # Wilson, 0 of 10 (a t interval: 0-0)
+    low, high = interval(np.r_[np.ones(95), np.zeros(5)])
+    assert (low, high) == (pytest.approx(0.8882, abs=1e-4), pytest.approx(0.9785, abs=1e-4))
+    x = np.array([0.5, 1.5, 2.0])
+    s = summarize(x)
+    assert interval(x) == (pytest.approx(s.mean - s.ci95), pytest.approx(s.mean + s.ci95))
