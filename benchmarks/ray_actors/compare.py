@@ -63,6 +63,7 @@ def run_phalanx(a: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
            f"ray.num_cpus={a.cpus_per_actor}", f"train.num_envs={a.actors * a.envs_per_actor}",
            f"train.num_steps={a.fragment}", f"train.update_epochs={a.epochs}",
            f"train.num_minibatches={a.minibatches}", f"train.total_steps={a.steps}", "log_every=1",
+           "train.anneal_lr=false",  # RLlib's learning rate is constant
            f"seed={a.seed}", f"run_dir={run_dir}"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -104,6 +105,20 @@ def tail_mean(curve: list[tuple[int, float]], upto: int) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def plot(ph: dict[str, Any], rl: dict[str, Any], title: str, path: str) -> None:
+    """Both return curves against env steps, one PNG (drawn with phalanx.runtime.plots' figure and save)."""
+    from phalanx.runtime.plots import figure, save
+
+    fig = figure(6.0, 3.6)
+    ax = fig.add_subplot()
+    for label, side in (("Phalanx (Ray actors)", ph), ("RLlib 2.60 PPO", rl)):
+        xs, ys = zip(*side["curve"], strict=True)
+        ax.plot(xs, ys, label=label)
+    ax.set(xlabel="env steps", ylabel="episode return per agent", title=title)
+    ax.legend()
+    save(fig, path)
+
+
 def fmt(x: float | None, spec: str = ",.0f") -> str:
     """``x`` formatted, or ``n/a``."""
     return "n/a" if x is None else format(x, spec)
@@ -124,6 +139,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rllib-python", default="/tmp/peers/rllib-venv/bin/python")
     parser.add_argument("--json", default=None, help="append the summary line here")
+    parser.add_argument("--plot", default=None, help="write both return curves to this PNG")
     a = parser.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  {os.cpu_count()} cpus  load {load()}", flush=True)
     raw0 = raw_rate(a.raw_seconds)
@@ -162,6 +178,8 @@ def main() -> None:
     if a.json:
         with open(a.json, "a") as f:
             f.write(json.dumps(summary) + "\n")
+    if a.plot:
+        plot(ph, rl, f"simple_spread, {a.actors} actors x {a.envs_per_actor} envs, seed {a.seed}", a.plot)
 
 
 if __name__ == "__main__":
