@@ -17,9 +17,11 @@ Observations are ``{group: (A, ...)}`` for one env or ``{group: (E, A, ...)}`` f
 (told apart by the group's observation shape); actions come back in the same layout. ``hidden=None`` starts
 an episode (zero recurrent state, ``first`` set); ``key=None`` draws from the policy's own key stream.
 
-Runs it reads: ``phalanx train`` (``member``: which seed of ``num_seeds``) and ``phalanx league``
-(``member``: a player's name or index; default the first main agent). ``greedy=True`` is the learner's
-deterministic policy (PPO: the most likely action; value-based: argmax Q; continuous: the mean action).
+Runs it reads: ``phalanx train`` (``member``: which seed of ``num_seeds``), ``phalanx league``
+(``member``: a player's name or index; default the first main agent) and ``phalanx psro|selfplay`` with
+learned members (``population.oracle=learned``; ``member``: index ``k`` of each player's population, or a
+pair ``(k0, k1)``; negative counts from the newest; default the newest member of each). ``greedy=True`` is the
+learner's deterministic policy (PPO: the most likely action; value-based: argmax Q; continuous: the mean action).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Policy:
         params: ``{group: the params act needs}`` (``policy_params`` of the checkpoint).
         learners: ``{group: the learner that acts for it}``.
         step: the checkpoint step it was loaded from.
-        member: the seed index (train runs) or player name (league runs).
+        member: the seed index (train runs), player name (league runs) or ``(k0, k1)`` member indices (psro).
     """
 
     def __init__(self, env: Any, learners: dict[str, Any], params: dict[str, Any], step: int, member: Any,
@@ -125,9 +127,10 @@ def load_policy(run_dir: str | Path, member: int | str | None = None, seed: int 
     """The trained policy of a run directory's newest intact checkpoint (see the module docstring).
 
     Args:
-        run_dir: a ``phalanx train`` or ``phalanx league`` run directory.
+        run_dir: a ``phalanx train``, ``phalanx league`` or ``phalanx psro|selfplay`` run directory.
         member: train runs: the seed index (default 0); league runs: a player's name or index (default the
-            first main agent).
+            first main agent); psro/selfplay runs: a member index of each player's population or a pair of
+            them (default -1, the newest).
         seed: seeds the policy's own key stream (used when ``act`` gets no key).
 
     Raises:
@@ -143,8 +146,7 @@ def load_policy(run_dir: str | Path, member: int | str | None = None, seed: int 
     if isinstance(values, dict) and "league" in values:
         return _league_policy(path, member, seed)
     if isinstance(values, dict) and "population" in values:
-        raise PhalanxError(f"load_policy({str(run_dir)!r}): a psro/selfplay run; its members are read with "
-                           "phalanx.runtime.population_run.restore_final for now.")
+        return _population_policy(path, member, seed)
     return _train_policy(path, 0 if member is None else member, seed)
 
 
@@ -206,3 +208,30 @@ def _league_policy(path: Path, member: Any, seed: int) -> Policy:
     learners = {g: learner for side, learner in zip(progs.sides, progs.learners, strict=True) for g in side}
     params = league.policy(member)
     return Policy(progs.env, learners, params, int(league.progress["tasks_done"]), names[member], seed)
+
+
+def _population_policy(path: Path, member: Any, seed: int) -> Policy:
+    from phalanx.population.metagames import make_metagame
+    from phalanx.runtime import population_run
+    from phalanx.runtime import run_dir as rd
+
+    config = rd.load_config(path, population_run.KIND)
+    metagame = make_metagame(config.game_spec())
+    if not metagame.spec.learned:
+        raise PhalanxError(f"load_policy({str(path)!r}): an exact-oracle run's members are tables, not a learner's "
+                           "policies (see its meta_strategy.json / policy.json); load_policy reads runs with "
+                           "population.oracle=learned.")
+    ckpt, step = _intact_step(path)
+    try:
+        state, _ = population_run.restore_checkpoint(ckpt, step, metagame)
+    finally:
+        ckpt.close()
+    sizes = [len(jax.tree.leaves(state.populations[p]["params"])[0]) for p in (0, 1)]
+    picks = (-1, -1) if member is None else (member, member) if isinstance(member, int) else tuple(member)
+    if len(picks) != 2 or not all(isinstance(k, int) and -n <= k < n for k, n in zip(picks, sizes, strict=False)):
+        raise PhalanxError(f"member={member!r}: the populations have {sizes[0]} and {sizes[1]} members; expected "
+                           f"an index k (each player's k-th member; negative: from the newest) or a pair (k0, k1).")
+    picks = tuple(k % n for k, n in zip(picks, sizes, strict=True))
+    params = {g: jax.tree.map(lambda x, k=k: x[k], state.populations[p]["params"])
+              for p, (g, k) in enumerate(zip(metagame.players, picks, strict=True))}
+    return Policy(metagame.env, dict.fromkeys(metagame.players, metagame.learner), params, step, picks, seed)

@@ -13,6 +13,7 @@ from crashing_backend import CrashingBackend
 from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import exploitability as os_exploitability
 from PIL import Image
+from test_policy_members import assert_population_members_act
 
 from phalanx.cli import main
 from phalanx.errors import RunInterruptedError
@@ -172,6 +173,7 @@ def test_selfplay_with_any_learner_on_a_two_group_env_resumes_exactly(tmp_path, 
     assert state.sizes == (3, 3) and set(state.populations[0]) == {"params"}
     assert np.all(state.table.counts == 4) and np.all(np.isfinite(state.table.payoffs))
     assert [ln["iteration"] for ln in lines_of(full)] == [0, 1, 2]
+    assert_population_members_act(full)  # phalanx.load_policy(run_dir, member=k) on its members
     assert main([*args, "population.iterations=1", f"run_dir={resumed}"]) == 0
     assert main(["selfplay", f"resume={resumed}", "population.iterations=2"]) == 0
     assert_same_run(full, resumed)
