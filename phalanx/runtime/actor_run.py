@@ -48,15 +48,16 @@ from phalanx.algos.common.normalize import RunningStats
 from phalanx.algos.ppo.sebulba import Learner as Policy
 from phalanx.algos.ppo.train import make_train
 from phalanx.errors import PhalanxError
+from phalanx.runtime import run_dir as rd
+from phalanx.runtime.backend import RayConfig, backend_choice
 from phalanx.runtime.metrics import make_line, seed_entries
 from phalanx.runtime.ray_actors import ActorPool, Block
 from phalanx.runtime.run_context import RunContext, open_run
 from phalanx.runtime.train_run import KIND, _record, _status, chunk_sizes, write_summaries
 
 
-def actor_sizes(config: Any, cluster_cpus: float) -> tuple[int, int]:
-    """``(num_actors, envs_per_actor)`` of a run: the config's, or the defaults the cluster allows."""
-    ray, num_envs = config.ray, config.train.num_envs
+def actor_sizes(ray: RayConfig, num_envs: int, cluster_cpus: float) -> tuple[int, int]:
+    """``(num_actors, envs_per_actor)`` of a run (``train.num_envs``): ``ray``'s, or defaults the cluster allows."""
     n = ray.num_actors if ray.num_actors is not None else max(1, int(cluster_cpus // ray.num_cpus) - 1)
     if n * ray.num_cpus > cluster_cpus:  # the extra actors would never start
         raise PhalanxError(f"ray.num_actors={n} x ray.num_cpus={ray.num_cpus} needs {n * ray.num_cpus:g} CPUs and "
@@ -112,10 +113,12 @@ def run(config: Any, overrides: dict[str, Any] | None = None, console: Console |
         label: str | None = None) -> Path:
     """Train (or, with ``config.resume``, continue) a PettingZoo run on remote actors; return its directory."""
     console = console or Console()
+    stored = rd.load_config(config.resume, KIND) if config.resume is not None else None
+    _, ray_config = backend_choice(config, overrides, stored)  # a resumed run may change its ray.* settings
     pool = ActorPool()
     try:
         with open_run(KIND, config, overrides, console, backend=pool, label=label) as ctx:
-            return _train(ctx, pool)
+            return _train(ctx, pool, ray_config)
     finally:
         pool.close()
 
@@ -125,7 +128,7 @@ def _policy(state: Any) -> Policy:
     return jax.device_get(Policy(state.params, state.obs_stats, state.state_stats, state.value_stats))
 
 
-def _train(run: RunContext, pool: ActorPool) -> Path:
+def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
     from phalanx.interop.pettingzoo_in import as_parallel, infer_layout, pettingzoo_factory
 
     config, console = run.config, run.console
@@ -149,13 +152,13 @@ def _train(run: RunContext, pool: ActorPool) -> Path:
             return run.path
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
-    num_actors, k = actor_sizes(config, pool.connect(config.ray.address))
+    num_actors, k = actor_sizes(ray_config, c.num_envs, pool.connect(ray_config.address))
     pool.start(config.env, config.env_settings, c, num_actors=num_actors, envs_per_actor=k, seed=config.seed,
-               num_cpus=config.ray.num_cpus)
+               num_cpus=ray_config.num_cpus)
     base_lost, base_dropped, base_replaced = (progress["lost_env_steps"], progress["dropped_env_steps"],
                                               progress["actors_replaced"])
     console.print(f"[bold]phalanx train[/bold] run dir: {run.path}  ({num_actors} Ray actor(s) x {k} envs)")
-    per_update, max_lag = c.num_envs // k, config.ray.max_policy_lag
+    per_update, max_lag = c.num_envs // k, ray_config.max_policy_lag
     learn = jax.jit(trainer.learn)
     version = int(state.update_step)
     policy = pool.publish(_policy(state))

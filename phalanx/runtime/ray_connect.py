@@ -60,7 +60,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
                                "a local Ray.")
     try:
         if address in (None, "", "local"):
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+            # address="local": a new Ray even when a `ray start` cluster runs on this machine (ray.init() would join it)
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
         else:
             ray.init(address=address, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as e:

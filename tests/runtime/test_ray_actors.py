@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def local_ray():
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")  # a loaded 2-core machine starts Ray slowly
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
@@ -88,6 +89,22 @@ def test_one_on_policy_actor_repeats_the_local_host_run(local_ray, tmp_path):
         assert remote["episode_return"]["player"] == pytest.approx(here["episode_return"]["player"], abs=1e-5)
         assert remote["policy_loss"]["player"] == pytest.approx(here["policy_loss"]["player"], abs=1e-5)
         assert remote["value_loss"]["player"] == pytest.approx(here["value_loss"]["player"], rel=1e-4)
+
+
+def test_a_resumed_run_continues_from_its_checkpoint_with_fresh_actors(local_ray, tmp_path):
+    from phalanx.runtime.launch import launch
+    from phalanx.runtime.run_config import RunConfig
+    from phalanx.runtime.train_run import run
+
+    path = tmp_path / "run"
+    before = train(game("ray.num_actors=1", "train.total_steps=384", "log_every=1", "checkpoint_every=1"), path)
+    shutil.rmtree(path / "checkpoints" / "3")  # the run lost its last chunk
+    launch(run, rd.TRAIN, RunConfig(resume=str(path)), {"ray": {"num_actors": 2, "envs_per_actor": 4}}, quiet())
+    after = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert after[:2] == before[:2]  # kept as the checkpoint had them
+    assert [line["update"] for line in after] == [1, 2, 3] and after[-1]["env_steps"] == 384
+    assert after[-1]["actors"] == 2  # resume may change the actors (ray.* is resume-overridable)
+    assert max(int(p.name) for p in (path / "checkpoints").iterdir()) == 3  # the finished run's checkpoint
 
 
 def kill_actor_after_first_line(ray, path: Path, killed: list) -> None:
