@@ -65,7 +65,8 @@ def qmix_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arr
     """QMIX on dataset rows plus CQL on the mixed value, as OG-MARL's QMIX+CQL.
 
     ``mix``/``target_mix``: agents' Qs ``(..., B, A) -> (..., B)`` through the online / target mixer at
-    the rows' / next rows' global states. TD: ``(Q_tot(s, a_data) − y)²`` with
+    the rows' / next rows' global states (``mix`` is called once, on all ``K + 1`` joint actions).
+    TD: ``(Q_tot(s, a_data) − y)²`` with
     ``y = r_team + γ (1 − terminal) Q_tot'(s', a')`` (``a'`` per agent from
     :func:`~phalanx.algos.value_based.targets.bootstrap_values`); CQL:
     ``logsumexp`` over ``{Q_tot(s, a_ood^k)}_k ∪ {Q_tot(s, a_data)}`` minus ``Q_tot(s, a_data)``, with
@@ -75,9 +76,9 @@ def qmix_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arr
     boot = jax.lax.stop_gradient(bootstrap_values(q_next_online, q_next_target, next_mask, double_q))
     target = jax.lax.stop_gradient(td_target(team_reward, team_terminal, target_mix(boot), gamma))
     chosen = jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), -1)[..., 0]
-    q_tot = mix(chosen)
-    td = masked_mean((q_tot - target) ** 2, td_valid)
     ood = jnp.take_along_axis(q[None], ood_actions[..., None], -1)[..., 0]  # (K, B, A)
-    mixed = jnp.concatenate([mix(ood), q_tot[None]], axis=0)
+    mixed = mix(jnp.concatenate([ood, chosen[None]], axis=0))  # (K + 1, B): one mixer call
+    q_tot = mixed[-1]
+    td = masked_mean((q_tot - target) ** 2, td_valid)
     cql = jnp.mean(jax.nn.logsumexp(mixed, axis=0) - q_tot)
     return td + cql_weight * cql, (td, cql, jnp.mean(q_tot))

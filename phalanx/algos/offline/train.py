@@ -151,10 +151,10 @@ class OfflineTrainer:
         mixer = self._mixer(group)
         uniform = jnp.where(legal(mask), 0.0, NEG_INF)
         ood = jax.random.categorical(key, uniform, shape=(c.num_ood_actions, *out.shape[:-1]))
-        at = lambda x, like: jnp.broadcast_to(x, (*like.shape[:-1], x.shape[-1]))  # noqa: E731  (K, B, S) for OOD
+        # One mixer call per state: the hypernetworks see (B, S) once and mix every (K + 1, B, A) Q vector.
         return qmix_cql_loss(out, q_next, q_next_target, batch.actions, next_mask, ood,
-                             lambda qs: mixer.apply(params["mixer"], qs, at(batch.state, qs)),
-                             lambda qs: mixer.apply(target["mixer"], qs, at(batch.next_state, qs)),
+                             lambda qs: mixer.apply(params["mixer"], qs, batch.state),
+                             lambda qs: mixer.apply(target["mixer"], qs, batch.next_state),
                              batch.rewards.mean(-1), (batch.terminals > 0).all(-1), batch.td_valid,
                              c.gamma, c.cql_weight, c.double_q)
 

@@ -124,7 +124,11 @@ class QMixer(nn.Module):
 
     @nn.compact
     def __call__(self, qs: jax.Array, state: jax.Array) -> jax.Array:
-        """``qs: (..., N)``, ``state: (..., S)`` → ``Q_tot: (...)``."""
+        """``qs: (..., N)``, ``state: (..., S)`` → ``Q_tot: (...)``.
+
+        ``state``'s leading axes may be a suffix of ``qs``'s (e.g. ``qs (K, B, N)``, ``state (B, S)``):
+        the hypernetworks then run once per state and their weights mix all ``K`` Q vectors of it.
+        """
         n, e = self.num_agents, self.embed
 
         def dense(width: int, name: str, x: jax.Array) -> jax.Array:
@@ -133,7 +137,7 @@ class QMixer(nn.Module):
         def hyper(width: int, name: str) -> jax.Array:
             return dense(width, f"{name}_1", nn.relu(dense(self.hypernet_embed, f"{name}_0", state)))
 
-        w1 = jnp.abs(hyper(n * e, "hyper_w1")).reshape(*qs.shape[:-1], n, e)
+        w1 = jnp.abs(hyper(n * e, "hyper_w1")).reshape(*state.shape[:-1], n, e)
         b1 = dense(e, "hyper_b1", state)
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", qs, w1) + b1)
         w2 = jnp.abs(hyper(e, "hyper_w2"))
