@@ -20,6 +20,7 @@ module never imports a run function: it is handed one (a module-level function, 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 import traceback
@@ -29,7 +30,8 @@ from typing import Any
 
 from rich.console import Console
 
-from phalanx.errors import PhalanxError
+from phalanx.errors import PhalanxError, RunFaultError, RunInterruptedError
+from phalanx.runtime.faults import Interrupts
 
 #: Seconds between the driver's polls of the coordinator.
 POLL_S = 0.25
@@ -97,8 +99,8 @@ class Coordinator:
             self.backend = make_backend("ray", self.ray_config)
             self.result = str(self.fn(self.config, self.overrides, self.console, backend=self.backend,
                                       **self.kwargs))
-        except PhalanxError as e:
-            self.error = ("phalanx", str(e))
+        except PhalanxError as e:  # with its exit status: 130 interrupted, 1 a machine fault, 2 the rest
+            self.error = ("phalanx", str(e), e.exit_code)
         except BaseException:  # reported to the driver with the coordinator's traceback
             self.error = ("crash", traceback.format_exc())
         finally:
@@ -106,6 +108,16 @@ class Coordinator:
                 self.utilisation = self.backend.utilisation()
                 self.backend.close()
             self.done = True
+
+    def interrupt(self, signame: str) -> None:
+        """Stop the run as ``signame`` (SIGINT, SIGTERM) would stop a local one: after its current chunk it
+        checkpoints what it holds and ends with one line saying how to resume (reported by :meth:`poll`)."""
+        import signal
+
+        from phalanx.runtime.faults import request_interrupt
+
+        if self.thread is not None and self.thread.ident is not None:
+            request_interrupt(self.thread.ident, signal.Signals[signame])
 
     def poll(self) -> dict[str, Any]:
         """``{"text": console output since the last poll, "done", "result": run dir, "error", "utilisation"}``."""
@@ -156,29 +168,47 @@ def run_remote(fn: RunFunction, config: Any, overrides: dict[str, Any] | None, c
     color = console.color_system
     coordinator = actor.remote(fn, config, overrides, kwargs, ray_config, console.is_terminal, console.width,
                                color if color in ("standard", "256", "truecolor", "windows") else None)
-    out = console.file
+    out, where = console.file, config.resume or config.run_dir
+    interrupts = Interrupts()  # Ctrl-C / SIGTERM here: KeyboardInterrupt, passed on to the coordinator once
+    interrupts.install()
+    asked = False
+    start = coordinator.start.remote()  # actor calls run in order: an interrupt() sent later finds the run thread
     try:
-        ray.get(coordinator.start.remote())
         while True:
-            state = ray.get(coordinator.poll.remote())
-            if state["text"]:
-                out.write(state["text"])
-                out.flush()
-            if state["done"]:
-                break
-            time.sleep(POLL_S)
+            try:
+                if start is not None:
+                    ray.get(start)
+                    start = None
+                state = ray.get(coordinator.poll.remote())
+                if state["text"]:
+                    out.write(state["text"])
+                    out.flush()
+                if state["done"]:
+                    break
+                time.sleep(POLL_S)
+            except KeyboardInterrupt as e:
+                if asked:
+                    raise
+                asked = True  # the run stops after its chunk, checkpoints it and says how to resume
+                ray.get(coordinator.interrupt.remote(str(e) if str(e) in ("SIGINT", "SIGTERM") else "SIGINT"))
+                console.print("interrupting: the run checkpoints after its current chunk (again to stop at once)")
     except ray.exceptions.RayActorError as e:
-        where = config.resume or config.run_dir
         raise PhalanxError(f"the coordinator died ({str(e).strip().splitlines()[0]}); continue the run with "
                            f"resume={where}.") from None
-    except KeyboardInterrupt:
-        ray.kill(coordinator)  # its workers go with it
-        raise
+    except KeyboardInterrupt:  # a second one: stop now, its workers with it
+        ray.kill(coordinator)
+        from phalanx.runtime.run_context import resume_command
+
+        command = resume_command(sys.modules[fn.__module__].KIND, kwargs.get("label"))
+        raise RunInterruptedError(f"interrupted twice; stopped without a new checkpoint; continue with: {command} "
+                                  f"resume={where}") from None
+    finally:
+        interrupts.restore()
     ray.kill(coordinator)
     if state["error"] is not None:
-        kind_of, text = state["error"]
+        kind_of, text, *code = state["error"]
         if kind_of == "phalanx":
-            raise PhalanxError(text)
+            raise {1: RunFaultError, 130: RunInterruptedError}.get(code[0] if code else 2, PhalanxError)(text)
         raise RuntimeError(f"the coordinator crashed:\n{text}")
     return Path(state["result"])
 

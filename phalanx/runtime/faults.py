@@ -246,8 +246,23 @@ def quiet_background_errors() -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------ signals
+#: Thread id → the signal another thread asked it to stop for (:func:`request_interrupt`).
+_REQUESTS: dict[int, int] = {}
+
+
+def request_interrupt(thread_id: int, signum: int) -> None:
+    """Ask the run in thread ``thread_id`` to stop as if it got ``signum``: its next :meth:`Interrupts.check`
+    (once per chunk, in :meth:`~phalanx.runtime.run_context.RunContext.hold`) raises ``KeyboardInterrupt``.
+
+    Signals reach only the main thread; a run in another thread (a Ray coordinator's) is stopped this way,
+    between chunks, so the state it checkpoints is whole.
+    """
+    _REQUESTS[thread_id] = signum
+
+
 class Interrupts:
-    """SIGINT and SIGTERM as ``KeyboardInterrupt`` while installed (main thread only; elsewhere a no-op).
+    """SIGINT and SIGTERM as ``KeyboardInterrupt`` while installed (main thread only; elsewhere a no-op: a run
+    in another thread is stopped with :func:`request_interrupt`, seen by :meth:`check`).
 
     Inside :meth:`deferred` a signal is remembered and raised when the block ends, so a checkpoint being
     written is finished, never cut in half.
@@ -276,6 +291,12 @@ class Interrupts:
             self._pending = signum
             return
         raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if another thread asked this one to stop (:func:`request_interrupt`)."""
+        signum = _REQUESTS.pop(threading.get_ident(), None)
+        if signum is not None:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
 
     @contextmanager
     def deferred(self) -> Iterator[None]:

@@ -144,7 +144,8 @@ class RunContext:
 
     def hold(self, step: int, state: Any = None, progress: dict[str, Any] | None = None,
              save: Callable[[Any, dict[str, Any]], None] | None = None) -> None:
-        """Remember the loop's latest consistent state: what Ctrl-C / SIGTERM checkpoint as ``step``.
+        """Remember the loop's latest consistent state: what Ctrl-C / SIGTERM checkpoint as ``step``; then, if
+        another thread asked this run to stop (:func:`~phalanx.runtime.faults.request_interrupt`), stop here.
 
         ``state`` and a copy of ``progress`` (default :attr:`progress`, copied now: the loop goes on changing
         it) are saved with :meth:`save`; or, when the command writes its checkpoints its own way,
@@ -153,6 +154,7 @@ class RunContext:
         """
         progress = copy.deepcopy(self.progress if progress is None else progress)
         self._held = (step, state, progress, save)
+        self.interrupts.check()  # a run in a coordinator's thread is stopped here, with this state held
 
     def save_held(self) -> int | None:
         """Checkpoint the state last given to :meth:`hold` unless that step is already saved; returns the step
@@ -272,9 +274,14 @@ def _close(thing: Any, failing: bool) -> None:
             raise
 
 
+def resume_command(kind: rd.RunKind, label: str | None) -> str:
+    """The command that continues a run of ``kind`` (``label``: sp/fsp runs are ``phalanx selfplay``'s)."""
+    return "phalanx selfplay" if label in ("sp", "fsp") else kind.command.split("/")[0]
+
+
 def _interrupted(run: RunContext | None, kind: rd.RunKind, label: str | None) -> RunInterruptedError:
     """Checkpoint what the loop held and say how to resume (see :func:`open_run`)."""
-    command = "phalanx selfplay" if label in ("sp", "fsp") else kind.command.split("/")[0]
+    command = resume_command(kind, label)
     if run is None:
         return RunInterruptedError("interrupted before the run started; nothing was written.")
     try:

@@ -105,3 +105,27 @@ def test_eval_interrupted_is_one_line(tiny_run):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "phalanx: interrupted.", err
+
+
+@pytest.mark.slow  # starts a Ray; test_run_context's another-thread test covers the mechanism in seconds
+def test_ray_coordinator_interrupted_checkpoints_and_resumes(tmp_path, capsys):
+    """``backend=ray``: SIGTERM reaches the driver; the coordinator actor's run stops after its iteration,
+    checkpoints it and the driver ends with the one line saying how to resume (exit 130, no traceback)."""
+    pytest.importorskip("ray")
+    from phalanx.runtime.checkpoint import Checkpoints
+    from phalanx.runtime.population_run import restore_final
+
+    path = tmp_path / "run"
+    args = ["env=kuhn_poker", "population.oracle=exact", "population.iterations=200", "checkpoint_every=1000",
+            "backend=ray", "ray.num_workers=0", f"run_dir={path}"]
+    proc = subprocess.Popen([sys.executable, "-m", "phalanx", "psro", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    err = _interrupt(proc, path, signal.SIGTERM)
+    last = err.splitlines()[-1]
+    assert last.startswith("phalanx: interrupted: checkpoint ") and "written" in last, err
+    assert last.endswith(f"continue with: phalanx psro resume={path}"), err
+    done = Checkpoints(path / "checkpoints").latest_step()
+    assert done is not None and 2 <= done < 200
+    assert main(["psro", f"resume={path}", "backend=local", f"population.iterations={done + 2}"]) == 0
+    assert "resumed from iteration" in capsys.readouterr().out
+    assert restore_final(path)[0].iteration == done + 2

@@ -115,3 +115,43 @@ def test_the_progress_bar_keeps_its_numbers_whole_at_80_columns(tmp_path):
     assert len(last) <= 80, last
     assert "simple_spread ippo" in last and "1,234,567/2,000,000 env steps" in last, last
     assert "12,345" in last and last.rstrip().endswith("…"), last  # the status gives way, cut visibly
+
+
+def test_a_run_in_another_thread_stops_at_its_next_hold_and_checkpoints_it(tmp_path):
+    """What a Ray coordinator does on the driver's Ctrl-C / SIGTERM (request_interrupt), without Ray: the run's
+    thread gets no signal; its next hold() stops it, and what it held is checkpointed with one line."""
+    import signal
+    import threading
+
+    from phalanx.runtime.faults import request_interrupt
+
+    path, result = tmp_path / "run", {}
+    at_three, asked = threading.Event(), threading.Event()
+
+    def body() -> None:
+        try:
+            with run_context.open_run(rd.TRAIN, RunConfig(run_dir=str(path)), console=quiet()) as run:
+                run.start()
+                for step in range(1, 100):
+                    run.hold(step, {"w": np.full(3, float(step))})
+                    if step == 3:
+                        at_three.set()
+                        asked.wait(60)
+            result["done"] = True
+        except RunInterruptedError as e:
+            result["error"] = str(e)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    assert at_three.wait(120)
+    request_interrupt(thread.ident, signal.SIGTERM)
+    asked.set()
+    thread.join(120)
+    assert result == {"error": f"interrupted; checkpoint 4 written; continue with: phalanx train resume={path}"}
+    ckpt = run_context.Checkpoints(path / "checkpoints")
+    try:
+        state, _ = ckpt.restore(4, {"w": np.zeros(3)})
+        assert ckpt.all_steps() == [4]
+    finally:
+        ckpt.close()
+    np.testing.assert_array_equal(state["w"], [4.0, 4.0, 4.0])
