@@ -40,6 +40,12 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 class RolloutActor:
     """One remote actor: ``num_envs`` envs of ``env`` stepped in this process by the policy it is sent.
 
@@ -75,12 +81,6 @@ class RolloutActor:
         self._host = make_host_trainer(acting, self._venv)
         self._state, self._carries = self._host.init(jax.random.PRNGKey(seed), seed)
 
-    def describe(self) -> dict[str, Any]:
-        """``{"index", "pid", "node"}``: where this actor runs."""
-        import ray
-
-        return {"index": self.index, "pid": os.getpid(), "node": ray.util.get_node_ip_address()}
-
     def rollout(self, policy: Any, version: int) -> dict[str, Any]:
         """``num_steps`` steps of every env with ``policy`` (a :class:`~phalanx.algos.ppo.sebulba.Learner`).
 
@@ -104,7 +104,7 @@ class RolloutActor:
         self._state, self._carries = state, carries
         busy = time.perf_counter() - t0
         self.busy_s += busy
-        return {"ok": True, "version": version, "busy": busy, "pid": os.getpid(), **out}
+        return {"ok": True, "version": version, "busy": busy, "pid": os.getpid(), "node": _node_id(), **out}
 
 
 @dataclasses.dataclass
@@ -131,6 +131,7 @@ class ActorSlot:
     replaced: int = 0
     failures_in_row: int = 0
     pid: int | None = None
+    node: str | None = None
 
 
 class ActorPool:
@@ -209,7 +210,7 @@ class ActorPool:
             if out["ok"]:
                 slot.blocks += 1
                 slot.busy_s += out["busy"]
-                slot.failures_in_row, slot.pid = 0, out["pid"]
+                slot.failures_in_row, slot.pid, slot.node = 0, out["pid"], out["node"]
                 return Block(actor, out["version"], out["traj"], out["start_hidden"], out["stats"], out["busy"])
             self._replace(actor, out["error"], policy, version)
 
@@ -228,11 +229,12 @@ class ActorPool:
         self.issue(actor, policy, version)
 
     def utilisation(self) -> list[dict[str, Any]]:
-        """Per actor since the pool started: ``blocks``, ``busy_s``, ``utilisation`` (busy / wall), ``replaced``."""
+        """Per actor since the pool started: ``blocks``, ``busy_s``, ``utilisation`` (busy / wall), ``replaced``,
+        and where its last block came from (``pid``, Ray ``node`` id)."""
         now = time.perf_counter()
         return [{"actor": s.index, "blocks": s.blocks, "busy_s": round(s.busy_s, 4),
-                 "utilisation": round(s.busy_s / max(now - s.started, 1e-9), 4), "replaced": s.replaced}
-                for s in self.slots]
+                 "utilisation": round(s.busy_s / max(now - s.started, 1e-9), 4), "replaced": s.replaced,
+                 "pid": s.pid, "node": s.node} for s in self.slots]
 
     def close(self) -> None:
         """Kill the actors (and shut Ray down if this pool started it)."""
