@@ -247,6 +247,8 @@ def _train(run: RunContext) -> Path:
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.
                 write_summaries(run, env)
+                if recorder is not None:
+                    recorder.wait()  # the checkpoint counts the vault's rows: they are written first
                 run.save(chunk_index + 1, state)
             bar.update(progress["env_steps"], _status(line, metric_names))
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "

@@ -135,8 +135,13 @@ def _quiet():
 class VaultWriter:
     """Appends chunks of rows ``{key: (T, ...)}`` to a new vault at ``path`` (``<dir>/<name>.vlt/<uid>``)."""
 
-    def __init__(self, path: str | Path, env: Environment, metadata: dict[str, Any]):
-        """Create the vault; one line if ``path`` exists already (a dataset is never overwritten)."""
+    def __init__(self, path: str | Path, env: Environment, metadata: dict[str, Any],
+                 compression: dict[str, Any] | None = None):
+        """Create the vault; one line if ``path`` exists already (a dataset is never overwritten).
+
+        ``compression``: the leaves' zarr compressor (None: Flashbax's gzip; any reader, OG-MARL's too,
+        takes it from the vault's own metadata).
+        """
         from flashbax.vault import Vault
 
         self.path = Path(path).resolve()
@@ -149,7 +154,7 @@ class VaultWriter:
         row = jax.tree.map(lambda x: x[None, None], self.structure)  # (batch 1, time 1, ...)
         with _quiet():
             self._vault = Vault(name, experience_structure=row, rel_dir=rel_dir, vault_uid=uid,
-                                metadata={"phalanx": self.metadata})
+                                compression=compression, metadata={"phalanx": self.metadata})
 
     @classmethod
     def reopen(cls, path: str | Path, env: Environment, rows: int, episodes: int) -> VaultWriter:
