@@ -15,9 +15,10 @@ class PeerProcess:
     """A peer library's compiled program in its own interpreter (its own virtualenv), timed on request.
 
     The child runs ``driver`` (Python source) with ``args``: it compiles, prints one JSON line holding
-    ``env_steps`` (steps per timed call), then for every line it reads on stdin runs once and prints
-    ``{"seconds": ...}``. Other output lines (a peer's own banners) are skipped. Keeping the peer alive
-    lets a benchmark time both sides turn about with compilation excluded.
+    ``env_steps`` (steps per timed call; any other keys, such as a compile time, are kept in ``ready``),
+    then for every line it reads on stdin runs once and prints ``{"seconds": ...}``. Other output lines
+    (a peer's own banners) are skipped. Keeping the peer alive lets a benchmark time both sides turn
+    about with compilation excluded.
     """
 
     def __init__(self, python: str, driver: str, args: list[Any], name: str, cwd: str | None = None,
@@ -25,7 +26,8 @@ class PeerProcess:
         self.name = name
         self.proc = subprocess.Popen([python, "-c", driver, *map(str, args)], cwd=cwd, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True)
-        self.env_steps: int = self._read()["env_steps"]
+        self.ready: dict = self._read()
+        self.env_steps: int = self.ready["env_steps"]
 
     def _read(self) -> dict:
         for line in self.proc.stdout:
