@@ -42,5 +42,5 @@ examples:
   phalanx selfplay env=rock_paper_scissors population.mode=fsp population.iterations=50
   phalanx league env=tag league.total_steps=2e6 seed=0
   phalanx psro env=leduc_poker population.oracle=learned backend=ray ray.address=auto
-  phalanx train env=pettingzoo:mpe2.simple_spread_v3 algo=ippo backend=ray ray.num_actors=4 ray.envs_per_actor=8
+  phalanx train env=pettingzoo:mpe2.simple_spread_v3 algo=ippo backend=ray ray.num_actors=4 train.num_envs=32
 """
