@@ -151,9 +151,11 @@ def from_values(values: dict[str, Any], env_settings: dict[str, Any] | None = No
     values = {"env": LeagueConfig.env, **values}
     if env_settings:
         values["env_settings"] = {**values.get("env_settings", {}), **env_settings}
+    user_train = values.get("train") if isinstance(values.get("train"), dict) else {}
     values, algorithm, train = learner_values(values, "league")
     names = {f.name for f in dataclasses.fields(algorithm.config_cls)}
-    train = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k in names}, **train}
+    # Over the env's registered settings (SMAX's MAPPO anneals for a train run), beneath the user's own.
+    train = {**train, **{k: v for k, v in TRAIN_DEFAULTS.items() if k in names and k not in user_train}}
     config = build(LeagueConfig, values)
     return dataclasses.replace(config, train=build(algorithm.config_cls, train, prefix="train.")).validate()
 

@@ -84,3 +84,15 @@ def test_selfplay_trains_both_teams_of_a_learned_enemy_battle(tmp_path):
                  "train.recurrent_size=16", "population.iterations=2", "population.eval_episodes=4",
                  f"run_dir={path}"]) == 0
     assert (path / "config.yaml").exists()
+
+
+def test_a_league_on_smax_takes_the_registered_settings_with_a_constant_learning_rate():
+    """SMAX's MAPPO settings anneal the learning rate over a train run; a league's players train for as long
+    as the league runs, so its constant rate goes over the env's settings (beneath the user's own)."""
+    from phalanx.errors import ConfigError
+    from phalanx.runtime.league_config import resolve
+
+    config = resolve(["env=smax", "env.enemy=learned", "algo=mappo"])
+    assert config.train.anneal_lr is False and config.train.lr == 0.002 and config.train.recurrent_size == 128
+    with pytest.raises(ConfigError, match="anneal_lr"):
+        resolve(["env=smax", "env.enemy=learned", "algo=mappo", "train.anneal_lr=true"])
