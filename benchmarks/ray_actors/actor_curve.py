@@ -6,10 +6,12 @@
 Costs (``phalanx.runtime.actor_sim.ActorCosts``) come from the newest ``compare.py`` line in ``--results``:
 
 * an actor's seconds per env step (stepping ``K`` envs and acting, as its rollouts took them):
-  ``N × actor_utilisation / actor_steps_per_s``, median over the Phalanx run's log lines;
+  ``N × actor_utilisation / actor_steps_per_s`` per log line (busy seconds over env steps delivered),
+  averaged over the Phalanx run's lines after the first: each line is one update of the same size, so the
+  mean is total busy time over total env steps;
 * the learner's seconds per env step of its batch (epochs and minibatches included):
   ``(1 - learner_wait_fraction) / actor_steps_per_s`` (the share of the wall time it was not waiting,
-  spread over the env steps it received), median over the same lines;
+  spread over the env steps it received), averaged the same way;
 * Ray's per-call costs from ``benchmarks/ray/ray_dispatch_sim.py --calibrate`` (docs/scaling.md §1), a block
   of ``K × T`` steps of ~300 bytes each and PPO's 64-64 parameters (~40 KB) per publish.
 
@@ -39,8 +41,8 @@ def measured(path: Path) -> dict[str, Any]:
     row = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][-1]
     ph, n = row["phalanx"], row["actors"]
     per = list(zip(ph["actor_steps_per_s"], ph["actor_utilisation"], ph["learner_wait_fraction"], strict=True))
-    actor = statistics.median(n * u / s for s, u, _ in per if s)
-    learn = statistics.median((1 - w) / s for s, _, w in per if s)
+    actor = statistics.mean(n * u / s for s, u, _ in per if s)
+    learn = statistics.mean((1 - w) / s for s, _, w in per if s)
     return {"row": row, "actor_step_s": actor, "learn_step_s": learn}
 
 

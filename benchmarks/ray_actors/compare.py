@@ -62,7 +62,7 @@ def run_phalanx(a: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
            f"ray.num_actors={a.actors}", f"ray.envs_per_actor={a.envs_per_actor}",
            f"ray.num_cpus={a.cpus_per_actor}", f"train.num_envs={a.actors * a.envs_per_actor}",
            f"train.num_steps={a.fragment}", f"train.update_epochs={a.epochs}",
-           f"train.num_minibatches={a.minibatches}", f"train.total_steps={a.steps}", "log_every=1",
+           f"train.num_minibatches={a.minibatches}", f"train.total_steps={a.steps}", f"log_every={a.log_every}",
            "train.anneal_lr=false",  # RLlib's learning rate is constant
            f"seed={a.seed}", f"run_dir={run_dir}"]
     t0 = time.perf_counter()
@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--rllib-steps", type=int, default=None, help="RLlib's env steps (default: --steps)")
     parser.add_argument("--cpus-per-actor", type=float, default=1.0, help="Ray CPUs per actor / env runner")
     parser.add_argument("--raw-seconds", type=float, default=10.0)
+    parser.add_argument("--log-every", type=int, default=10, help="Phalanx updates per metrics line (its default)")
+    parser.add_argument("--no-rllib", action="store_true", help="only the raw env and Phalanx (closeness to the limit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rllib-python", default="/tmp/peers/rllib-venv/bin/python")
     parser.add_argument("--json", default=None, help="append the summary line here")
@@ -148,6 +150,20 @@ def main() -> None:
         ph = run_phalanx(a, Path(tmp) / "run")
     print(f"phalanx: steady {fmt(ph['steady'])} env steps/s, whole process {fmt(ph['whole'])}  [load {ph['load']}]",
           flush=True)
+    if a.no_rllib:
+        raw1 = raw_rate(a.raw_seconds)
+        raw = (raw0["env_steps_per_s"] + raw1["env_steps_per_s"]) / 2
+        print(f"raw env (1 process): {raw1['env_steps_per_s']:,.0f} env steps/s  [load {raw1['load']}]\n"
+              f"N={a.actors} x K={a.envs_per_actor}: Phalanx {fmt(ph['steady'])} env steps/s = "
+              f"{ph['steady'] / (a.actors * raw):.0%} of N x raw ({a.actors * raw:,.0f}); target 70 %")
+        summary = {"date": time.strftime("%Y-%m-%d %H:%M"), "actors": a.actors, "envs_per_actor": a.envs_per_actor,
+                   "log_every": a.log_every,
+               "raw": [raw0, raw1], "phalanx": ph,
+                   "of_n_raw": ph["steady"] / (a.actors * raw)}
+        if a.json:
+            with open(a.json, "a") as f:
+                f.write(json.dumps(summary) + "\n")
+        return
     rl = run_rllib(a)
     print(f"rllib:   steady {fmt(rl['steady'])} env steps/s, whole process {fmt(rl['whole'])}  [load {rl['load']}]",
           flush=True)
@@ -172,6 +188,7 @@ def main() -> None:
           f"{fmt(ph['steady'] / (a.actors * raw) if ph['steady'] else None, '.0%')} of N x raw")
     summary = {"date": time.strftime("%Y-%m-%d %H:%M"), "actors": a.actors, "envs_per_actor": a.envs_per_actor,
                "fragment": a.fragment, "epochs": a.epochs, "minibatches": a.minibatches, "seed": a.seed,
+               "log_every": a.log_every,
                "raw": [raw0, raw1], "phalanx": ph, "rllib": rl, "ratio_steady": ratio, "common_env_steps": common,
                "return_phalanx": ret_ph, "return_rllib": ret_rl, "limit_70": limit}
     print(json.dumps({k: v for k, v in summary.items() if k not in ("phalanx", "rllib")}))
