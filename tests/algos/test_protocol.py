@@ -47,18 +47,19 @@ ONLINE = sorted(name for name, a in algorithms().items() if not a.offline)
 
 def test_every_learner_package_is_discovered():
     assert set(ONLINE) == {"ippo", "mappo", "iql", "vdn", "qmix", "maddpg", "isac", "masac"}
-    assert {name for name, a in algorithms().items() if a.offline} == {"bc", "iql_cql", "qmix_cql"}
+    assert {name for name, a in algorithms().items() if a.offline} == {"bc", "iql_cql", "qmix_cql", "iddpg_bc"}
 
 
 @pytest.mark.parametrize("algo", sorted(a for a in algorithms() if algorithms()[a].offline))
 def test_offline_learners_are_learners_that_train_every_group(algo):
     """Offline learners implement the protocol but learn from data: a ``learners=`` subset is one line."""
-    env = phalanx.make("kuhn_poker")
+    # IDDPG+BC takes continuous actions only; the others take Kuhn poker's discrete ones.
+    env = phalanx.make("simple_spread", continuous_actions=True) if algo == "iddpg_bc" else phalanx.make("kuhn_poker")
     spec = get_algorithm(algo)
     config = spec.config_cls(**spec.defaults)
     assert isinstance(spec.make_train(config, env), Learner)
     with pytest.raises(PhalanxError, match="train every group from the dataset"):
-        spec.make_train(config, env, learners=("player_0",))
+        spec.make_train(config, env, learners=tuple(env.spec.groups)[1:])  # all groups but the first
 
 
 @pytest.mark.parametrize("algo", ONLINE)
