@@ -36,7 +36,7 @@ from flax import struct
 from phalanx.algos.common.opponents import ActFn
 from phalanx.envs.environment import Environment
 
-__all__ = ["Actor", "Outcome", "StatFn", "learner_actor", "play", "random_actor", "state_actors"]
+__all__ = ["Actor", "Outcome", "StatFn", "acting_as", "learner_actor", "play", "random_actor", "state_actors"]
 
 #: A per-step statistic of ONE env: ``stat(state, next_state) -> {name: () number}``; :func:`play`
 #: ``vmap``-s it over the envs and sums it over each episode's live steps (e.g. Tag's tags).
@@ -95,6 +95,22 @@ def state_actors(learner: Any, state: Any, num_envs: int, greedy: bool = False) 
     """Every group of the env played by a train state's own policies (``policy_params(state, group)``)."""
     hidden = learner.initial_hidden(num_envs)
     return {g: Actor(learner.act, learner.policy_params(state, g), h, greedy) for g, h in hidden.items()}
+
+
+def acting_as(actor: Actor, group: str) -> Actor:
+    """``actor`` acting as its learner's ``group`` whichever group of the env it plays.
+
+    A policy trained as one group can then play another whose observations and actions have the same
+    layout: on a symmetric SMAX map, an allies policy trained against the heuristic enemy plays the
+    enemies of a both-teams-learned battle (``enemy="learned"``), against a league's main agent.
+    """
+    inner = actor.act
+
+    def act(params, group_, hidden, obs, first, key, *, mask=None, greedy=False):
+        del group_
+        return inner(params, group, hidden, obs, first, key, mask=mask, greedy=greedy)
+
+    return actor.replace(act=act)
 
 
 def random_actor(env: Environment, group: str, num_envs: int) -> Actor:

@@ -34,3 +34,24 @@ def test_play_has_no_metrics_for_envs_without_any():
     env = phalanx.make("matrix_game")
     actors = {g: random_actor(env, g, 4) for g in env.spec.groups}
     assert play(env, actors, jax.random.PRNGKey(0)).metrics == {}
+
+
+def test_an_allies_policy_plays_the_enemies_of_a_learned_enemy_battle():
+    """acting_as: the actor's learner is asked for the group it was trained as, on the group it plays."""
+    import jax.numpy as jnp
+
+    from phalanx.evaluation import Actor, acting_as
+
+    def act(params, group, hidden, obs, first, key, *, mask=None, greedy=False):
+        return jnp.full(obs.shape[:2], params[group], jnp.int32), hidden
+
+    env = phalanx.make("smax", scenario="3m", enemy="learned")
+    params = {"allies": 1, "enemies": 4}  # the allies' params move (action 1), the enemies' stop (4)
+    allies = Actor(act, params, jnp.zeros((8, 3, 0)))
+    out = play(env, {"allies": random_actor(env, "allies", 8), "enemies": acting_as(allies, "allies")},
+               jax.random.PRNGKey(0), steps=3, record=True)
+    moved = np.asarray(battle_state(out.states).unit_positions)  # (T + 1, E, units, 2)
+    travelled = np.linalg.norm(moved[-1, :, 3:] - moved[0, :, 3:], axis=-1)
+    assert (travelled > 0).all()  # every enemy took the allies' action (a move), not its own (stop)
+    assert acting_as(allies, "allies").act(params, "enemies", jnp.zeros((8, 3, 0)), jnp.zeros((8, 3, 1)),
+                                           None, None)[0].tolist() == [[1] * 3] * 8
