@@ -1,5 +1,5 @@
-"""``phalanx train env=pettingzoo:<module> algo=ippo|mappo backend=ray ray.num_actors=N [ray.envs_per_actor=K]``:
-remote actors step the env, the learner learns here.
+"""``phalanx train env=pettingzoo:<module> algo=A backend=ray ray.num_actors=N [ray.envs_per_actor=K]``: remote
+actors step the env, the learner learns here (PPO: ``ippo``/``mappo``; replay: ``iql``/``vdn``/``qmix``).
 
 The learner (this process, on its accelerator when there is one) owns the PPO ``TrainState``. It publishes
 the acting part of it (parameters and normalisation statistics: ``ray.put`` once per update) and keeps one
@@ -18,6 +18,11 @@ held to one or two updates the clipped ratio already is a truncated importance w
 and GAE are recomputed with the learner's current critic (feed-forward critics) at learn time, and the learner
 stays the one PPO implementation every other path uses; V-trace's truncated multi-step correction pays off
 at the long lags (tens of updates) this design does not allow.
+
+**Replay learners** (the Ape-X shape): the actors step ε-greedily with the latest Q-network (ε from the
+learner's env-step count, sent with each rollout) and their blocks are the steps the learner's replay buffer
+stores; the learner adds ``train.num_envs / K`` blocks per update and takes its usual gradient steps, through
+its own ``learn``. Lag is bounded the same way; Q-learning is off-policy, so no correction is needed.
 
 **Accounting** (each ``metrics.jsonl`` line, beside the usual ones): ``actors``, ``envs_per_actor``,
 ``actor_utilisation`` (mean over actors of time in rollouts / chunk wall time; a block counts in the chunk it
@@ -45,8 +50,9 @@ from rich.console import Console
 
 from phalanx.algos.common.host import SpecEnv
 from phalanx.algos.common.normalize import RunningStats
+from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.sebulba import Learner as Policy
-from phalanx.algos.ppo.train import make_train
+from phalanx.algos.registry import get_algorithm
 from phalanx.errors import PhalanxError
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.backend import RayConfig, backend_choice
@@ -95,18 +101,44 @@ def _fold_all(state: Any, blocks: list[Block]) -> Any:
     """The learner's observation statistics with every block's samples folded in (``normalize_obs``)."""
     obs_stats, state_stats = state.obs_stats, state.state_stats
     for b in blocks:
-        (sent_obs, sent_state), (after_obs, after_state) = b.stats
+        (sent_obs, sent_state), (after_obs, after_state) = b.data["stats"]
         obs_stats = {g: fold_block_stats(s, sent_obs[g], after_obs[g]) for g, s in obs_stats.items()}
         if state_stats is not None:
             state_stats = fold_block_stats(state_stats, sent_state, after_state)
     return state.replace(obs_stats=obs_stats, state_stats=state_stats)
 
 
-def _join(blocks: list[Block]) -> tuple[Any, Any]:
-    """Blocks ``(T, K, ...)`` → one rollout ``(T, B·K, ...)`` and its start states ``(B·K, ...)``."""
-    traj = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *[b.traj for b in blocks])
-    hidden = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *[b.start_hidden for b in blocks])
-    return traj, hidden
+def _concat(trees: list[Any], axis: int) -> Any:
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=axis), *trees)
+
+
+def _ppo_update(learn: Any) -> Any:
+    """``update(state, blocks, steps)``: the blocks joined into one rollout ``(T, B·K, ...)`` (start states
+    ``(B·K, ...)``) for PPO's ``learn``, the blocks' observation statistics folded in first."""
+    def update(state: Any, blocks: list[Block], steps: int) -> tuple[Any, Any]:
+        traj = _concat([b.data["traj"] for b in blocks], 1)
+        start_hidden = _concat([b.data["start_hidden"] for b in blocks], 0)
+        if state.obs_stats is not None:
+            state = _fold_all(state, blocks)
+        key, _, k_learn = jax.random.split(state.key, 3)  # a host rollout's split (its middle: acting)
+        return learn(state.replace(key=key, env_steps=state.env_steps + steps), traj, start_hidden, k_learn)
+
+    return update
+
+
+def _replay_update(learn: Any, c: Any) -> Any:
+    """``update(state, blocks, steps)``: the blocks' steps ``(T, B·K, ...)`` into a replay learner's buffer and
+    its gradient steps (its ``learn``); ε reported is the schedule's at the learner's count."""
+    from phalanx.algos.value_based.targets import linear_epsilon
+
+    def update(state: Any, blocks: list[Block], steps: int) -> tuple[Any, Any]:
+        batch = _concat([b.data["steps"] for b in blocks], 1)
+        sums = jax.tree.map(lambda *xs: sum(xs), *[b.data["sums"] for b in blocks])
+        epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
+        key, _, k_learn = jax.random.split(state.key, 3)
+        return learn(state.replace(key=key, env_steps=state.env_steps + steps), batch, sums, epsilon, k_learn)
+
+    return update
 
 
 def run(config: Any, overrides: dict[str, Any] | None = None, console: Console | None = None,
@@ -123,9 +155,12 @@ def run(config: Any, overrides: dict[str, Any] | None = None, console: Console |
         pool.close()
 
 
-def _policy(state: Any) -> Policy:
-    """The acting part of the learner's state, on the host (what actors receive)."""
-    return jax.device_get(Policy(state.params, state.obs_stats, state.state_stats, state.value_stats))
+def _policy(state: Any) -> Any:
+    """The acting part of the learner's state, on the host (what actors receive): PPO's parameters and
+    statistics, a replay learner's parameters."""
+    if hasattr(state, "obs_stats"):
+        return jax.device_get(Policy(state.params, state.obs_stats, state.state_stats, state.value_stats))
+    return jax.device_get(state.params)
 
 
 def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
@@ -139,7 +174,7 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
     finally:
         probe.close()
     env = SpecEnv(spec, config.env)
-    trainer = make_train(c, env)
+    trainer = get_algorithm(config.algo).make_train(c, env)
     sizes = chunk_sizes(c.num_updates, config.log_every)
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
     progress = {"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0, "metrics_lines": 0,
@@ -153,17 +188,18 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
     num_actors, k = actor_sizes(ray_config, c.num_envs, pool.connect(ray_config.address))
-    pool.start(config.env, config.env_settings, c, num_actors=num_actors, envs_per_actor=k, seed=config.seed,
-               num_cpus=ray_config.num_cpus)
+    pool.start(config.env, config.env_settings, config.algo, c, num_actors=num_actors, envs_per_actor=k,
+               seed=config.seed, num_cpus=ray_config.num_cpus)
     base_lost, base_dropped, base_replaced = (progress["lost_env_steps"], progress["dropped_env_steps"],
                                               progress["actors_replaced"])
     console.print(f"[bold]phalanx train[/bold] run dir: {run.path}  ({num_actors} Ray actor(s) x {k} envs)")
     per_update, max_lag = c.num_envs // k, ray_config.max_policy_lag
     learn = jax.jit(trainer.learn)
-    version = int(state.update_step)
+    update = _ppo_update(learn) if isinstance(c, PPOConfig) else _replay_update(learn, c)
+    version, learnt = int(state.update_step), int(state.env_steps)
     policy = pool.publish(_policy(state))
     for a in range(num_actors):
-        pool.issue(a, policy, version)
+        pool.issue(a, policy, version, learnt)
     dropped = 0
     with run.progress_bar(f"{config.env} {config.algo}", c.num_updates * c.steps_per_update, progress["env_steps"],
                           "env steps") as bar:
@@ -172,30 +208,25 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
             for _ in range(sizes[chunk_index]):
                 blocks, deferred = [], []
                 while len(blocks) < per_update:
-                    block = pool.next_block(policy, version)
+                    block = pool.next_block(policy, version, learnt)
                     busy += block.busy_s
                     delivered += pool.block_steps
                     if version - block.version > max_lag:  # too stale: dropped, the actor goes on
                         dropped += pool.block_steps
-                        pool.issue(block.actor, policy, version)
+                        pool.issue(block.actor, policy, version, learnt)
                         continue
                     blocks.append(block)
                     lags.append(version - block.version)
                     if max_lag:
-                        pool.issue(block.actor, policy, version)
+                        pool.issue(block.actor, policy, version, learnt)
                     else:  # on-policy: the actor waits for this update's policy
                         deferred.append(block.actor)
-                traj, start_hidden = _join(blocks)
-                if c.normalize_obs:
-                    state = _fold_all(state, blocks)
-                key, _, k_learn = jax.random.split(state.key, 3)  # a host rollout's split (its middle: acting)
-                state = state.replace(key=key, env_steps=state.env_steps + per_update * pool.block_steps)
-                state, m = learn(state, traj, start_hidden, k_learn)
+                state, m = update(state, blocks, per_update * pool.block_steps)
                 metrics.append(m)
-                version += 1
+                version, learnt = version + 1, learnt + per_update * pool.block_steps
                 policy = pool.publish(_policy(state))
                 for a in deferred:
-                    pool.issue(a, policy, version)
+                    pool.issue(a, policy, version, learnt)
             jax.block_until_ready(state.params)
             dt = time.perf_counter() - t0
             n = sizes[chunk_index]

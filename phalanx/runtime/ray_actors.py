@@ -1,12 +1,13 @@
 """Remote actors on Ray for host envs: each steps its own PettingZoo envs with a copy of the policy.
 
-An :class:`RolloutActor` (a Ray actor, CPU) owns ``K`` envs in its own process and the PPO acting code of
-the host path (:class:`~phalanx.algos.ppo.sebulba.HostTrainer`: the same jitted ``act`` and transition
-recording as every host run). Asked for a rollout with the learner's latest policy (an object-store
-reference, resolved on the actor), it steps ``num_steps`` steps and returns a *block*: the rollout
-``(T, K, ...)`` in the compiled trainer's :class:`~phalanx.algos.ppo.types.Transition` layout, with the
-behaviour log-probabilities it acted with, the recurrent state at its start and the version of the
-policy it used. The envs keep running across blocks, so episodes span them.
+An :class:`RolloutActor` (a Ray actor, CPU) owns ``K`` envs in its own process and the learner's own acting
+code. For PPO that is the host path's :class:`~phalanx.algos.ppo.sebulba.HostTrainer` (the same jitted
+``act`` and transition recording as every host run); asked for a rollout with the learner's latest policy (an
+object-store reference, resolved on the actor), it steps ``num_steps`` steps and returns a *block*: the
+rollout ``(T, K, ...)`` in the compiled trainer's :class:`~phalanx.algos.ppo.types.Transition` layout, with
+the behaviour log-probabilities it acted with, the recurrent state at its start and the version of the
+policy it used. For a replay learner (IQL/VDN/QMIX) the block is the ε-greedy steps its replay buffer
+stores (the Ape-X shape). The envs keep running across blocks, so episodes span them.
 
 :class:`ActorPool` keeps one rollout in flight per actor and hands finished blocks to the learner
 (:mod:`phalanx.runtime.actor_run`) in the order they finish. **Faults**: an actor whose process dies
@@ -46,46 +47,99 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
+class _Recorded:
+    """A host env pool whose ``reset``/``step`` remember the exception they raise: inside a compiled rollout
+    (host callbacks) the error reaches the actor wrapped in XLA's, and the env's own is the one to report."""
+
+    def __init__(self, venv: Any):
+        self.venv, self.error = venv, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.venv, name)
+
+    def reset(self, seed: int | None = 0) -> Any:
+        try:
+            return self.venv.reset(seed)
+        except Exception as err:
+            self.error = err
+            raise
+
+    def step(self, actions: Any) -> Any:
+        try:
+            return self.venv.step(actions)
+        except Exception as err:
+            self.error = err
+            raise
+
+
 class RolloutActor:
     """One remote actor: ``num_envs`` envs of ``env`` stepped in this process by the policy it is sent.
 
+    PPO (``ippo``/``mappo``) acts through the host path's :class:`~phalanx.algos.ppo.sebulba.HostTrainer`
+    (one jitted call per step) and returns rollouts in the trainer's ``Transition`` layout. A replay learner
+    (``iql``/``vdn``/``qmix``) acts through its own compiled ε-greedy step on the envs (host callbacks) and
+    returns the steps its replay buffer stores (the Ape-X shape: actors feed the learner's buffer).
     Nothing here raises to Ray: a failure (building or resetting the envs, an env step) is returned as
     ``{"ok": False, "error": ...}`` by :meth:`rollout`, so the pool tells an env's error from a lost process.
 
     Args:
         index: the actor's slot in its pool; env: ``pettingzoo:<module>``; env_settings: its settings.
-        train: the learner's PPO settings (the actor acts with them on ``num_envs`` envs).
+        algo: the registered learner; train: its settings (the actor acts with them on ``num_envs`` envs).
         num_envs: envs this actor steps (``K``); seed: its envs' and sampling seed.
     """
 
-    def __init__(self, index: int, env: str, env_settings: dict[str, Any], train: Any, num_envs: int, seed: int):
+    def __init__(self, index: int, env: str, env_settings: dict[str, Any], algo: str, train: Any, num_envs: int,
+                 seed: int):
         self.index, self.num_envs, self.error = index, num_envs, None
-        self.started, self.busy_s = time.perf_counter(), 0.0
+        self.started, self.busy_s, self._stepped = time.perf_counter(), 0.0, False
+        self._venv: Any = None
         os.environ.setdefault("JAX_PLATFORMS", "cpu")  # acting is the actor's CPU; the learner keeps accelerators
         try:
-            self._build(env, env_settings, train, num_envs, seed)
+            self._build(env, env_settings, algo, train, num_envs, seed)
         except Exception as err:  # reported by the first rollout
-            self.error = _one_line(err)
+            self.error = self._describe(err)
 
-    def _build(self, env: str, env_settings: dict[str, Any], train: Any, num_envs: int, seed: int) -> None:
+    def _describe(self, err: BaseException) -> str:
+        env_error = getattr(self._venv, "error", None)
+        return _one_line(env_error if env_error is not None else err)
+
+    def _build(self, env: str, env_settings: dict[str, Any], algo: str, train: Any, num_envs: int,
+               seed: int) -> None:
         import jax
 
+        from phalanx.algos.common.host import host_learner
+        from phalanx.algos.ppo.config import PPOConfig
         from phalanx.algos.ppo.sebulba import make_host_trainer
+        from phalanx.algos.registry import get_algorithm
         from phalanx.interop.pettingzoo_in import pettingzoo_factory
         from phalanx.runtime.host_envs import from_pettingzoo
 
-        self._venv = from_pettingzoo(pettingzoo_factory(env, **env_settings), num_envs, num_workers=0)
-        # The actor never learns: one minibatch, and at least one update's worth of steps, pass validation.
-        acting = dataclasses.replace(train, num_envs=num_envs, num_minibatches=1,
-                                     total_steps=max(train.total_steps, num_envs * train.num_steps))
-        self._host = make_host_trainer(acting, self._venv)
-        self._state, self._carries = self._host.init(jax.random.PRNGKey(seed), seed)
+        self._venv = _Recorded(from_pettingzoo(pettingzoo_factory(env, **env_settings), num_envs, num_workers=0))
+        # The actor never learns: one update's worth of steps (PPO: one minibatch; replay: the smallest buffer).
+        total = max(train.total_steps, num_envs * train.num_steps)
+        if isinstance(train, PPOConfig):
+            acting = dataclasses.replace(train, num_envs=num_envs, num_minibatches=1, total_steps=total)
+            self._host = make_host_trainer(acting, self._venv)
+            self._state, self._carries = self._host.init(jax.random.PRNGKey(seed), seed)
+            return
+        acting = dataclasses.replace(train, num_envs=num_envs, total_steps=total,
+                                     buffer_size=num_envs * max(train.num_steps, train.window))
+        self._learner = host_learner(get_algorithm(algo).make_train, acting, self._venv, seed)
+        self._state = jax.jit(self._learner.init)(jax.random.PRNGKey(seed))
 
-    def rollout(self, policy: Any, version: int) -> dict[str, Any]:
-        """``num_steps`` steps of every env with ``policy`` (a :class:`~phalanx.algos.ppo.sebulba.Learner`).
+        def steps(state: Any, key: Any) -> Any:  # the learner's own ε-greedy env step, num_steps times
+            return jax.lax.scan(self._learner._env_step, state, jax.random.split(key, train.num_steps))
 
-        Returns ``{"ok": True, "traj", "start_hidden", "version", "stats": (start, end) observation
-        statistics, "busy"}`` (arrays as NumPy), or ``{"ok": False, "error": one line}``.
+        self._steps = jax.jit(steps)
+
+    def rollout(self, policy: Any, version: int, env_steps: int) -> dict[str, Any]:
+        """``num_steps`` steps of every env with ``policy`` of update ``version``.
+
+        PPO: ``policy`` is a :class:`~phalanx.algos.ppo.sebulba.Learner`; the block's ``data`` is ``{"traj",
+        "start_hidden", "stats": (sent, after) observation statistics}``. Replay learners: ``policy`` is the
+        learner's ``params``, ε follows the learner's ``env_steps``; ``data`` is ``{"steps", "sums"}``.
+        Returns ``{"ok": True, "data", "version", "busy", "pid", "node"}`` (arrays as NumPy), or
+        ``{"ok": False, "error": one line}``.
         """
         import jax
 
@@ -93,29 +147,36 @@ class RolloutActor:
             return {"ok": False, "error": self.error, "pid": os.getpid()}
         t0 = time.perf_counter()
         try:
-            state = self._state.replace(params=policy.params, obs_stats=policy.obs_stats,
-                                        state_stats=policy.state_stats, value_stats=policy.value_stats)
-            state, carries, traj, start_hidden, _ = self._host.rollout(state, self._carries)
-            stats = ((policy.obs_stats, policy.state_stats), (state.obs_stats, state.state_stats))
-            out = jax.device_get({"traj": traj, "start_hidden": start_hidden, "stats": stats})
+            if hasattr(self, "_host"):
+                state = self._state.replace(params=policy.params, obs_stats=policy.obs_stats,
+                                            state_stats=policy.state_stats, value_stats=policy.value_stats)
+                state, carries, traj, start_hidden, _ = self._host.rollout(state, self._carries)
+                stats = ((policy.obs_stats, policy.state_stats), (state.obs_stats, state.state_stats))
+                data = {"traj": traj, "start_hidden": start_hidden, "stats": stats}
+                self._carries = carries
+            else:  # a fresh actor's first step starts every episode (env_steps 0)
+                state = self._state.replace(params=policy, env_steps=jax.numpy.int32(env_steps if self._stepped else 0))
+                key, k_roll = jax.random.split(state.key)
+                state, (steps, sums) = self._steps(state, k_roll)
+                state = state.replace(key=key)
+                data = {"steps": steps, "sums": sums.total()}
+            data = jax.device_get(data)
         except Exception as err:  # the envs are in an unknown state now: the pool replaces this actor
-            self.error = _one_line(err)
+            self.error = self._describe(err)
             return {"ok": False, "error": self.error, "pid": os.getpid()}
-        self._state, self._carries = state, carries
+        self._state, self._stepped = state, True
         busy = time.perf_counter() - t0
         self.busy_s += busy
-        return {"ok": True, "version": version, "busy": busy, "pid": os.getpid(), "node": _node_id(), **out}
+        return {"ok": True, "data": data, "version": version, "busy": busy, "pid": os.getpid(), "node": _node_id()}
 
 
 @dataclasses.dataclass
 class Block:
-    """A finished rollout of one actor: ``traj`` ``(T, K, ...)``, ``start_hidden``, the acting ``version``."""
+    """A finished rollout of one actor: its ``data`` (see :meth:`RolloutActor.rollout`), the acting ``version``."""
 
     actor: int
     version: int
-    traj: Any
-    start_hidden: Any
-    stats: Any  # ((obs_stats, state_stats) sent, (obs_stats, state_stats) after the rollout)
+    data: dict[str, Any]
     busy_s: float
 
 
@@ -159,23 +220,23 @@ class ActorPool:
         self._owns_ray = connect(address)
         return float(self._ray.cluster_resources().get("CPU", 0))
 
-    def start(self, env: str, env_settings: dict[str, Any], train: Any, *, num_actors: int, envs_per_actor: int,
-              seed: int, num_cpus: float) -> None:
+    def start(self, env: str, env_settings: dict[str, Any], algo: str, train: Any, *, num_actors: int,
+              envs_per_actor: int, seed: int, num_cpus: float) -> None:
         """Create the actors (after :meth:`connect`); none is given work until :meth:`issue`."""
-        self._spec = (env, dict(env_settings), train, envs_per_actor)
+        self._spec = (env, dict(env_settings), algo, train, envs_per_actor)
         self.block_steps = envs_per_actor * train.num_steps
         self._seed, self._num_cpus = seed, num_cpus
         self._token = f"{os.getpid()}-{time.time_ns() % 10**9}"
         self.slots = [ActorSlot(i, self._spawn(i, 0), time.perf_counter()) for i in range(num_actors)]
 
     def _spawn(self, index: int, generation: int) -> Any:
-        env, settings, train, k = self._spec
+        env, settings, algo, train, k = self._spec
         actor = self._ray.remote(num_cpus=self._num_cpus, max_restarts=0, max_task_retries=0)(RolloutActor)
         # Each actor (and each replacement) has its own seeds. The first actor's are the run's own (envs seed + i,
         # sampling from the learner's initial key), as a local host run's: one on-policy actor repeats that run.
         seed = self._seed + k * index + 1_000_003 * generation
         name = f"phalanx-actor-{self._token}-{index}-{generation}"  # findable: ray.get_actor(name)
-        return actor.options(name=name).remote(index, env, settings, train, k, seed)
+        return actor.options(name=name).remote(index, env, settings, algo, train, k, seed)
 
     @property
     def num_actors(self) -> int:
@@ -186,11 +247,12 @@ class ActorPool:
         """``policy`` in the object store, once: the reference every actor's next rollout is given."""
         return self._ray.put(policy)
 
-    def issue(self, actor: int, policy: Any, version: int) -> None:
-        """Start a rollout on ``actor`` with ``policy`` (an object-store reference) of ``version``."""
-        self._in_flight[self.slots[actor].handle.rollout.remote(policy, version)] = actor
+    def issue(self, actor: int, policy: Any, version: int, env_steps: int = 0) -> None:
+        """Start a rollout on ``actor`` with ``policy`` (an object-store reference) of update ``version``, after
+        ``env_steps`` learnt env steps (a replay learner's ε schedule)."""
+        self._in_flight[self.slots[actor].handle.rollout.remote(policy, version, env_steps)] = actor
 
-    def next_block(self, policy: Any, version: int) -> Block:
+    def next_block(self, policy: Any, version: int, env_steps: int = 0) -> Block:
         """The next finished block (first finished first); lost actors are replaced (re-issued with ``policy``).
 
         Raises:
@@ -211,10 +273,10 @@ class ActorPool:
                 slot.blocks += 1
                 slot.busy_s += out["busy"]
                 slot.failures_in_row, slot.pid, slot.node = 0, out["pid"], out["node"]
-                return Block(actor, out["version"], out["traj"], out["start_hidden"], out["stats"], out["busy"])
-            self._replace(actor, out["error"], policy, version)
+                return Block(actor, out["version"], out["data"], out["busy"])
+            self._replace(actor, out["error"], policy, version, env_steps)
 
-    def _replace(self, actor: int, error: str, policy: Any, version: int) -> None:
+    def _replace(self, actor: int, error: str, policy: Any, version: int, env_steps: int) -> None:
         slot = self.slots[actor]
         slot.failures_in_row += 1
         self.lost_env_steps += self.block_steps
@@ -226,7 +288,7 @@ class ActorPool:
         slot.replaced += 1
         self.replaced += 1
         slot.handle = self._spawn(actor, slot.replaced)
-        self.issue(actor, policy, version)
+        self.issue(actor, policy, version, env_steps)
 
     def utilisation(self) -> list[dict[str, Any]]:
         """Per actor since the pool started: ``blocks``, ``busy_s``, ``utilisation`` (busy / wall), ``replaced``,

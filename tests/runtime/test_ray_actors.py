@@ -58,6 +58,7 @@ def train(args: list[str], path: Path) -> list[dict]:
     return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("actors", [1, 2])
 def test_one_and_two_actors_learn_the_signal_game(local_ray, tmp_path, actors):
     lines = train(game(f"ray.num_actors={actors}"), tmp_path / "run")
@@ -70,6 +71,18 @@ def test_one_and_two_actors_learn_the_signal_game(local_ray, tmp_path, actors):
     assert [w["actor"] for w in lines[-1]["workers"]] == list(range(actors))
     assert all(0 < line["actor_utilisation"] <= 1 and 0 <= line["learner_wait_fraction"] <= 1 for line in lines)
     assert (tmp_path / "run" / "checkpoints").is_dir()
+
+
+@pytest.mark.slow
+def test_iql_actors_feed_the_replay_buffer_and_learn_the_signal_game(local_ray, tmp_path):
+    """The Ape-X shape: two actors step ε-greedily, their steps go into the learner's replay buffer."""
+    lines = train(["env=pettingzoo:actor_envs", "algo=iql", "backend=ray", "ray.num_actors=2", "train.num_envs=8",
+                   "train.num_steps=8", "train.total_steps=2048", "train.learning_starts=256", "train.lr=3e-3",
+                   "train.eps_decay_steps=1000", "train.hidden=[32]", "log_every=8"], tmp_path / "run")
+    assert [line["update"] for line in lines] == [8, 16, 24, 32] and lines[-1]["env_steps"] == 2048
+    assert lines[0]["learning"] > 0  # gradient steps began once 256 steps were stored
+    assert lines[-1]["epsilon"] == pytest.approx(0.05)
+    assert lines[-1]["episode_return"]["player"] >= RANDOM_RETURN + MARGIN
 
 
 def test_one_on_policy_actor_repeats_the_local_host_run(local_ray, tmp_path):
@@ -160,7 +173,7 @@ def test_an_env_raising_on_every_reset_stops_the_run_with_one_line(local_ray, tm
     (["ray.num_actors=0"], "ray.num_actors=0: expected an integer >= 1"),
     (["ray.envs_per_actor=3"], "ray.envs_per_actor=3: an update learns from train.num_envs=8"),
     (["ray.num_actors=3"], "ray.num_actors=3: train.num_envs=8 does not split evenly"),
-    (["env=pettingzoo:actor_envs", "algo=iql", "backend=ray"], "algo=iql with backend=ray on a PettingZoo env"),
+    (["env=pettingzoo:actor_envs", "algo=isac", "backend=ray"], "algo=isac with backend=ray on a PettingZoo env"),
     (["backend=local", "ray.num_actors=2"], "ray.num_actors=2: remote actors need backend=ray"),
     (["env=simple_spread", "backend=ray", "ray.num_actors=2"], "ray.num_actors=2: remote actors step host envs"),
 ])

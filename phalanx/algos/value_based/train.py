@@ -49,13 +49,7 @@ from phalanx.algos.common import protocol
 from phalanx.algos.common.episodes import EpisodeSums, active_agents, base_metrics, episode_starts
 from phalanx.algos.common.inputs import agent_inputs, flatten_obs, with_agent_id
 from phalanx.algos.common.normalize import RunningStats
-from phalanx.algos.common.opponents import (
-    Opponents,
-    check_learners,
-    check_opponents,
-    draw_members,
-    opponent_actions,
-)
+from phalanx.algos.common.opponents import Opponents, check_learners, check_opponents, draw_members, opponent_actions
 from phalanx.algos.common.targets import polyak
 from phalanx.algos.replay import ReplayBuffer
 from phalanx.algos.value_based.config import ALGO_OF_MIXER, QLearningConfig
@@ -343,7 +337,13 @@ class Trainer:
         key, k_roll, k_learn = jax.random.split(state.key, 3)
         epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
         state, (steps, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
-        state = state.replace(buffer=self.buffer.add(state.buffer, steps), key=key)
+        return self.learn(state.replace(key=key), steps, sums.total(), epsilon, k_learn)
+
+    def learn(self, state: TrainState, steps: Step, sums: EpisodeSums, epsilon: jax.Array,
+              key: jax.Array) -> tuple[TrainState, UpdateMetrics]:
+        """A rollout's ``steps`` (``(T, E, ...)``, here or from remote actors) into the buffer, then the gradient
+        steps; ``sums`` its episode totals, ``epsilon`` its exploration rate (both reported)."""
+        state = state.replace(buffer=self.buffer.add(state.buffer, steps))
         if state.reward_stats is not None:  # statistics of every reward collected so far
             rewards = self._rewards(steps.reward)
             state = state.replace(reward_stats={n: st.update(rewards[n].reshape(-1)) for n, st in
@@ -351,9 +351,9 @@ class Trainer:
         ready = self.buffer.can_sample(state.buffer, self._min_slots())
         zero = {g: jnp.float32(0.0) for g in self.learners}
         skipped = {"loss": zero, "q_taken": zero, "target": zero}
-        state, info = jax.lax.cond(ready, self._learn, lambda s, _: (s, skipped), state, k_learn)
+        state, info = jax.lax.cond(ready, self._learn, lambda s, _: (s, skipped), state, key)
         metrics = UpdateMetrics(
-            **base_metrics(state.env_steps, sums.total()),
+            **base_metrics(state.env_steps, sums),
             loss=info["loss"], q_taken=info["q_taken"], target=info["target"], epsilon=epsilon,
             learning=ready.astype(jnp.float32),
         )
