@@ -306,7 +306,7 @@ def make_trainer(config: Any, env: Environment) -> Any:
                            "(record one with phalanx data record env=... out=PATH).")
     if data and not offline:
         raise PhalanxError(f"data={data}: algo={config.algo} learns online; data= is for offline learners "
-                           "(algo=bc, iql_cql, qmix_cql).")
+                           "(algo=bc, iql_cql, qmix_cql, iddpg_bc).")
     record = getattr(config, "record", None)
     if record and offline:
         raise PhalanxError(f"record={record}: algo={config.algo} learns from a dataset and records nothing; "

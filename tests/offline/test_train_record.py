@@ -155,7 +155,8 @@ KILL_IN_CHUNK_3 = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_killed_recording_run_resumes_to_the_vault_of_an_uninterrupted_run(tmp_path):
-    args = [*TINY, "train.total_steps=1024", "checkpoint_every=1"]  # 4 chunks; checkpoints after each
+    args = [a for a in TINY if not a.startswith(("train.total_steps=", "checkpoint_every="))]
+    args += ["train.total_steps=1024", "checkpoint_every=1"]  # 4 chunks; a checkpoint after each
     assert main(["train", *args, f"run_dir={tmp_path / 'a'}", f"record={tmp_path / 'a.vlt'}"]) == 0
     proc = subprocess.run([sys.executable, "-c", KILL_IN_CHUNK_3, *args, f"run_dir={tmp_path / 'b'}",
                            f"record={tmp_path / 'b.vlt'}"], capture_output=True, text=True, timeout=600)
