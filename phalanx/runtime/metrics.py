@@ -168,7 +168,8 @@ class TensorBoard:
 
 
 def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_name: str,
-              num_agents: dict[str, int], episode_metrics: tuple[str, ...] = ()) -> dict[str, Any]:
+              num_agents: dict[str, int], episode_metrics: tuple[str, ...] = (),
+              absolute: list[dict[str, list[float]]] | None = None) -> dict[str, Any]:
     """The run in marl-eval's raw-data format.
 
     ``{env: {task: {ALGO: {"seed_k": {"step_i": {"step_count", "return", ...}, "absolute_metrics": {...}}}}}}``
@@ -177,7 +178,9 @@ def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_n
     (``return_<group>`` per group as well when there are several groups), a one-element list per
     step; a chunk without completed episodes repeats the seed's previous value, and leading steps
     before every seed has finished an episode are left out so every seed has the same steps.
-    ``absolute_metrics`` holds the last step's values (the final policy's training returns).
+    ``absolute_metrics`` (each seed's entry of ``absolute``) is the final policy's evaluation, per episode
+    (:func:`phalanx.runtime.final_eval.final_evaluation`); without ``absolute`` (a run not finished yet) it is
+    left out rather than filled with training means.
     Each of the env's ``episode_metrics`` found in a line (SMAX's ``win_rate``, Mava's eval metric
     name) is written beside ``return`` under its own name.
     """
@@ -208,8 +211,8 @@ def marl_eval(lines: list[dict[str, Any]], env_name: str, task_name: str, algo_n
         steps: dict[str, Any] = {}
         for i, (count, v) in enumerate(seq[first:]):
             steps[f"step_{i}"] = {"step_count": count, **{m: [_finite(x)] for m, x in v.items()}}
-        if seq[first:]:
-            steps["absolute_metrics"] = {m: [_finite(x)] for m, x in seq[-1][1].items()}
+        if seq[first:] and absolute is not None:
+            steps["absolute_metrics"] = {m: [_finite(x) for x in v] for m, v in absolute[k].items()}
         runs[f"seed_{k}"] = steps
     return {env_name.lower(): {task_name.lower(): {algo_name.upper(): runs}}}
 

@@ -35,6 +35,7 @@ from phalanx.errors import PhalanxError
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.atomic import write_json
 from phalanx.runtime.checkpoint import Checkpoints
+from phalanx.runtime.final_eval import evaluate_final
 from phalanx.runtime.metrics import make_line, marl_eval, seed_entries
 from phalanx.runtime.plots import learning_curve
 from phalanx.runtime.run_config import RunConfig
@@ -129,8 +130,9 @@ def train_seed_task(config: RunConfig, state: Any, updates: int) -> tuple[Any, d
     return jax.device_get(state), dataclasses.asdict(jax.device_get(metrics))
 
 
-def write_summaries(run: RunContext, env: Any) -> None:
-    """(Re)write ``learning_curve.png`` and ``marl_eval.json`` from ``metrics.jsonl`` so far."""
+def write_summaries(run: RunContext, env: Any, absolute: list[dict[str, list[float]]] | None = None) -> None:
+    """(Re)write ``learning_curve.png`` and ``marl_eval.json`` from ``metrics.jsonl`` so far (``absolute``: the
+    final evaluation, :func:`~phalanx.runtime.final_eval.final_evaluation`, once the run is done)."""
     lines = run.metrics.read()
     if not lines:
         return
@@ -138,7 +140,7 @@ def write_summaries(run: RunContext, env: Any) -> None:
     num_agents = {g: s.num_agents for g, s in env.spec.groups.items()}
     task_name = "-".join(f"{k}={v}" for k, v in sorted(config.env_settings.items())) or "default"
     write_json(run.paths.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents,
-                                              episode_metric_names(env)))
+                                              episode_metric_names(env), absolute))
     learning_curve(lines, run.paths.plot, f"{config.env} {config.algo.upper()}")
 
 
@@ -246,7 +248,9 @@ def _train(run: RunContext) -> Path:
             run.hold(chunk_index + 1, state)  # what Ctrl-C / SIGTERM checkpoint
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.
-                write_summaries(run, env)
+                last = chunk_index + 1 == len(sizes)  # then the final policy is evaluated for marl_eval.json
+                write_summaries(run, env, evaluate_final(console, env, trainer, state, num_seeds, config.seed)
+                                if last else None)
                 if recorder is not None:
                     recorder.wait()  # the checkpoint counts the vault's rows: they are written first
                 run.save(chunk_index + 1, state)

@@ -45,6 +45,13 @@ def test_train_writes_the_whole_run_dir(tiny_run, capsys):
     run = data["simple_spread"]["n=2"]["IPPO"]["seed_1"]
     assert [run[f"step_{i}"]["step_count"] for i in range(3)] == [256, 512, 768]
     assert run["step_0"]["return"] == [lines[0]["seeds"][1]["episode_return"]["agents"]]
+    # absolute_metrics: seed 1's final policy played greedily (32 episodes), as phalanx eval plays it.
+    from phalanx.runtime.evaluate import episode_returns, load_policy
+
+    _, trainer, env, state, _ = load_policy(run_dir, 1)
+    want, _ = episode_returns(env, trainer, state, 32, seed=3, greedy=True)
+    np.testing.assert_allclose(run["absolute_metrics"]["return"], want["agents"], rtol=1e-5)
+    assert "final policy, greedy, 32 episodes per seed: mean return" in out
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["2", "3"]
     assert "runs as" not in out and not (run_dir / "budget.json").exists()  # 768 = 6 whole updates: no rounding
 
@@ -85,13 +92,17 @@ def test_marl_eval_structure_with_groups_seeds_and_chunks_without_episodes():
         _line(200, [{"a": 1.0, "b": 3.0}, {"a": None, "b": None}]),  # seed 1 repeats its last value
         _line(300, [{"a": 2.0, "b": 4.0}, {"a": 5.0, "b": 6.0}]),
     ]
-    data = marl_eval(lines, "Simple_Tag", "Default", "mappo", {"a": 1, "b": 3})
+    evaluated = [{"return": [1.0, 2.0], "return_a": [0.0, 1.0], "return_b": [1.5, 2.5]},
+                 {"return": [3.0, 4.0], "return_a": [2.0, 3.0], "return_b": [3.5, 4.5]}]
+    data = marl_eval(lines, "Simple_Tag", "Default", "mappo", {"a": 1, "b": 3}, absolute=evaluated)
     check_marl_eval(data, num_seeds=2)
     runs = data["simple_tag"]["default"]["MAPPO"]
     assert runs["seed_0"]["step_0"] == {"step_count": 200, "return": [2.5], "return_a": [1.0], "return_b": [3.0]}
     assert runs["seed_1"]["step_0"] == {"step_count": 200, "return": [1.75], "return_a": [1.0], "return_b": [2.0]}
-    assert runs["seed_1"]["absolute_metrics"] == {"return": [5.75], "return_a": [5.0], "return_b": [6.0]}
+    assert runs["seed_1"]["absolute_metrics"] == evaluated[1]  # the evaluation's episodes, not a training mean
     assert list(runs["seed_0"]) == ["step_0", "step_1", "absolute_metrics"]
+    unfinished = marl_eval(lines, "Simple_Tag", "Default", "mappo", {"a": 1, "b": 3})  # no evaluation yet
+    assert list(unfinished["simple_tag"]["default"]["MAPPO"]["seed_0"]) == ["step_0", "step_1"]
 
 
 @pytest.mark.slow
