@@ -104,6 +104,7 @@ def test_one_on_policy_actor_repeats_the_local_host_run(local_ray, tmp_path):
         assert remote["value_loss"]["player"] == pytest.approx(here["value_loss"]["player"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_from_its_checkpoint_with_fresh_actors(local_ray, tmp_path):
     from phalanx.runtime.launch import launch
     from phalanx.runtime.run_config import RunConfig
