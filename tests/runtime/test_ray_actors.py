@@ -170,6 +170,27 @@ def test_an_env_raising_on_every_reset_stops_the_run_with_one_line(local_ray, tm
     assert f"{MAX_FAILURES_IN_ROW} times in a row" in message
 
 
+def test_an_actors_observation_statistics_fold_into_the_learners_as_its_batch_would():
+    """``normalize_obs``: what an actor folded into its copy of the statistics (sent → after) is recovered and
+    merged into the learner's (which moved on meanwhile) as if the learner had seen that batch itself."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from phalanx.algos.common.normalize import RunningStats
+    from phalanx.runtime.actor_run import fold_block_stats
+
+    rng = np.random.default_rng(0)
+    sent = RunningStats.create((3,)).update(jnp.asarray(rng.normal(1.0, 2.0, (50, 3)), jnp.float32))
+    batch = jnp.asarray(rng.normal(-2.0, 0.5, (40, 3)), jnp.float32)
+    after = sent.update(batch)  # the actor's copy after its rollout
+    learner = sent.update(jnp.asarray(rng.normal(3.0, 1.0, (30, 3)), jnp.float32))  # another actor's block
+    folded, direct = fold_block_stats(learner, sent, after), learner.update(batch)
+    np.testing.assert_allclose(folded.mean, direct.mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(folded.var, direct.var, rtol=1e-4)
+    assert float(folded.count) == pytest.approx(float(direct.count))
+    assert fold_block_stats(learner, sent, sent) is learner  # nothing new: unchanged
+
+
 @pytest.mark.parametrize("args, expected", [
     (["ray.num_actors=0"], "ray.num_actors=0: expected an integer >= 1"),
     (["ray.envs_per_actor=3"], "ray.envs_per_actor=3: an update learns from train.num_envs=8"),
