@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -102,6 +103,26 @@ def best_response(
     return _learned_best_response(metagame, oracle, player, opponents, weights, jnp.asarray(key))
 
 
+#: Reports per learned best response: one after every ``1 / PROGRESS_STEPS`` of its updates.
+PROGRESS_STEPS = 4
+#: ``fn(player, updates_done, num_updates)``: where those reports go in this process (None: nowhere).
+_progress: Callable[[int, int, int], None] | None = None
+
+
+def set_progress(fn: Callable[[int, int, int], None] | None) -> Callable[[int, int, int], None] | None:
+    """Send the learned oracle's progress reports (from inside its compiled run, in the process that runs it)
+    to ``fn(player, updates_done, num_updates)``; returns the previous receiver. A PSRO iteration's best
+    responses are long single programs: this is how a run shows progress within one."""
+    global _progress
+    previous, _progress = _progress, fn
+    return previous
+
+
+def _report(player: Any, done: Any, total: Any) -> None:
+    if _progress is not None:
+        _progress(int(player), int(done), int(total))
+
+
 @functools.lru_cache(maxsize=32)
 def learned_program(game: GameSpec, player: int, seeds: int, compiler_options: tuple[tuple[str, Any], ...] = ()):
     """``run(keys (S, 2), opponents (C, ...), weights (C,)) -> (members (S, ...), returns (S,))``.
@@ -127,8 +148,16 @@ def learned_program(game: GameSpec, player: int, seeds: int, compiler_options: t
     def init(key, opponents, weights):
         return learner.init(key, Opponents.create({other: opponents}, weights))
 
+    every = max(1, num_updates // PROGRESS_STEPS)
+
+    def update(s, i):  # an update, and every `every` updates a progress report (no data flows back)
+        s, m = learner.update(s)
+        jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_report, player, i + 1, num_updates),
+                     lambda: None)
+        return s, m
+
     def train(state):
-        state, metrics = jax.lax.scan(lambda s, _: learner.update(s), state, None, length=num_updates)
+        state, metrics = jax.lax.scan(update, state, jnp.arange(num_updates))
         total = jnp.sum(metrics.episode_return_sum[group][-tail:])
         count = jnp.sum(metrics.episode_count[-tail:])
         return learner.policy_params(state, group), total / jnp.maximum(count, 1.0)
@@ -169,4 +198,5 @@ def _learned_best_response(metagame, oracle: OracleSpec, player: int, opponents:
     return member, stats
 
 
-__all__ = ["ORACLES", "RENAMED_ORACLES", "OracleSpec", "best_response", "check_oracle", "learned_program"]
+__all__ = ["ORACLES", "PROGRESS_STEPS", "RENAMED_ORACLES", "OracleSpec", "best_response", "check_oracle",
+           "learned_program", "set_progress"]

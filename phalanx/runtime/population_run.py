@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 from rich.console import Console
 
 from phalanx.errors import PhalanxError
+from phalanx.population import oracles
 from phalanx.population.metagames import MetaGame, make_metagame
 from phalanx.population.payoff_table import PayoffTable
 from phalanx.population.psro import PSRO, PSROState
@@ -154,6 +156,35 @@ def _status(metrics: dict[str, Any]) -> str:
     return text + f"  meta NashConv {metrics['meta_nash_conv']:.3g}"
 
 
+class _OracleProgress:
+    """Progress within an iteration: the learned oracle's reports (:func:`~phalanx.population.oracles.set_progress`,
+    a quarter of each best response's updates) on the progress bar, and as a line each when the console is not a
+    terminal (a log file). Reports come from best responses run in this process (the local backend, or Ray
+    with ``ray.num_workers=0``). Set :attr:`iteration` to the iterations done after each one."""
+
+    def __init__(self, run: RunContext, players: tuple[str, str], bar: Any, iteration: int):
+        self.run, self.players, self.bar, self.iteration = run, players, bar, iteration
+        self._seen: set[tuple[int, int, int]] = set()
+        self._previous: Any = None
+
+    def report(self, player: int, updates: int, total: int) -> None:
+        """One report (called from inside the compiled best response)."""
+        if (self.iteration, player, updates) in self._seen:  # seeds trained together report once each
+            return
+        self._seen.add((self.iteration, player, updates))
+        text = f"iteration {self.iteration + 1}: best response {self.players[player]} {updates:,}/{total:,} updates"
+        self.bar.update(self.iteration, text)
+        if not self.run.console.is_terminal:
+            self.run.console.print(text, soft_wrap=True)
+
+    def __enter__(self) -> _OracleProgress:
+        self._previous = oracles.set_progress(self.report)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        oracles.set_progress(self._previous)
+
+
 def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,
         backend: Any = None, label: str | None = None) -> Path:
     """Run (or, with ``config.resume``, continue) a PSRO / self-play run; return its directory.
@@ -205,8 +236,12 @@ def _run(run: RunContext, label: str) -> Path:
             run.hold(new_state.iteration, new_state, save=lambda s, p: save_checkpoint(run.checkpoints, s, p))
             last.update(metrics)
             bar.update(new_state.iteration, _status(metrics))
+            if oracle_progress is not None:
+                oracle_progress.iteration = new_state.iteration
 
-        psro.run(config.population.iterations, config.seed, state=state, callback=after)
+        with nullcontext() if config.population.oracle != "learned" else \
+                _OracleProgress(run, psro.metagame.players, bar, state.iteration if state else 0) as oracle_progress:
+            psro.run(config.population.iterations, config.seed, state=state, callback=after)
     summary = f"done: {config.population.iterations} iterations in {progress['wall_time']:.1f}s"
     if last.get("exploitability") is not None:
         summary += f", exploitability {last['exploitability']:.4g}"

@@ -12,7 +12,7 @@ from open_spiel.python.algorithms import policy_aggregator
 
 from phalanx.errors import ConfigError
 from phalanx.population.metagames import GameSpec, make_metagame
-from phalanx.population.oracles import OracleSpec, best_response, check_oracle
+from phalanx.population.oracles import PROGRESS_STEPS, OracleSpec, best_response, check_oracle, set_progress
 
 # The learned oracle as `phalanx psro env=kuhn_poker algo=A population.oracle=learned` runs it, compiled at XLA
 # optimisation level 0 (faster to compile).
@@ -100,7 +100,15 @@ def test_ppo_oracle_on_kuhn_is_close_to_the_exact_best_response():
     spec = kuhn_spec("ippo")
     mg = make_metagame(spec)
     opponents = mg.initial_population(1, jax.random.PRNGKey(0))  # a fresh PPO actor: near uniform
-    _member, stats = best_response(spec, KUHN_ORACLE, 0, opponents, [1.0], jax.random.PRNGKey(2))
+    reports = []  # progress from inside the compiled run: (player, updates done, updates)
+    previous = set_progress(lambda *report: reports.append(report))
+    try:
+        _member, stats = best_response(spec, KUHN_ORACLE, 0, opponents, [1.0], jax.random.PRNGKey(2))
+    finally:
+        set_progress(previous)
+    total = spec.make_learner(mg.env, learners=(mg.players[0],)).num_updates
+    every = max(1, total // PROGRESS_STEPS)
+    assert sorted(set(reports)) == [(0, done, total) for done in range(every, total + 1, every)], reports
     assert stats["best_response_value"] == pytest.approx(0.5, abs=0.03)  # Kuhn: 1/2 against uniform play
     uniform_value = 0.125  # what the uniform policy gets as player 0 against uniform play
     assert stats["value"] > uniform_value + 0.8 * (stats["best_response_value"] - uniform_value), stats

@@ -160,12 +160,18 @@ def test_selfplay_commands(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("algo", ["iql", "mappo"])
-def test_selfplay_with_any_learner_on_a_two_group_env_resumes_exactly(tmp_path, algo):
+def test_selfplay_with_any_learner_on_a_two_group_env_resumes_exactly(tmp_path, capsys, algo):
     """``phalanx selfplay env=tag_grid algo=A``: 2 iterations leave a complete run directory; 1 iteration resumed
     to 2 gives the same run (members, payoffs, meta-strategies, metrics)."""
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     args = ["selfplay", *TINY_TAG_GRID, f"algo={algo}", *TINY_TRAIN[algo], "population.mode=fsp"]
     assert main([*args, "population.iterations=2", f"run_dir={full}"]) == 0
+    out = capsys.readouterr().out  # not a terminal: the best responses' progress is a line each
+    for it, player in itertools.product((1, 2), ("taggers", "runners")):
+        reports = [ln for ln in out.splitlines() if ln.startswith(f"iteration {it}: best response {player} ")]
+        assert len(reports) >= 2 and reports[-1].endswith(" updates"), out  # a quarter of the updates each
+        done, total = reports[-1].split()[-2].split("/")
+        assert done == total, reports  # the last report: all its updates
     for name in ("config.yaml", "metrics.jsonl", "payoffs.png", "meta_strategy.json"):
         assert (full / name).is_file(), name
     assert f"algo: {algo}" in (full / "config.yaml").read_text()
