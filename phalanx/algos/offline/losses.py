@@ -36,6 +36,19 @@ def cql_regulariser(q: jax.Array, actions: jax.Array, mask: jax.Array) -> jax.Ar
     return jax.nn.logsumexp(jnp.where(legal(mask), q, NEG_INF), axis=-1) - chosen
 
 
+def uniform_legal_actions(key: jax.Array, mask: jax.Array, num: int) -> jax.Array:
+    """``num`` uniformly random legal actions per agent, ``(num, B, A)`` int32 from a ``(B, A, n)`` mask.
+
+    One random integer per action picks among the legal ones (``cumsum`` of the mask): ``n`` times fewer
+    random numbers than ``jax.random.categorical``'s Gumbel draw, whose noise generation is most of a
+    QMIX+CQL step on CPU otherwise.
+    """
+    ok = legal(mask)
+    count = jnp.maximum(ok.sum(-1), 1)
+    pick = jax.random.randint(key, (num, *count.shape), 0, jnp.iinfo(jnp.int32).max) % count
+    return jnp.argmax(jnp.cumsum(ok, -1) > pick[..., None], axis=-1).astype(jnp.int32)
+
+
 def iql_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Array, actions: jax.Array,
                  mask: jax.Array, next_mask: jax.Array, rewards: jax.Array, terminals: jax.Array,
                  td_valid: jax.Array, gamma: float, cql_weight: float, double_q: bool
@@ -76,7 +89,8 @@ def qmix_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arr
     boot = jax.lax.stop_gradient(bootstrap_values(q_next_online, q_next_target, next_mask, double_q))
     target = jax.lax.stop_gradient(td_target(team_reward, team_terminal, target_mix(boot), gamma))
     chosen = jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), -1)[..., 0]
-    ood = jnp.take_along_axis(q[None], ood_actions[..., None], -1)[..., 0]  # (K, B, A)
+    # A one-hot product, not a gather: its gradient is dense, where a gather's is a slow scatter on CPU.
+    ood = jnp.sum(q[None] * jax.nn.one_hot(ood_actions, q.shape[-1], dtype=q.dtype), -1)  # (K, B, A)
     mixed = mix(jnp.concatenate([ood, chosen[None]], axis=0))  # (K + 1, B): one mixer call
     q_tot = mixed[-1]
     td = masked_mean((q_tot - target) ** 2, td_valid)

@@ -25,7 +25,13 @@ from phalanx.algos.common.opponents import Opponents
 from phalanx.algos.common.protocol import train
 from phalanx.algos.offline.config import OfflineConfig
 from phalanx.algos.offline.data import OfflineData
-from phalanx.algos.offline.losses import bc_continuous_loss, bc_discrete_loss, iql_cql_loss, qmix_cql_loss
+from phalanx.algos.offline.losses import (
+    bc_continuous_loss,
+    bc_discrete_loss,
+    iql_cql_loss,
+    qmix_cql_loss,
+    uniform_legal_actions,
+)
 from phalanx.algos.value_based.networks import QMixer, QNetwork, fan_in_uniform_init
 from phalanx.algos.value_based.targets import NEG_INF, legal, masked_argmax
 from phalanx.envs.spaces import Box, Discrete
@@ -149,8 +155,7 @@ class OfflineTrainer:
             return iql_cql_loss(out, q_next, q_next_target, batch.actions, mask, next_mask, batch.rewards,
                                 batch.terminals, batch.td_valid, c.gamma, c.cql_weight, c.double_q)
         mixer = self._mixer(group)
-        uniform = jnp.where(legal(mask), 0.0, NEG_INF)
-        ood = jax.random.categorical(key, uniform, shape=(c.num_ood_actions, *out.shape[:-1]))
+        ood = uniform_legal_actions(key, mask, c.num_ood_actions)
         # One mixer call per state: the hypernetworks see (B, S) once and mix every (K + 1, B, A) Q vector.
         return qmix_cql_loss(out, q_next, q_next_target, batch.actions, next_mask, ood,
                              lambda qs: mixer.apply(params["mixer"], qs, batch.state),
