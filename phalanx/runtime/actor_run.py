@@ -149,8 +149,11 @@ def run(config: Any, overrides: dict[str, Any] | None = None, console: Console |
     _, ray_config = backend_choice(config, overrides, stored)  # a resumed run may change its ray.* settings
     pool = ActorPool()
     try:
+        # Ray joined and the actors sized before the run directory exists: a wrong address or too few CPUs
+        # is one line with nothing written.
+        actors = actor_sizes(ray_config, (stored or config).train.num_envs, pool.connect(ray_config.address))
         with open_run(KIND, config, overrides, console, backend=pool, label=label) as ctx:
-            return _train(ctx, pool, ray_config)
+            return _train(ctx, pool, ray_config, actors)
     finally:
         pool.close()
 
@@ -163,7 +166,7 @@ def _policy(state: Any) -> Any:
     return jax.device_get(state.params)
 
 
-def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
+def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig, actors: tuple[int, int]) -> Path:
     from phalanx.interop.pettingzoo_in import as_parallel, infer_layout, pettingzoo_factory
 
     config, console = run.config, run.console
@@ -187,7 +190,7 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig) -> Path:
             return run.path
         console.print(f"resumed from checkpoint {step}: {progress['env_steps']:,} env steps done")
     progress = run.start(progress, purge_step=progress["env_steps"] + 1 if progress["chunks_done"] else None)
-    num_actors, k = actor_sizes(ray_config, c.num_envs, pool.connect(ray_config.address))
+    num_actors, k = actors
     pool.start(config.env, config.env_settings, config.algo, c, num_actors=num_actors, envs_per_actor=k,
                seed=config.seed, num_cpus=ray_config.num_cpus)
     base_lost, base_dropped, base_replaced = (progress["lost_env_steps"], progress["dropped_env_steps"],

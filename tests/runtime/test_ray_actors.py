@@ -170,6 +170,15 @@ def test_an_env_raising_on_every_reset_stops_the_run_with_one_line(local_ray, tm
     assert f"{MAX_FAILURES_IN_ROW} times in a row" in message
 
 
+def test_more_actors_than_the_cluster_has_cpus_is_one_line_before_anything_is_written(local_ray, tmp_path):
+    from phalanx.errors import PhalanxError
+
+    with pytest.raises(PhalanxError) as err:
+        train(game("ray.num_actors=4"), tmp_path / "run")
+    assert str(err.value).startswith("ray.num_actors=4 x ray.num_cpus=1.0 needs 4 CPUs and the Ray cluster has 2")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_actors_observation_statistics_fold_into_the_learners_as_its_batch_would():
     """``normalize_obs``: what an actor folded into its copy of the statistics (sent → after) is recovered and
     merged into the learner's (which moved on meanwhile) as if the learner had seen that batch itself."""
