@@ -30,6 +30,8 @@ from phalanx.errors import RunFaultError
 
 #: Failures of one actor slot in a row, without a block delivered, that stop the run.
 MAX_FAILURES_IN_ROW = 3
+#: Seconds without any block that stop the run (e.g. a replacement actor that no node has a free CPU for).
+STALL_S = 1800.0
 
 
 class ActorEnvError(RunFaultError):
@@ -257,12 +259,17 @@ class ActorPool:
 
         Raises:
             ActorEnvError: an actor slot failed :data:`MAX_FAILURES_IN_ROW` times in a row.
+            RunFaultError: no block came for :data:`STALL_S` seconds.
         """
         ray = self._ray
         while True:
             t0 = time.perf_counter()
-            ready, _ = ray.wait(list(self._in_flight), num_returns=1)
+            ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=STALL_S)
             self.wait_s += time.perf_counter() - t0
+            if not ready:
+                raise RunFaultError(f"no actor delivered a rollout in {STALL_S:g} s ({len(self._in_flight)} in "
+                                    "flight); a replacement actor may be waiting for a CPU no node has free (see "
+                                    "`ray status`); the run stops, resume= continues from its last checkpoint.")
             actor = self._in_flight.pop(ready[0])
             slot = self.slots[actor]
             try:
@@ -311,4 +318,4 @@ class ActorPool:
             self._owns_ray = False
 
 
-__all__ = ["MAX_FAILURES_IN_ROW", "ActorEnvError", "ActorPool", "ActorSlot", "Block", "RolloutActor"]
+__all__ = ["MAX_FAILURES_IN_ROW", "STALL_S", "ActorEnvError", "ActorPool", "ActorSlot", "Block", "RolloutActor"]
