@@ -90,6 +90,10 @@ def cmd_bench(args: list[str]) -> int:
     from phalanx.envs import make
 
     env = make(config.env, **env_settings)
+    from phalanx.runtime.memory import check_bench
+
+    check_bench(env, config.num_envs, config.num_steps, f"bench env={config.env} ({config.num_envs} envs x "
+                f"{config.num_steps} steps)", ["num_envs", *(f"env.{k}" for k in env_settings)])  # before compiling
     console.print(f"[bold]phalanx bench[/bold] {config.env} {env.groups} × {config.num_envs} envs × "
                   f"{config.num_steps} steps (compiling...)")
     r = env_throughput(env, config.num_envs, config.num_steps, config.repeats, config.seed)
@@ -141,6 +145,10 @@ def _run_command(command: str, args: list[str]) -> int:
         launch(run, kind, config_cls(resume=resume), overrides, console)
         return 0
     config = resolve(args)
+    if command == "train":
+        from phalanx.runtime.memory import check_train
+
+        check_train(config)  # sizes that cannot fit: one line before a run directory or a compiled program
     label = None
     if command == "psro":
         label = "psro"

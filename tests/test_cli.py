@@ -195,6 +195,12 @@ def test_old_spellings_name_the_new_one(capsys, command, arg, message):
         (["render", "env=tag", "out=tag.txt"], "out='tag.txt': expected an animation file ending in .gif or .webp"),
         (["eval", "run_dir=x", "render=true", "out=ep.mp4"], "out='ep.mp4': expected an animation file ending in"),
         (["plot", "run_dir=x", "out=x.jpgg"], "out='x.jpgg': expected a .png file or a directory for the figures"),
+        (["bench", "env=tag", "env.num_runners=1000000"], "bench env=tag (1000 envs x 100 steps) needs at least"),
+        (["bench", "env=tag", "num_envs=100000000"], "; reduce num_envs."),
+        (["train", "env=tag", "env.num_runners=10000"], "train env=tag algo=ippo needs at least"),
+        (["train", "env=simple_spread", "env.N=2000"], "of available RAM here; reduce env.N, train.num_envs,"),
+        (["train", "env=lbf", "algo=iql", "train.buffer_size=100000000000"], "reduce train.num_envs, train.num_steps, "
+                                                                            "train.buffer_size."),
     ],
 )
 def test_ranges_and_combinations_are_one_line(capsys, tmp_path, monkeypatch, args, message):
