@@ -3,14 +3,14 @@
 USAGE = """usage: phalanx <command> [key=value ...]
 
 commands:
-  envs                      list registered environments, groups and specs
+  envs [--json]             list registered environments, groups and specs (tab-separated when piped)
   bench env=NAME [...]      random-action throughput (num_envs=, num_steps=, repeats=, env.KEY=)
   train env=NAME [...]      train a learner (log_every=, checkpoint_every=, num_workers=)
   psro env=NAME [...]       PSRO (population.oracle=exact|learned, population.meta_solver=, population.iterations=, ...)
   selfplay env=NAME [...]   self-play (population.mode=sp) or fictitious self-play (population.mode=fsp)
   league env=NAME [...]     AlphaStar-style league, any env with 2+ groups (league.total_steps=, league.scorer=, ...)
   eval run_dir=DIR [...]    trained policy vs uniform random (episodes=, seed=, greedy=, member=, render=, out=)
-  render env=NAME [...]     a random-policy episode as a GIF (policy=random, out=, steps=, env.KEY=; poker: text too)
+  render env=NAME [...]     a random-policy episode as a GIF/WebP (policy=random, out=, steps=, env.KEY=; poker: text)
   plot run_dir=DIR [...]    figures from run dirs: returns with 95% CI over seeds, PSRO payoffs/exploitability,
                             league Elo (several run_dir= overlaid; out=DIR|FILE.png, pool=true pools seeds)
   data record|info [...]    offline datasets: record env=E policy=RUN_DIR|random episodes=N out=DIR/NAME.vlt
