@@ -145,10 +145,9 @@ def _run_command(command: str, args: list[str]) -> int:
         launch(run, kind, config_cls(resume=resume), overrides, console)
         return 0
     config = resolve(args)
-    if command == "train":
-        from phalanx.runtime.memory import check_train
+    from phalanx.runtime.memory import check_run
 
-        check_train(config)  # sizes that cannot fit: one line before a run directory or a compiled program
+    check_run(config, command)  # sizes that cannot fit: one line before a run directory or a compiled program
     label = None
     if command == "psro":
         label = "psro"

@@ -198,6 +198,8 @@ def test_old_spellings_name_the_new_one(capsys, command, arg, message):
         (["bench", "env=tag", "env.num_runners=1000000"], "bench env=tag (1000 envs x 100 steps) needs at least"),
         (["bench", "env=tag", "num_envs=100000000"], "; reduce num_envs."),
         (["train", "env=tag", "env.num_runners=10000"], "train env=tag algo=ippo needs at least"),
+        (["league", "env=tag", "env.num_runners=10000"], "league env=tag algo=ippo needs at least"),
+        (["psro", "env=tag", "env.num_runners=10000", "population.oracle=learned"], "psro env=tag algo=ippo needs"),
         (["train", "env=simple_spread", "env.N=2000"], "of available RAM here; reduce env.N, train.num_envs,"),
         (["train", "env=lbf", "algo=iql", "train.buffer_size=100000000000"], "reduce train.num_envs, train.num_steps, "
                                                                             "train.buffer_size."),

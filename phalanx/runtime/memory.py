@@ -93,20 +93,24 @@ def check_fits(need: int, what: str, reduce: Iterable[str]) -> None:
                            f"{where} here; reduce {', '.join(reduce)}.")
 
 
-def check_train(config: Any) -> None:
-    """:func:`check_fits` for a new ``phalanx train`` run of ``config``, per seed: its train state (parameters,
-    optimiser, envs, replay buffer: ``jax.eval_shape`` of ``init``), one env step's largest array over
-    ``train.num_envs`` envs, and a rollout's observations (``train.num_steps`` timesteps of them). Learner
-    activations are left out (a lower bound, kept cheap: no update is traced). PettingZoo envs (stepped on the
-    host) are not estimated."""
-    if config.env.startswith("pettingzoo:"):
+def check_run(config: Any, command: str = "train") -> None:
+    """:func:`check_fits` for a new run of ``command`` (train, psro, selfplay, league) with ``config``, per seed:
+    its learner's train state (parameters, optimiser, envs, replay buffer: ``jax.eval_shape`` of ``init``), one
+    env step's largest array over ``train.num_envs`` envs, and a rollout's observations (``train.num_steps``
+    timesteps of them). Learner activations and a population's other members are left out (a lower bound, kept
+    cheap: no update is traced). Not estimated: PettingZoo envs (stepped on the host) and exact-oracle
+    populations (no learner)."""
+    population = getattr(config, "population", None)
+    if config.env.startswith("pettingzoo:") or (population is not None and population.oracle == "exact"):
         return
     import phalanx
+    from phalanx.algos.registry import get_algorithm
     from phalanx.bench import make_random_rollout
     from phalanx.runtime.vault import make_trainer
 
     env = phalanx.make(config.env, **config.env_settings)
-    trainer = make_trainer(config, env)
+    trainer = (make_trainer(config, env) if command == "train" else
+               get_algorithm(config.algo).make_train(config.train, env))
     key = jax.random.PRNGKey(0)
     num_envs, num_steps = getattr(config.train, "num_envs", 1), getattr(config.train, "num_steps", 1)
     state = sum(_bytes(x) for x in jax.tree.leaves(jax.eval_shape(trainer.init, key)))
@@ -116,7 +120,7 @@ def check_train(config: Any) -> None:
     sizes = [f"env.{k}" for k in config.env_settings] + [f"train.{k}" for k in ("num_envs", "num_steps", "buffer_size")
                                                          if hasattr(config.train, k)]
     check_fits((state + step + rollout) * config.num_seeds,
-               f"train env={config.env} algo={config.algo}" + (f" num_seeds={config.num_seeds}"
+               f"{command} env={config.env} algo={config.algo}" + (f" num_seeds={config.num_seeds}"
                                                                 if config.num_seeds > 1 else ""),
                [*sizes, *(["num_seeds"] if config.num_seeds > 1 else [])])
 

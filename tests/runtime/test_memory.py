@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 from phalanx.errors import PhalanxError
-from phalanx.runtime.memory import available, check_fits, check_train, estimate
+from phalanx.runtime.memory import available, check_fits, check_run, estimate
 
 
 def test_estimate_counts_inputs_outputs_and_the_largest_intermediate_inside_a_scan():
@@ -23,7 +23,7 @@ def test_default_sizes_fit_and_too_large_ones_are_one_line():
     from phalanx.runtime.run_config import resolve
 
     for args in (["env=tag"], ["env=simple_spread", "algo=mappo"], ["env=lbf", "algo=iql"]):
-        check_train(resolve(args))  # no error
+        check_run(resolve(args))  # no error
     have, where = available()
     assert have > 0 and where
     with pytest.raises(PhalanxError, match=r"^x needs at least .* of memory, more than the .*; reduce a, b\.$"):
