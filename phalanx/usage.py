@@ -20,7 +20,8 @@ commands:
 train, psro, selfplay and league share one grammar:
   env=NAME env.KEY=VALUE    the environment and its own settings
   algo=NAME train.KEY=VALUE the learner and its settings: ippo mappo iql vdn qmix maddpg isac masac;
-                            offline (train data=PATH): bc iql_cql qmix_cql
+                            offline (train data=PATH): bc iql_cql qmix_cql iddpg_bc;
+                            train record=DIR/NAME.vlt also writes every training step to a dataset
   seed=N num_seeds=N        the seed, and seeds trained at once
   backend=local|ray ray.KEY=VALUE  where tasks run (ray.address=auto|HOST:PORT, ray.num_workers=N);
                             train on env=pettingzoo:...: remote actors (ray.num_actors=N, ray.envs_per_actor=K,

@@ -1,65 +1,92 @@
 """What ``record=PATH`` costs ``phalanx train``: env steps/s with and without it, in the same process.
 
-Each repeat trains the same run twice — once plain, once with ``record=`` (every env step of the
-rollout written to a vault between chunks) — alternating which goes first, and reads each chunk's
-``steps_per_s`` from ``metrics.jsonl`` (the compiled chunk plus, when recording, handing its rows
-to the host and writing them; compilation is outside it). The first chunk of each run is dropped
-(warm-up); the table gives the median over the rest of every repeat and the ratio recorded / plain.
+The same learner is built twice from one ``phalanx train`` config — plain, and with ``record=`` (its
+env wrapped by :func:`phalanx.runtime.train_record.with_recording`) — and both compiled chunks
+(``train_run.make_chunk``, ``log_every`` updates each) run here, alternating in blocks of ``--block``
+chunks. A recording block does what ``phalanx train record=`` does per chunk: the chunk, its rows to
+the host, :meth:`TrainRecorder.add` (whole episodes queued for the background vault writer) and
+:meth:`TrainRecorder.mark` (the pending-episodes file), then waits for the vault writes before the
+block's clock stops, so every write is paid inside its block. Each pair of blocks, measured back to
+back, gives a ratio recorded / plain; the table reports the medians (steps/s and the ratio). The
+first pair is dropped (warm-up). Compilation is outside the clocks.
 
-    python benchmarks/offline/record_cost.py [--algo ippo] [--env simple_spread] [--total-steps 409600]
-        [--repeats 3] [--json out.json] [train.KEY=VALUE ...]
+    python benchmarks/offline/record_cost.py [--pairs 8] [--block 3] [--json out.json] [phalanx train args]
+    (default args: env=simple_spread algo=ippo, the learner's defaults, log_every=10)
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
-from rich.console import Console
+import jax
 
+import phalanx
 from phalanx.runtime.run_config import resolve
-from phalanx.runtime.train_run import run
-from phalanx.runtime.vault import read_vault
-
-
-def train_rate(args: list[str], out: Path, record: bool) -> tuple[list[float], int]:
-    """Chunk ``steps_per_s`` of one run (first chunk dropped) and the vault's rows (0 when plain)."""
-    extra = [f"run_dir={out / 'run'}"] + ([f"record={out / 'd.vlt'}"] if record else [])
-    run(resolve([*args, *extra]), console=Console(file=io.StringIO()))
-    lines = [json.loads(x) for x in (out / "run" / "metrics.jsonl").read_text().splitlines()]
-    rows = int(read_vault(out / "d.vlt")[0]["rewards"].shape[0]) if record else 0
-    return [x["steps_per_s"] for x in lines[1:]], rows
+from phalanx.runtime.train_record import COMPRESSION, TrainRecorder, with_recording
+from phalanx.runtime.train_run import init_state, make_chunk
+from phalanx.runtime.vault import VaultWriter, make_trainer
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--algo", default="ippo")
-    p.add_argument("--env", default="simple_spread")
-    p.add_argument("--total-steps", type=int, default=409_600)
-    p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--pairs", type=int, default=8)
+    p.add_argument("--block", type=int, default=3)
     p.add_argument("--json")
-    opts, train = p.parse_known_args()
-    args = [f"env={opts.env}", f"algo={opts.algo}", f"train.total_steps={opts.total_steps}",
-            f"log_every={opts.log_every}", "checkpoint_every=1000", *train]
+    opts, args = p.parse_known_args()
+    config = resolve(["env=simple_spread", "log_every=10", *args])
+    env = phalanx.make(config.env, **config.env_settings)
+    plain = make_trainer(config, env)
+    recorded = with_recording(plain, env)
+    n = config.log_every
+    steps = n * config.train.steps_per_update * config.num_seeds  # env steps per chunk
+    programs, states = {}, {}
+    for name, trainer in (("plain", plain), ("record", recorded)):
+        state = init_state(trainer, config)
+        programs[name] = make_chunk(trainer, n, config.num_seeds).lower(state).compile()
+        states[name] = state
+    tmp = Path(tempfile.mkdtemp())
+    recorder = TrainRecorder(VaultWriter(tmp / "d.vlt" / "Replay", env, {}, COMPRESSION), tmp,
+                             config.num_seeds, recorded.env.capacity)
+    progress: dict = {}
+    chunks = 0
+
+    def block(name: str) -> float:
+        nonlocal chunks
+        t0 = time.perf_counter()
+        for _ in range(opts.block):
+            out = programs[name](states[name])
+            states[name] = out[0]
+            if name == "record":
+                recorder.add(*jax.device_get(out[2]))
+                chunks += 1
+                recorder.mark(chunks, progress, [])
+            else:
+                jax.block_until_ready(out)
+        if name == "record":
+            recorder.wait()
+        return opts.block * steps / (time.perf_counter() - t0)
+
     rates: dict[str, list[float]] = {"plain": [], "record": []}
-    rows = 0
-    for r in range(opts.repeats):
-        for record in ((False, True) if r % 2 == 0 else (True, False)):
-            with tempfile.TemporaryDirectory() as tmp:
-                got, n = train_rate(args, Path(tmp), record)
-            rates["record" if record else "plain"] += got
-            rows = max(rows, n)
-    plain, recorded = statistics.median(rates["plain"]), statistics.median(rates["record"])
-    print(f"| {opts.env} | {opts.algo} | {' '.join(train) or 'defaults'} | {plain:,.0f} | {recorded:,.0f} | "
-          f"{recorded / plain:.2f} | {rows:,} |")
+    for pair in range(opts.pairs + 1):
+        order = ("plain", "record") if pair % 2 == 0 else ("record", "plain")
+        got = {name: block(name) for name in order}
+        if pair:
+            for name, r in got.items():
+                rates[name].append(r)
+    recorder.finish()
+    ratios = [r / q for r, q in zip(rates["record"], rates["plain"], strict=True)]
+    plain_rate, record_rate, ratio = (statistics.median(x) for x in (rates["plain"], rates["record"], ratios))
+    train = " ".join(a for a in args) or "defaults"
+    print(f"| {config.env} | {config.algo} | {train} | {steps:,} | {plain_rate:,.0f} | {record_rate:,.0f} | "
+          f"{ratio:.2f} ({min(ratios):.2f}–{max(ratios):.2f}) | {recorder.rows:,} |")
     if opts.json:
-        Path(opts.json).write_text(json.dumps({"args": args, "rates": rates, "plain": plain, "record": recorded,
-                                               "ratio": recorded / plain, "rows": rows}, indent=1))
+        Path(opts.json).write_text(json.dumps({"args": args, "rates": rates, "ratios": ratios, "ratio": ratio,
+                                               "rows": recorder.rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import os
-import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -134,17 +133,21 @@ def record_chunk(trainer: Any, length: int):
 
 
 class _BackgroundWriter:
-    """Vault writes on one thread, in order, so a chunk's rows are written while the next chunk computes.
+    """Vault writes on one thread, in order, while the training goes on.
 
-    Blocks queued while a write runs are joined into one write (a vault write rewrites whole storage
-    chunks, so fewer, larger writes cost less). At most ``depth`` blocks wait (the training waits beyond
-    that); an error in a write is raised by the next :meth:`put` or :meth:`wait`. At exit the queue is
-    written out (an interrupted run's checkpoint counts those rows).
+    Queued blocks are joined and written once ``min_rows`` rows wait (or on :meth:`wait`): a Flashbax
+    write rewrites whole storage chunks, so a few large writes cost far less than one per chunk. Beyond
+    ``4 × min_rows`` waiting rows the training waits. An error in a write is raised by the next
+    :meth:`put` or :meth:`wait`. At exit what waits is written (an interrupted run's checkpoint counts it).
     """
 
-    def __init__(self, writer: VaultWriter, depth: int = 4):
+    def __init__(self, writer: VaultWriter, min_rows: int = 1 << 17):
         self.writer = writer
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.min_rows = min_rows
+        self.cond = threading.Condition()
+        self.blocks: list[tuple[dict, list[float]]] = []
+        self.waiting = 0  # rows in self.blocks
+        self.flushing = self.busy = self.closed = False
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="vault-writer", daemon=True)
         self.thread.start()
@@ -152,23 +155,22 @@ class _BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            items = [self.queue.get()]
-            while items[-1] is not None:
-                try:
-                    items.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            blocks = [x for x in items if x is not None]
+            with self.cond:
+                while not (self.blocks and (self.flushing or self.closed or self.waiting >= self.min_rows)):
+                    if self.closed:
+                        return
+                    self.cond.wait()
+                blocks, self.blocks, self.waiting, self.busy = self.blocks, [], 0, True
+                self.cond.notify_all()
             try:
-                if blocks and self.error is None:
+                if self.error is None:
                     rows = jax.tree.map(lambda *x: np.concatenate(x), *[b for b, _ in blocks])
                     self.writer.write(rows, [r for _, rs in blocks for r in rs])
             except BaseException as err:  # raised in the training thread by put() or wait()
                 self.error = err
-            for _ in items:
-                self.queue.task_done()
-            if items[-1] is None:
-                return
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
 
     def _check(self) -> None:
         if self.error is not None:
@@ -177,19 +179,31 @@ class _BackgroundWriter:
     def put(self, rows: dict, returns: list[float]) -> None:
         """Queue ``rows`` (whole episodes) and their episodes' returns."""
         self._check()
-        self.queue.put((rows, returns))
+        with self.cond:
+            while self.waiting >= 4 * self.min_rows and not self.closed:
+                self.cond.wait()
+            self.blocks.append((rows, returns))
+            self.waiting += int(jax.tree.leaves(rows)[0].shape[0])
+            self.cond.notify_all()
 
     def wait(self) -> None:
         """Return once every queued block is in the vault."""
-        self.queue.join()
+        with self.cond:
+            self.flushing = True
+            self.cond.notify_all()
+            while (self.blocks or self.busy) and self.thread.is_alive():
+                self.cond.wait()
+            self.flushing = False
         self._check()
 
     def close(self) -> None:
         """Write what is queued and stop the thread."""
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
         atexit.unregister(self.close)
+        if self.thread.is_alive():
+            with self.cond:
+                self.closed = True
+                self.cond.notify_all()
+            self.thread.join()
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:

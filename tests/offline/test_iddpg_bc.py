@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,9 +59,16 @@ def test_iddpg_bc_cli_run_on_a_continuous_dataset(tmp_path, monkeypatch, capsys)
     spread = ["env=simple_spread", "env.continuous_actions=true"]
     assert main(["data", "record", *spread, "episodes=8", "num_envs=8", "out=d/c.vlt"]) == 0
     train = ["train", *spread, "algo=iddpg_bc", "data=d/c.vlt", "train.grad_steps=40", "train.grad_steps_per_update=20",
-             "train.batch_size=32", "train.num_envs=2", "train.eval_steps=25", "train.hidden=[16]", "log_every=1"]
+             "train.batch_size=32", "train.num_envs=2", "train.eval_steps=25", "train.hidden=[16]", "log_every=1",
+             "checkpoint_every=1"]
     assert main([*train, "run_dir=r"]) == 0
-    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2  # one line per update
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # one line per update
+    shutil.rmtree(tmp_path / "r" / "checkpoints" / "2")  # lose the newest checkpoint: resume redoes update 2
+    assert main(["train", "resume=r"]) == 0
+    again = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    same = lambda line: {k: v for k, v in json.loads(line).items() if k not in ("wall_time", "steps_per_s")}  # noqa: E731
+    assert [same(x) for x in again] == [same(x) for x in lines]
     assert main(["eval", "run_dir=r", "episodes=2"]) == 0  # the checkpoint's actor plays
     capsys.readouterr()
     # Continuous data for a discrete env: one line before a run directory exists.
