@@ -1,9 +1,9 @@
 """Where the learner saturates: the actor–learner simulation swept over N actors, with costs measured here.
 
-    python benchmarks/ray_actors/actor_curve.py --results benchmarks/ray_actors/results.jsonl \
-        --png docs/images/actor_scaling.png
+    python benchmarks/ray_actors/actor_curve.py --seed 1 --png docs/images/actor_scaling.png
 
-Costs (``phalanx.runtime.actor_sim.ActorCosts``) come from the newest ``compare.py`` line in ``--results``:
+Costs (``phalanx.runtime.actor_sim.ActorCosts``) come from the newest ``compare.py`` line in ``--results``
+(of ``--seed``, when given):
 
 * an actor's seconds per env step (stepping ``K`` envs and acting, as its rollouts took them):
   ``N × actor_utilisation / actor_steps_per_s`` per log line (busy seconds over env steps delivered),
@@ -36,9 +36,11 @@ CALIBRATED = RayCosts(call_s=0.225e-3, wait_s=0.028e-3, wait_per_ref_s=1.44e-6, 
                       put_per_byte_s=0.106e-3 / 2**20)
 
 
-def measured(path: Path) -> dict[str, Any]:
-    """The newest ``compare.py`` summary line in ``path``, with per-step costs derived from its Phalanx run."""
-    row = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][-1]
+def measured(path: Path, seed: int | None = None) -> dict[str, Any]:
+    """The newest ``compare.py`` summary line in ``path`` (of ``seed``, if given), with per-step costs derived
+    from its Phalanx run."""
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    row = [r for r in rows if seed is None or r.get("seed") == seed][-1]
     ph, n = row["phalanx"], row["actors"]
     per = list(zip(ph["actor_steps_per_s"], ph["actor_utilisation"], ph["learner_wait_fraction"], strict=True))
     actor = statistics.mean(n * u / s for s, u, _ in per if s)
@@ -50,6 +52,7 @@ def main() -> None:
     """Sweep, print, plot."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(Path(__file__).with_name("results.jsonl")))
+    parser.add_argument("--seed", type=int, default=None, help="take the costs of this seed's run (default: newest)")
     parser.add_argument("--actor-step-us", type=float, default=None, help="override: actor seconds per env step")
     parser.add_argument("--learn-step-us", type=float, default=None, help="override: learner seconds per env step")
     parser.add_argument("--envs-per-actor", type=int, default=4)
@@ -58,7 +61,7 @@ def main() -> None:
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128, 256])
     parser.add_argument("--png", default=None)
     a = parser.parse_args()
-    m = measured(Path(a.results)) if a.actor_step_us is None or a.learn_step_us is None else {}
+    m = measured(Path(a.results), a.seed) if a.actor_step_us is None or a.learn_step_us is None else {}
     actor_s = a.actor_step_us * 1e-6 if a.actor_step_us is not None else m["actor_step_s"]
     learn_s = a.learn_step_us * 1e-6 if a.learn_step_us is not None else m["learn_step_s"]
     costs = ActorCosts(env_step_s=actor_s, learn_step_s=learn_s, block_bytes_per_step=300,
