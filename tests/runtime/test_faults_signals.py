@@ -18,9 +18,9 @@ import pytest
 from phalanx.cli import main
 
 
-def _start(command: str, args: list[str], cache: Path) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(cache),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+def _start(command: str, args: list[str]) -> subprocess.Popen:
+    # The session's compilation cache (tests/conftest.py) comes with os.environ.
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     return subprocess.Popen([sys.executable, "-m", "phalanx", command, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -40,23 +40,18 @@ def _interrupt(proc: subprocess.Popen, run_dir: Path, sig: int, lines: int = 2) 
     return err.strip()
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("jax-cache")
-
-
 TRAIN = ["env=simple_spread", "env.N=2", "train.num_envs=4", "train.num_steps=32", "train.update_epochs=1",
          "train.num_minibatches=2", "train.hidden=[16]", "train.total_steps=64000", "log_every=1",
          "checkpoint_every=100000", "seed=2"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, cache, capsys, sig):
+def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, capsys, sig):
     from phalanx.runtime.run_config import resolve
     from phalanx.runtime.train_run import restore_final, run
 
     path = tmp_path / "run"
-    err = _interrupt(_start("train", [*TRAIN, f"run_dir={path}"], cache), path, sig)
+    err = _interrupt(_start("train", [*TRAIN, f"run_dir={path}"]), path, sig)
     assert err.count("\n") == 0 and err.endswith(f"continue with: phalanx train resume={path}"), err
     assert "checkpoint" in err and "written" in err, err  # checkpoint_every is never reached: this one is new
     assert main(["train", f"resume={path}"]) == 0
@@ -71,12 +66,12 @@ def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(
     assert len(lines) == 500  # lines logged after the interrupt's checkpoint were cut back on resume
 
 
-def test_psro_interrupted_resumes_to_the_end(tmp_path, cache, capsys):
+def test_psro_interrupted_resumes_to_the_end(tmp_path, capsys):
     from phalanx.runtime.population_run import restore_final
 
     path = tmp_path / "run"
     args = ["env=kuhn_poker", "population.oracle=exact", "population.iterations=40", "checkpoint_every=1000"]
-    err = _interrupt(_start("psro", [*args, f"run_dir={path}"], cache), path, signal.SIGINT)
+    err = _interrupt(_start("psro", [*args, f"run_dir={path}"]), path, signal.SIGINT)
     assert err.endswith(f"continue with: phalanx psro resume={path}") and "written" in err, err
     assert main(["psro", f"resume={path}"]) == 0
     assert "resumed from iteration" in capsys.readouterr().out
@@ -84,12 +79,12 @@ def test_psro_interrupted_resumes_to_the_end(tmp_path, cache, capsys):
 
 
 @pytest.mark.slow
-def test_league_interrupted_resumes_to_the_end(tmp_path, cache, capsys):
+def test_league_interrupted_resumes_to_the_end(tmp_path, capsys):
     from conftest import TINY_LEAGUE
 
     path = tmp_path / "run"
     args = [a for a in TINY_LEAGUE if not a.startswith("checkpoint_every=")]
-    err = _interrupt(_start("league", [*args, "checkpoint_every=1000", f"run_dir={path}"], cache), path,
+    err = _interrupt(_start("league", [*args, "checkpoint_every=1000", f"run_dir={path}"]), path,
                      signal.SIGTERM, lines=1)
     assert err.endswith(f"continue with: phalanx league resume={path}"), err
     assert main(["league", f"resume={path}"]) == 0

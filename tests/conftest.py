@@ -1,0 +1,43 @@
+"""Setup for the whole test session: one JAX persistent compilation cache, shared and then thrown away.
+
+Many tests compile the same small programs again: in-process tests that build the same tiny trainer
+with a fresh closure, and the ``phalanx`` subprocesses that CLI, resume and fault tests start. JAX's
+persistent cache keys a compiled program by its HLO, so each distinct program compiles once per
+session. The cache lives in a temporary directory made by the first process of the session (the
+only one, or pytest-xdist's controller); worker processes and every subprocess a test starts
+inherit it through the environment. It never touches the user's own cache and is deleted when the
+session ends. A loaded executable is the same compiled code, so results stay bit for bit the same
+(the resume tests compare a resumed run with an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+
+_SESSION_CACHE = "PHALANX_TEST_JAX_CACHE"  # set by the process that made (and removes) the cache
+
+if _SESSION_CACHE not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="phalanx-test-jax-cache-")
+    os.environ[_SESSION_CACHE] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_SESSION_CACHE]
+# Cache every program: most of these are small, and a second compile of even a small one costs more
+# than reading it back.
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+# A size bound turns on JAX's file lock around every read and write of the cache: xdist workers and the
+# subprocesses tests start in parallel share it, and unlocked a reader could meet a half-written entry.
+if importlib.util.find_spec("filelock") is not None:
+    os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(8 << 30)
+if "jax" in sys.modules:  # a plugin imported JAX before this file: its settings are already read
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.environ[_SESSION_CACHE])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if "JAX_COMPILATION_CACHE_MAX_SIZE" in os.environ:
+        jax.config.update("jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
