@@ -246,6 +246,11 @@ class EnvSlot:
         self.env, self.layout, self.row, self.a = env, layout, row, arrays
         self.returns = {g: np.zeros(s.num_agents, np.float32) for g, s in layout.spec.groups.items()}
         self.length = 0
+        # Per group, looked up once (step runs per env step): (group, io, action space, then this row's
+        # actions, rewards, terminated, returns, obs and final_obs arrays).
+        self._rows = [(g, io, layout.spec.groups[g].action, arrays[f"action/{g}"][row], arrays[f"reward/{g}"][row],
+                       arrays[f"terminated/{g}"][row], arrays[f"returns/{g}"][row], arrays[f"obs/{g}"][row],
+                       arrays[f"final_obs/{g}"][row]) for g, io in layout.io.items()]
 
     def reset(self, seed: int | None) -> None:
         """Reset the env (with ``seed``, or continuing its own stream when None) and write the row."""
@@ -266,20 +271,18 @@ class EnvSlot:
 
     def step(self) -> None:
         """Step the env with the row's actions and write the outcome (auto-resetting on an episode's end)."""
-        a, r, spec = self.a, self.row, self.layout.spec
-        live = list(self.env.agents)
-        live_set = set(live)
+        a, r = self.a, self.row
+        live_set = set(self.env.agents)
         actions = {}
-        for g, io in self.layout.io.items():
+        for _, io, space, act, *_ in self._rows:
             for i, name in enumerate(io.agents):
                 if name in live_set:
-                    actions[name] = _to_env_action(spec.groups[g].action, io, a[f"action/{g}"][r, i])
+                    actions[name] = _to_env_action(space, io, act[i])
         obs, rewards, terms, truncs, infos = self.env.step(actions)
         done = not self.env.agents
         still = set(self.env.agents)
         episode_truncated = False
-        for g, io in self.layout.io.items():
-            rew, term = a[f"reward/{g}"][r], a[f"terminated/{g}"][r]
+        for g, io, _, _, rew, term, ret, _, _ in self._rows:
             for i, name in enumerate(io.agents):
                 rew[i] = float(rewards.get(name, 0.0))
                 t, tr = bool(terms.get(name, False)), bool(truncs.get(name, False))
@@ -291,12 +294,11 @@ class EnvSlot:
                 else:  # left alone mid-episode, for whatever reason: no bootstrapping
                     term[i] = t or tr or name not in still
             self.returns[g] += rew
+            ret[:] = self.returns[g] if done else 0.0
         self.length += 1
         self._write_obs("final_obs", obs, infos, live_set, masks=False)
         self._write_state("final_global_state", obs, prefix="final_obs")
         a["truncated"][r], a["completed"][r] = episode_truncated, done
-        for g in self.layout.io:
-            a[f"returns/{g}"][r] = self.returns[g] if done else 0.0
         a["length"][r] = self.length if done else 0
         if done:
             obs, infos = self.env.reset()
@@ -305,7 +307,12 @@ class EnvSlot:
             self.returns = {g: np.zeros_like(x) for g, x in self.returns.items()}
             self.length = 0
         else:  # the episode goes on: agents that just left keep only their final_obs
-            self._write_obs("obs", obs, infos, still, masks=True)
+            if still == live_set:  # the same observations as final_obs: copy them rather than convert again
+                for *_, ob, final in self._rows:
+                    ob[:] = final
+                self._write_masks(obs, infos, still)
+            else:
+                self._write_obs("obs", obs, infos, still, masks=True)
             if self.layout.state_mode == "state":
                 a["global_state"][r] = a["final_global_state"][r]
             else:

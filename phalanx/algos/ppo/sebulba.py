@@ -30,8 +30,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.experimental import io_callback
 
-from phalanx.algos.common.host import SpecEnv, metrics_line
+from phalanx.algos.common.host import HostEnv, SpecEnv, metrics_line
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.train import Trainer, TrainState, Transition, UpdateMetrics, make_train
 from phalanx.envs.types import TimeStep
@@ -92,6 +93,10 @@ class HostTrainer:
         self._learn = jax.jit(self.trainer.learn)
         self._join = jax.jit(_join_splits)
         self._zeros: Any = None
+        # One split: the whole rollout is one compiled scan stepping the envs through a host callback (the
+        # per-step jitted call above costs more than a small env's step, in dispatch alone).
+        self._host_env = HostEnv(self.venv)
+        self._scan = jax.jit(self._scan_impl)
 
     @property
     def num_updates(self) -> int:
@@ -176,6 +181,24 @@ class HostTrainer:
             learner, carry, acting, actions = self._act_impl(learner, carry, jnp.bool_(False), key, index)
         return learner, carry, acting, buf, actions
 
+    def _scan_impl(self, learner: Learner, carry: ActorCarry, first: jax.Array, key: jax.Array):
+        """A whole rollout of one split in one call: the same acting, finishing and keys as the host loop of
+        :meth:`rollout` (step ``t`` acts with ``fold_in(key, t)``; the last step does not act)."""
+        def env_step(actions: dict) -> TimeStep:
+            return io_callback(self._host_env._host_step, self._host_env._shape, actions, ordered=True)
+
+        def body(c, t):
+            learner, carry, acting, actions = c
+            transition, carry = self._finish_impl(learner, carry, acting, env_step(actions))
+            return self._act_impl(learner, carry, jnp.bool_(False), key, t + 1), transition
+
+        T = self.config.num_steps
+        c = self._act_impl(learner, carry, first, key, jnp.int32(0))
+        (learner, carry, acting, actions), traj = jax.lax.scan(body, c, jnp.arange(T - 1, dtype=jnp.int32))
+        last, carry = self._finish_impl(learner, carry, acting, env_step(actions))
+        traj = jax.tree.map(lambda xs, x: jnp.concatenate([xs, x[None]]), traj, last)
+        return learner, carry, traj
+
     # ------------------------------------------------------------------ host loop
     def init(self, key: jax.Array, seed: int = 0) -> tuple[TrainState, list[ActorCarry]]:
         """Parameters and optimiser (as ``Trainer.init``), and the envs reset with ``seed``."""
@@ -216,6 +239,9 @@ class HostTrainer:
         learner = Learner(state.params, state.obs_stats, state.state_stats, state.value_stats)
         first = bool(state.env_steps == 0)  # the run's very first step starts every episode
         carries = list(carries)
+        if S == 1:
+            learner, carry, traj = self._scan(learner, carries[0], jnp.bool_(first), k_roll)
+            return self._rolled(state, key, learner, [carry], traj), [carry], traj, start_hidden, k_learn
         acting: list[Any] = [None] * S
         bufs: list[Any] = [None] * S
         for s in range(S):
@@ -231,13 +257,17 @@ class HostTrainer:
                 if act_next:
                     venv.step_async(jax.device_get(actions), s)
         traj = self._join(bufs)
-        state = state.replace(
+        return self._rolled(state, key, learner, carries, traj), carries, traj, start_hidden, k_learn
+
+    def _rolled(self, state: TrainState, key: jax.Array, learner: Learner, carries: list[ActorCarry],
+                traj: Transition) -> TrainState:
+        """``state`` after a rollout: key, statistics, counters and recurrent states advanced."""
+        return state.replace(
             key=key, obs_stats=learner.obs_stats, state_stats=learner.state_stats,
-            env_steps=state.env_steps + T * venv.num_envs,
+            env_steps=state.env_steps + self.config.num_steps * self.venv.num_envs,
             actor_hidden=_concat([cr.actor_hidden for cr in carries]),
             critic_hidden=_concat([cr.critic_hidden for cr in carries]),
         )
-        return state, carries, traj, start_hidden, k_learn
 
     def update(
         self, state: TrainState, carries: list[ActorCarry]
