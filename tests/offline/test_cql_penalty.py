@@ -52,11 +52,11 @@ def test_cql_lowers_unseen_actions_below_the_datasets():
 
 def test_qmix_cql_batched_mixer_equals_one_call_per_joint_action():
     k_q, k_mix, k_s, k_ood = jax.random.split(jax.random.PRNGKey(0), 4)
-    b, n, actions_n, s, k = 5, 3, 4, 7, 6
+    b, n, actions_n, s, k = 5, 3, 4, 7, 3
     q = jax.random.normal(k_q, (b, n, actions_n))
     state = jax.random.normal(k_s, (b, s))
     mixer = QMixer(n, 8, 16)
-    params = fan_in_uniform_init(k_mix, mixer.init(k_mix, jnp.zeros((1, n)), jnp.zeros((1, s))))
+    params = jax.jit(lambda k: fan_in_uniform_init(k, mixer.init(k, jnp.zeros((1, n)), jnp.zeros((1, s)))))(k_mix)
     ood = jax.random.randint(k_ood, (k, b, n), 0, actions_n)
     taken = jnp.zeros((b, n), jnp.int32)
     legal = jnp.ones((b, n, actions_n), bool)
