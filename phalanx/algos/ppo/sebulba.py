@@ -225,8 +225,10 @@ class HostTrainer:
     ) -> tuple[TrainState, list[ActorCarry], Transition, dict, jax.Array]:
         """``num_steps`` steps of every host env under the current policy.
 
-        Per env step and split: one host→device transfer (the timestep, as a jitted call's
-        argument), one jitted call, one device→host transfer (the actions). Returns the state
+        With one split, the whole rollout is one jitted scan whose env steps are host callbacks
+        (:meth:`_scan_impl`); with several, per env step and split: one host→device transfer (the
+        timestep, as a jitted call's argument), one jitted call, one device→host transfer (the
+        actions), so that the other splits' workers step meanwhile. Both compute the same. Returns the state
         (key, statistics, counters advanced), the carries, the rollout ``(T, E, ...)`` in
         ``Trainer``'s :class:`Transition` layout, the recurrent states at its start and the key
         for :meth:`Trainer.learn`.
