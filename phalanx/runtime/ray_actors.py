@@ -78,7 +78,8 @@ class RolloutActor:
     """One remote actor: ``num_envs`` envs of ``env`` stepped in this process by the policy it is sent.
 
     PPO (``ippo``/``mappo``) acts through the host path's :class:`~phalanx.algos.ppo.sebulba.HostTrainer`
-    (one jitted call per step) and returns rollouts in the trainer's ``Transition`` layout. A replay learner
+    (one compiled scan per rollout, the env steps as host callbacks) and returns rollouts in the trainer's
+    ``Transition`` layout. A replay learner
     (``iql``/``vdn``/``qmix``) acts through its own compiled ε-greedy step on the envs (host callbacks) and
     returns the steps its replay buffer stores (the Ape-X shape: actors feed the learner's buffer).
     Nothing here raises to Ray: a failure (building or resetting the envs, an env step) is returned as
