@@ -20,10 +20,7 @@ from phalanx.envs.registry import register
 _PPO = {"train.total_steps": 10_000_000, "train.num_envs": 128, "train.num_steps": 128, "train.update_epochs": 4,
         "train.num_minibatches": 4, "train.gamma": 0.99, "train.gae_lambda": 0.95, "train.vf_coef": 0.5,
         "train.max_grad_norm": 0.25, "train.activation": "relu", "train.hidden": (128,),
-        "train.recurrent_size": 128, "train.anneal_lr": True,
-        # One gradient pass per minibatch: cutting a minibatch of whole 128-step sequences into
-        # grad_chunk slices multiplies the GRU's sequential steps (benchmarks/smax/README.md).
-        "train.grad_chunk": 0}
+        "train.recurrent_size": 128, "train.anneal_lr": True}
 
 SMAX_ALGO_DEFAULTS = {
     "ippo": {**_PPO, "train.lr": 0.004, "train.clip_eps": 0.05, "train.value_clip_eps": 0.05,

@@ -33,7 +33,8 @@ class PPOConfig:
         grad_chunk: most agent-samples per forward/backward pass. A larger minibatch is cut
             into chunks whose gradients are summed (the same gradient up to float rounding):
             activations then stay in cache, which on a CPU makes large batches faster.
-            ``-1`` (default) = 2048 on CPU, no chunking on accelerators; ``0`` = never.
+            ``-1`` (default) = 2048 on CPU for feed-forward nets, no chunking for recurrent
+            ones or on accelerators; ``0`` = never.
     """
 
     critic: Literal["ippo", "mappo"] = "ippo"

@@ -111,8 +111,11 @@ def num_chunks(trainer: TrainerParts, rows: int, length: int) -> int:
     ``rows`` and keep each chunk within ``grad_chunk`` agent-samples."""
     limit = trainer.config.grad_chunk
     per_row = length * sum(g.num_agents for g in trainer.env.spec.groups.values())
-    if limit == -1:  # auto: cache-sized passes on CPU, whole minibatches on accelerators
-        limit = AUTO_CHUNK if jax.default_backend() == "cpu" else 0
+    if limit == -1:
+        # auto: cache-sized passes on CPU, whole minibatches on accelerators. Recurrent nets are
+        # never cut: each chunk reruns the GRU's sequential scan over whole sequences, which costs
+        # more than the cache saves (benchmarks/smax/README.md).
+        limit = AUTO_CHUNK if jax.default_backend() == "cpu" and length == 1 else 0
     if limit == 0 or rows * per_row <= limit:
         return 1
     return next(k for k in range(1, rows + 1) if rows % k == 0 and (rows // k) * per_row <= max(limit, per_row))
