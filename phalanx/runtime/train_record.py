@@ -39,9 +39,12 @@ from phalanx.runtime.vault import VaultWriter, episode_ends, episode_returns, gr
 
 #: The vault uid (quality label) of a training run's experience when ``record_quality`` is not given.
 DEFAULT_QUALITY = "Replay"
-#: A training run's vault compresses with LZ4 (Blosc, byte-shuffled): several times faster to write than
-#: Flashbax's default gzip for a similar size, which keeps recording off the training's critical path.
-COMPRESSION = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1}
+#: A training run's vault compresses with LZ4 (Blosc, byte-shuffled, fast level): several times faster to
+#: write than Flashbax's default gzip for a similar size, which keeps recording off the training's critical path.
+COMPRESSION = {"id": "blosc", "cname": "lz4", "clevel": 1, "shuffle": 1}
+#: Time steps per storage chunk of a training run's vault: a write recompresses at most one partial chunk
+#: per leaf, not TensorStore's default chunks of hundreds of thousands of rows.
+CHUNK_ROWS = 8192
 
 
 @struct.dataclass
@@ -135,13 +138,14 @@ def record_chunk(trainer: Any, length: int):
 class _BackgroundWriter:
     """Vault writes on one thread, in order, while the training goes on.
 
-    Queued blocks are joined and written once ``min_rows`` rows wait (or on :meth:`wait`): a Flashbax
-    write rewrites whole storage chunks, so a few large writes cost far less than one per chunk. Beyond
-    ``4 × min_rows`` waiting rows the training waits. An error in a write is raised by the next
+    Queued blocks are joined and written once ``min_rows`` rows wait (or on :meth:`wait`): each vault
+    write has a large fixed cost (every leaf's partial last chunk, the store's index, the metadata), so a
+    few large writes cost far less than one per chunk. Beyond ``2 × min_rows`` waiting rows the training
+    waits. An error in a write is raised by the next
     :meth:`put` or :meth:`wait`. At exit what waits is written (an interrupted run's checkpoint counts it).
     """
 
-    def __init__(self, writer: VaultWriter, min_rows: int = 1 << 17):
+    def __init__(self, writer: VaultWriter, min_rows: int = 1 << 18):
         self.writer = writer
         self.min_rows = min_rows
         self.cond = threading.Condition()
@@ -180,7 +184,7 @@ class _BackgroundWriter:
         """Queue ``rows`` (whole episodes) and their episodes' returns."""
         self._check()
         with self.cond:
-            while self.waiting >= 4 * self.min_rows and not self.closed:
+            while self.waiting >= 2 * self.min_rows and not self.closed:
                 self.cond.wait()
             self.blocks.append((rows, returns))
             self.waiting += int(jax.tree.leaves(rows)[0].shape[0])
@@ -250,7 +254,7 @@ class TrainRecorder:
                     "obs_shapes": {g: list(s.observation.shape) for g, s in env.spec.groups.items()},
                     "action": repr(next(iter(env.spec.groups.values())).action)}
         pending_dir.mkdir(parents=True, exist_ok=True)
-        return cls(VaultWriter(path, env, metadata, COMPRESSION), pending_dir, config.num_seeds, capacity)
+        return cls(VaultWriter(path, env, metadata, COMPRESSION, CHUNK_ROWS), pending_dir, config.num_seeds, capacity)
 
     def _load_pending(self, chunk: int) -> None:
         file = self.pending_dir / f"pending-{chunk}.npz"
@@ -259,10 +263,16 @@ class TrainRecorder:
         if not file.is_file():
             raise PhalanxError(f"resume: {file} is missing; the recorded dataset cannot continue from checkpoint "
                                f"{chunk}.")
+        n = self.treedef.num_leaves
         with np.load(file) as z:
-            streams = sorted({int(k.split("/")[0]) for k in z.files})
-            n = self.treedef.num_leaves
-            self.pending = {e: [z[f"{e}/{i}"] for i in range(n)] for e in streams}
+            if "streams" not in z.files:  # one array per stream and leaf (files of earlier versions)
+                streams = sorted({int(k.split("/")[0]) for k in z.files})
+                self.pending = {e: [z[f"{e}/{i}"] for i in range(n)] for e in streams}
+                return
+            bounds = np.cumsum(np.concatenate([[0], z["lengths"]]))
+            leaves = [z[str(i)] for i in range(n)]
+            self.pending = {int(e): [x[a:b] for x in leaves]
+                            for e, a, b in zip(z["streams"], bounds[:-1], bounds[1:], strict=True)}
 
     def add(self, rows: Any, counts: np.ndarray) -> None:
         """Write the whole episodes in a chunk's rows (``record_chunk``'s output, host arrays)."""
@@ -276,29 +286,40 @@ class TrainRecorder:
         leaves = [np.asarray(x).reshape(x.shape[0] * x.shape[1], -1, *x.shape[4 if self.num_seeds > 1 else 3:])
                   for x in leaves]
         ends = episode_ends(jax.tree.unflatten(self.treedef, leaves))  # (t, streams)
-        done = []
-        for e in range(ends.shape[1]):
-            stream = [x[:, e] for x in leaves]
-            if e in self.pending:
-                stream = [np.concatenate([p, x]) for p, x in zip(self.pending.pop(e), stream, strict=True)]
-                ends_e = episode_ends(jax.tree.unflatten(self.treedef, stream))
-            else:
-                ends_e = ends[:, e]
-            cut = int(np.flatnonzero(ends_e)[-1]) + 1 if ends_e.any() else 0
-            if cut:
-                done.append([x[:cut] for x in stream])
-            if cut < len(ends_e):
-                self.pending[e] = [x[cut:] for x in stream]
-        self._write(done)
+        t = ends.shape[0]
+        # Where each stream's last whole episode ends in this chunk (0: none; its rows all wait). Pending rows
+        # never hold an episode end, so the chunk's own ends decide.
+        cuts = np.where(ends.any(0), t - np.argmax(ends[::-1], axis=0), 0)
+        sizes = [int(c) + (len(self.pending[e][0]) if c and e in self.pending else 0) for e, c in enumerate(cuts)]
+        # The whole episodes, stream after stream, copied once into one block (no per-stream concatenation).
+        block = [np.empty((sum(sizes), *x.shape[2:]), x.dtype) for x in leaves]
+        pos = 0
+        for e, c in enumerate(cuts):
+            c = int(c)
+            if c:
+                for out, p in zip(block, self.pending.pop(e, ()), strict=False):
+                    out[pos:pos + len(p)] = p
+                pos += sizes[e] - c
+                for out, x in zip(block, leaves, strict=True):
+                    out[pos:pos + c] = x[:c, e]
+                pos += c
+            if c < t:  # copies: a view would keep the whole chunk's rows alive
+                tail = [x[c:, e] for x in leaves]
+                if e in self.pending:
+                    tail = [np.concatenate([p, x]) for p, x in zip(self.pending[e], tail, strict=True)]
+                self.pending[e] = [np.array(x) for x in tail]
+        if pos:
+            self._put(jax.tree.unflatten(self.treedef, block))
 
-    def _write(self, parts: list[list[np.ndarray]]) -> None:
-        if not parts:
-            return
-        block = jax.tree.unflatten(self.treedef, [np.concatenate(x) for x in zip(*parts, strict=True)])
+    def _put(self, block: Any) -> None:
         returns = [float(r) for r in episode_returns(block)]
         self.background.put(block, returns)
         self.rows += int(jax.tree.leaves(block)[0].shape[0])
         self.episodes += len(returns)
+
+    def _write(self, parts: list[list[np.ndarray]]) -> None:
+        if parts:
+            self._put(jax.tree.unflatten(self.treedef, [np.concatenate(x) for x in zip(*parts, strict=True)]))
 
     def wait(self) -> None:
         """Return once every whole episode so far is in the vault (before a checkpoint counts them)."""
@@ -319,8 +340,15 @@ class TrainRecorder:
     def mark(self, chunk: int, progress: dict[str, Any], keep: list[int]) -> None:
         """After chunk ``chunk``: store what resuming there needs (``progress`` and the pending file) and
         delete the pending files of chunks no checkpoint in ``keep`` holds."""
-        _atomic_savez(self.pending_dir / f"pending-{chunk}.npz",
-                      {f"{e}/{i}": x for e, leaves in self.pending.items() for i, x in enumerate(leaves)})
+        streams = sorted(self.pending)
+        # One array per leaf (the streams' rows one after another), not one per stream and leaf: a few
+        # entries to zip per chunk.
+        arrays = {"streams": np.asarray(streams, np.int64),
+                  "lengths": np.asarray([len(self.pending[e][0]) for e in streams], np.int64)}
+        for i, like in enumerate(jax.tree.leaves(self.writer.structure)):
+            parts = [self.pending[e][i] for e in streams]
+            arrays[str(i)] = np.concatenate(parts) if parts else np.zeros((0, *like.shape), like.dtype)
+        _atomic_savez(self.pending_dir / f"pending-{chunk}.npz", arrays)
         progress["record_rows"] = self.rows
         progress["record_episodes"] = self.episodes
         for f in self.pending_dir.glob("pending-*.npz"):

@@ -125,6 +125,35 @@ def _split(path: str | Path) -> tuple[str, str, str]:
     return str(p.parent.parent), p.parent.name, p.name
 
 
+def _chunked_vault(chunk_rows: int | None) -> Any:
+    """Flashbax's ``Vault``, or one whose new leaves are stored in chunks of ``chunk_rows`` time steps.
+
+    Flashbax leaves the storage chunk shape to TensorStore, which makes chunks of a few MiB (hundreds
+    of thousands of rows for a small leaf); every write rewrites the partial chunk it ends in, so an
+    append of a few ten thousand rows recompresses far more than it adds. Small chunks along time bound
+    that. The chunk shape is in each leaf's zarr metadata, so any reader (OG-MARL's too) opens it as is.
+    """
+    from flashbax.vault import Vault
+
+    if chunk_rows is None:
+        return Vault
+
+    class ChunkedVault(Vault):
+        def _init_leaf(self, name: str, shape: tuple[int, ...], dtype: str, create_ds: bool = False) -> Any:
+            if not create_ds:
+                return super()._init_leaf(name, shape, dtype, create_ds)
+            import tensorstore as ts
+            from flashbax.vault.vault import COMPRESSION_DEFAULT, TIME_AXIS_MAX_LENGTH
+
+            spec = self._get_base_spec(name)
+            spec["metadata"] = {"compressor": self._compression or COMPRESSION_DEFAULT,
+                                "chunks": [shape[0], chunk_rows, *shape[2:]]}
+            return ts.open(spec, shape=(shape[0], TIME_AXIS_MAX_LENGTH, *shape[2:]), dtype=dtype,
+                           create=True).result()
+
+    return ChunkedVault
+
+
 @contextlib.contextmanager
 def _quiet():
     """Flashbax prints on open; commands keep their own output."""
@@ -136,14 +165,13 @@ class VaultWriter:
     """Appends chunks of rows ``{key: (T, ...)}`` to a new vault at ``path`` (``<dir>/<name>.vlt/<uid>``)."""
 
     def __init__(self, path: str | Path, env: Environment, metadata: dict[str, Any],
-                 compression: dict[str, Any] | None = None):
+                 compression: dict[str, Any] | None = None, chunk_rows: int | None = None):
         """Create the vault; one line if ``path`` exists already (a dataset is never overwritten).
 
         ``compression``: the leaves' zarr compressor (None: Flashbax's gzip; any reader, OG-MARL's too,
-        takes it from the vault's own metadata).
+        takes it from the vault's own metadata). ``chunk_rows``: time steps per storage chunk (None:
+        TensorStore's choice; see :func:`_chunked_vault`).
         """
-        from flashbax.vault import Vault
-
         self.path = Path(path).resolve()
         if self.path.exists():
             raise PhalanxError(f"out={path}: a dataset exists there already; choose another out= or quality=.")
@@ -153,8 +181,9 @@ class VaultWriter:
         self.episode_returns: list[float] = []
         row = jax.tree.map(lambda x: x[None, None], self.structure)  # (batch 1, time 1, ...)
         with _quiet():
-            self._vault = Vault(name, experience_structure=row, rel_dir=rel_dir, vault_uid=uid,
-                                compression=compression, metadata={"phalanx": self.metadata})
+            self._vault = _chunked_vault(chunk_rows)(name, experience_structure=row, rel_dir=rel_dir,
+                                                     vault_uid=uid, compression=compression,
+                                                     metadata={"phalanx": self.metadata})
 
     @classmethod
     def reopen(cls, path: str | Path, env: Environment, rows: int, episodes: int) -> VaultWriter:
