@@ -9,6 +9,7 @@
       checkpoints/<step>/     Orbax checkpoints (the last 2)                            every command
       learning_curve.png      episode return vs env steps, per group                    train
       marl_eval.json          the run in marl-eval's raw-data format                    train
+      summary.json            final, best-chunk and random play's return (at the end)   train
       payoffs.png             the meta-game's payoff table (a heat map)                 psro, selfplay, league
       exploitability.png      exact games: exploitability vs iteration and wall time    psro, selfplay
       meta_strategy.json      the latest meta-strategy per player                       psro, selfplay
@@ -72,6 +73,12 @@ class RunDir:
     def marl_eval(self) -> Path:
         """``<run>/marl_eval.json``, the run in marl-eval's raw-data format (``phalanx train``)."""
         return self.path / "marl_eval.json"
+
+    @property
+    def summary(self) -> Path:
+        """``<run>/summary.json``, the final policy's, the best training chunk's and random play's return,
+        written once the run is done (``phalanx train``)."""
+        return self.path / "summary.json"
 
     @property
     def payoffs(self) -> Path:

@@ -22,6 +22,7 @@ number of workers (``ray.num_workers=0`` runs the seed tasks in-process).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,13 @@ from phalanx.errors import PhalanxError
 from phalanx.runtime import run_dir as rd
 from phalanx.runtime.atomic import write_json
 from phalanx.runtime.checkpoint import Checkpoints
-from phalanx.runtime.final_eval import evaluate_final
+from phalanx.runtime.final_eval import EPISODES, evaluate_final
 from phalanx.runtime.metrics import make_line, marl_eval, seed_entries
 from phalanx.runtime.plots import learning_curve
 from phalanx.runtime.run_config import RunConfig
 from phalanx.runtime.run_context import RunContext, open_run
 from phalanx.runtime.train_record import TrainRecorder, record_chunk, recording, with_recording
+from phalanx.runtime.train_summary import summarize, summary_lines
 from phalanx.runtime.vault import make_trainer
 
 #: ``phalanx train`` run directories.
@@ -150,6 +152,11 @@ def _status(line: dict[str, Any], episode_metrics: tuple[str, ...] = ()) -> str:
     return f"{line['steps_per_s']:,.0f} steps/s  return {returns}" + (f"  {extra}" if extra else "")
 
 
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+    for text in summary_lines(summary):
+        console.print(text, highlight=False)
+
+
 def _record(run: RunContext, line: dict[str, Any]) -> None:
     """One chunk's line: metrics.jsonl and TensorBoard."""
     run.log(line)
@@ -191,6 +198,8 @@ def _train(run: RunContext) -> Path:
     step = ckpt.latest_step() if run.resumed else None
     if step is not None and ckpt.progress(step)["chunks_done"] >= len(sizes):
         console.print(f"run already complete ({trainer.num_updates} updates); run dir: {run.path}")
+        if run.paths.summary.is_file():
+            _print_summary(console, json.loads(run.paths.summary.read_text()))
         return run.path
     num_seeds = config.num_seeds
     in_process = run.backend.name == "local"  # else: a task per seed per chunk
@@ -227,6 +236,7 @@ def _train(run: RunContext) -> Path:
         entries = [seed_entries(m, 1)[0] for _, m in results]
         return stack_seeds([s for s, _ in results], num_seeds), entries
 
+    summary = None  # summary.json's object, made after the last chunk
     with run.progress_bar(f"{config.env} {config.algo}", trainer.num_updates * steps_per_update,
                           progress["env_steps"], "env steps") as bar:
         for chunk_index in range(progress["chunks_done"], len(sizes)):
@@ -249,14 +259,19 @@ def _train(run: RunContext) -> Path:
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
                 # Plot and marl-eval file first: a run killed after this checkpoint still has them.
                 last = chunk_index + 1 == len(sizes)  # then the final policy is evaluated for marl_eval.json
-                write_summaries(run, env, evaluate_final(console, env, trainer, state, num_seeds, config.seed)
-                                if last else None)
+                absolute = evaluate_final(console, env, trainer, state, num_seeds, config.seed) if last else None
+                write_summaries(run, env, absolute)
+                if last:  # before the last checkpoint: a finished run always has it
+                    summary = summarize(env, run.metrics.read(), absolute, config.seed, EPISODES)
+                    write_json(run.paths.summary, summary)
                 if recorder is not None:
                     recorder.wait()  # the checkpoint counts the vault's rows: they are written first
                 run.save(chunk_index + 1, state)
             bar.update(progress["env_steps"], _status(line, metric_names))
     console.print(f"done: {progress['env_steps']:,} env steps per seed in {progress['wall_time']:.1f}s; "
                   f"run dir: {run.path}")
+    if summary is not None:
+        _print_summary(console, summary)
     return run.path
 
 

@@ -69,6 +69,34 @@ def test_train_writes_the_whole_run_dir(tiny_run, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
+def test_train_ends_with_a_summary_of_final_best_and_random_returns(tiny_run, capsys):
+    """summary.json and the lines printed at the end: the final evaluation's mean return (marl_eval.json's
+    absolute_metrics, not a second evaluation), the best chunk of metrics.jsonl, random play on the same starts."""
+    run_dir, out = tiny_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    lines = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    best = max(lines, key=lambda line: line["episode_return"]["agents"])
+    assert (summary["best_return"], summary["best_env_steps"], summary["best_chunk"]) == \
+        (best["episode_return"]["agents"], best["env_steps"], best["chunk"])
+    runs = json.loads((run_dir / "marl_eval.json").read_text())["simple_spread"]["n=2"]["IPPO"]
+    absolute = [runs[f"seed_{k}"]["absolute_metrics"]["return"] for k in (0, 1)]
+    assert summary["final_return"] == pytest.approx(np.mean(absolute), rel=1e-12)
+    from phalanx.runtime.evaluate import episode_returns, load_policy
+
+    _, trainer, env, state, _ = load_policy(run_dir, 0)
+    _, rand = episode_returns(env, trainer, state, 32, seed=3, greedy=True)  # phalanx eval's random baseline
+    assert summary["random_return"] == pytest.approx(float(np.mean(rand["agents"])), rel=1e-6)
+    printed = out[out.index("summary (summary.json):"):].splitlines()
+    assert printed[1].split()[:3] == ["final", "return", f"{summary['final_return']:.4g}"], printed
+    assert printed[2].split()[:3] == ["best", "return", f"{summary['best_return']:.4g}"], printed
+    assert f"at {best['env_steps']:,} env steps" in printed[2]
+    assert printed[3].split()[:3] == ["random", "play", f"{summary['random_return']:.4g}"], printed
+    assert all(len(line) <= 80 for line in printed[:4])
+    # A finished run resumed says it is complete and shows the same summary.
+    assert main(["train", f"resume={run_dir}"]) == 0
+    assert "\n".join(printed[:4]) in capsys.readouterr().out
+
+
 def _line(env_steps, returns_per_seed):
     seeds = [{"episode_return": r} for r in returns_per_seed]
     return {"env_steps": env_steps, "episode_return": returns_per_seed[0], "seeds": seeds}
