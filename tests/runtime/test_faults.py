@@ -34,20 +34,21 @@ def _copy(tiny_run, tmp_path: Path) -> Path:
     return path
 
 
-def _damage(path: Path, how: str) -> None:
-    step = path / "checkpoints" / "3"
+def _damage(path: Path, how: str, step: int = 3) -> None:
+    """Damage checkpoint ``step`` of the run at ``path`` as ``how`` says (test_faults_runs.py uses it too)."""
+    where = path / "checkpoints" / str(step)
     if how == "truncated progress":
-        f = step / "progress" / "metadata"
+        f = where / "progress" / "metadata"
         f.write_bytes(f.read_bytes()[:20])
     elif how == "truncated state file":
         # Every data file of the state, halved: which one holds the arrays depends on how the checkpoint
         # was written (the shared run may have been resumed by an earlier test), so damage them all.
-        files = [p for p in (step / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+        files = [p for p in (where / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
         assert files
         for f in files:
             f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     elif how == "deleted state metadata":
-        (step / "state" / "_METADATA").unlink()
+        (where / "state" / "_METADATA").unlink()
 
 
 @pytest.mark.parametrize("how", ["truncated progress", "truncated state file", "deleted state metadata"])
@@ -56,8 +57,11 @@ def test_damaged_newest_checkpoint_falls_back_and_ends_bit_exact(tiny_run, tmp_p
     and ends with the same parameters as the undamaged run."""
     path = _copy(tiny_run, tmp_path)
     _damage(path, how)
+    (path / "summary.json").unlink()  # the resumed run, finishing, writes it again
     assert main(["train", f"resume={path}"]) == 0
     out = capsys.readouterr().out
+    assert "summary (summary.json):" in out
+    assert (path / "summary.json").read_text() == (tiny_run[0] / "summary.json").read_text()
     skipped = [line for line in out.splitlines() if "checkpoint 3 is damaged" in line]
     assert len(skipped) == 1, out
     assert "resumed from checkpoint 2" in out
