@@ -93,8 +93,11 @@ def test_league_interrupted_resumes_to_the_end(tmp_path, capsys):
 
 def test_eval_interrupted_is_one_line(tiny_run):
     """``phalanx eval`` has nothing to save: Ctrl-C is one line and status 130."""
+    # A Ctrl-C'd user's shell delivers SIGINT to a process whose SIGINT is default; pytest-xdist's workers
+    # ignore SIGINT, and an ignored SIGINT is inherited (Python then installs no KeyboardInterrupt handler).
     proc = subprocess.Popen([sys.executable, "-u", "-m", "phalanx", "eval", f"run_dir={tiny_run[0]}",
-                             "episodes=100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "episodes=100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert "phalanx eval" in proc.stdout.readline()  # past the imports, evaluating
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
