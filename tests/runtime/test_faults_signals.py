@@ -45,18 +45,28 @@ TRAIN = ["env=simple_spread", "env.N=2", "train.num_envs=4", "train.num_steps=32
          "checkpoint_every=100000", "seed=2"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, capsys, sig):
+# IQL (test_faults_runs.py's learner): 500 chunks of one update of 4 envs x 8 steps.
+TRAIN_IQL = ["env=simple_spread", "env.N=2", "algo=iql", "train.num_envs=4", "train.num_steps=8",
+             "train.buffer_size=256", "train.learning_starts=32", "train.batch_size=8", "train.gradient_steps=1",
+             "train.hidden=[16]", "train.recurrent_size=0", "train.total_steps=16000", "log_every=1",
+             "checkpoint_every=100000", "seed=2"]
+
+
+@pytest.mark.parametrize(("algo", "sig"), [
+    ("ppo", signal.SIGINT), ("ppo", signal.SIGTERM),
+    pytest.param("iql", signal.SIGINT, marks=pytest.mark.slow)], ids=["SIGINT", "SIGTERM", "iql-SIGINT"])
+def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, capsys, algo, sig):
     from phalanx.runtime.run_config import resolve
     from phalanx.runtime.train_run import restore_final, run
 
+    train = TRAIN if algo == "ppo" else TRAIN_IQL
     path = tmp_path / "run"
-    err = _interrupt(_start("train", [*TRAIN, f"run_dir={path}"]), path, sig)
+    err = _interrupt(_start("train", [*train, f"run_dir={path}"]), path, sig)
     assert err.count("\n") == 0 and err.endswith(f"continue with: phalanx train resume={path}"), err
     assert "checkpoint" in err and "written" in err, err  # checkpoint_every is never reached: this one is new
     assert main(["train", f"resume={path}"]) == 0
     assert "resumed from checkpoint" in capsys.readouterr().out
-    run(resolve([*TRAIN, f"run_dir={tmp_path / 'whole'}"]))
+    run(resolve([*train, f"run_dir={tmp_path / 'whole'}"]))
     want, _ = restore_final(tmp_path / "whole")
     got, progress = restore_final(path)
     assert progress["chunks_done"] == 500
