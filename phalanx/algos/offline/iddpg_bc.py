@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from phalanx.algos.common.episodes import BaseMetrics, base_metrics
+from phalanx.algos.common.episodes import BaseMetrics, EpisodeSums, base_metrics
 from phalanx.algos.common.inputs import flatten_obs, with_agent_id
 from phalanx.algos.common.opponents import Opponents
 from phalanx.algos.common.targets import masked_mean, polyak, td_target
@@ -161,30 +161,16 @@ class IDDPGBCTrainer(OfflineTrainer):
         q_policy = self._q(jax.lax.stop_gradient(params["critic"]), x, policy)
         return iddpg_bc_loss(q_data, y, batch.td_valid, q_policy, policy, data, c.bc_alpha)
 
-    def _grad_step(self, carry: tuple, key: jax.Array) -> tuple[tuple, tuple]:
-        params, target, opt_state, count = carry
-        k_batch, k_loss = jax.random.split(key)
-        batch = self.data.sample(k_batch, self.config.batch_size)
-        grads, (losses, aux) = jax.grad(self._loss, has_aux=True)(params, target, batch, k_loss)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, polyak(target, params, self.config.tau), opt_state, count + 1), (losses, aux)
+    def _next_target(self, target: Any, params: Any, count: jax.Array) -> Any:
+        """Polyak-averaged targets (DDPG's), every step."""
+        return polyak(target, params, self.config.tau)
 
-    def update(self, state: OfflineState) -> tuple[OfflineState, IDDPGBCMetrics]:
-        """``grad_steps_per_update`` gradient steps on the dataset, then ``eval_steps`` greedy env steps."""
-        if self.data is None:
-            raise ConfigError("this offline learner was built without a dataset: give data=PATH to train it.")
-        c = self.config
-        key, k_grad, k_eval = jax.random.split(state.key, 3)
-        carry = (state.params, state.target, state.opt_state, state.grad_steps)
-        (params, target, opt_state, count), (losses, aux) = jax.lax.scan(
-            self._grad_step, carry, jax.random.split(k_grad, c.grad_steps_per_update))
-        state = state.replace(params=params, target=target, opt_state=opt_state, grad_steps=count, key=key)
-        state, sums = jax.lax.scan(self._eval_step, state, jax.random.split(k_eval, c.eval_steps))
+    def _metrics(self, state: OfflineState, sums: EpisodeSums, losses: dict, aux: dict) -> IDDPGBCMetrics:
+        """An update's metrics from its gradient steps' losses and ``(critic, bc, q)`` aux terms."""
         mean = lambda i: {g: jnp.mean(a[i]) for g, a in aux.items()}  # noqa: E731
-        return state, IDDPGBCMetrics(**base_metrics(state.env_steps, sums.total()),
-                                     loss={g: jnp.mean(v) for g, v in losses.items()},
-                                     critic_loss=mean(0), bc_loss=mean(1), q_mean=mean(2))
+        return IDDPGBCMetrics(**base_metrics(state.env_steps, sums.total()),
+                              loss={g: jnp.mean(v) for g, v in losses.items()},
+                              critic_loss=mean(0), bc_loss=mean(1), q_mean=mean(2))
 
 
 def make_train(config: IDDPGBCConfig, env: Any, learners: tuple[str, ...] | None = None,

@@ -177,10 +177,14 @@ class OfflineTrainer:
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         count = count + 1
-        if target:
-            copy = count % self.config.target_update_every == 0
-            target = jax.tree.map(lambda t, p: jnp.where(copy, p, t), target, params)
-        return (params, target, opt_state, count), (losses, aux)
+        return (params, self._next_target(target, params, count), opt_state, count), (losses, aux)
+
+    def _next_target(self, target: Any, params: Any, count: jax.Array) -> Any:
+        """Target networks after gradient step ``count``: a hard copy every ``target_update_every`` steps."""
+        if not target:
+            return target
+        copy = count % self.config.target_update_every == 0
+        return jax.tree.map(lambda t, p: jnp.where(copy, p, t), target, params)
 
     def _eval_step(self, state: OfflineState, key: jax.Array) -> tuple[OfflineState, EpisodeSums]:
         k_act, k_env = jax.random.split(key)
@@ -204,10 +208,14 @@ class OfflineTrainer:
             self._grad_step, carry, jax.random.split(k_grad, c.grad_steps_per_update))
         state = state.replace(params=params, target=target, opt_state=opt_state, grad_steps=count, key=key)
         state, sums = jax.lax.scan(self._eval_step, state, jax.random.split(k_eval, c.eval_steps))
+        return state, self._metrics(state, sums, losses, aux)
+
+    def _metrics(self, state: OfflineState, sums: EpisodeSums, losses: dict, aux: dict) -> OfflineMetrics:
+        """An update's metrics from its gradient steps' losses and ``(td, cql, q)`` aux terms."""
         mean = lambda i: {g: jnp.mean(a[i]) for g, a in aux.items()}  # noqa: E731
-        return state, OfflineMetrics(**base_metrics(state.env_steps, sums.total()),
-                                     loss={g: jnp.mean(v) for g, v in losses.items()},
-                                     td_loss=mean(0), cql_loss=mean(1), q_mean=mean(2))
+        return OfflineMetrics(**base_metrics(state.env_steps, sums.total()),
+                              loss={g: jnp.mean(v) for g, v in losses.items()},
+                              td_loss=mean(0), cql_loss=mean(1), q_mean=mean(2))
 
     def train(self, key: jax.Array) -> tuple[OfflineState, OfflineMetrics]:
         """A whole run from one key."""
