@@ -14,6 +14,12 @@ The hash is Threefry-2x32 with 20 rounds (Salmon et al., 2011, "Parallel random 
 easy as 1, 2, 3"), so every key and random number is bit-identical to JAX's
 own lowering (``tests/test_xla_cpu.py`` compares against a process that never imports
 Phalanx); only the compiled code differs.
+
+:func:`avoid_scheduler_deadlock` works around an XLA:CPU hang: with its concurrency-optimised
+scheduler, some ``vmap``-ped programs (SMAX training over ``num_seeds > 1``) never finish; every
+worker thread waits for work while the caller waits for the result. Turning that scheduler off
+(``--xla_cpu_enable_concurrency_optimized_scheduler=false``) runs them; it is set the same way,
+before JAX starts its CPU backend, unless ``XLA_FLAGS`` already names the flag.
 """
 
 from __future__ import annotations
@@ -73,6 +79,26 @@ def unroll_threefry_on_cpu() -> None:
         warnings.warn(f"phalanx: keeping JAX's own Threefry lowering on CPU ({err}).", stacklevel=2)
         return
     _registered = True
+
+
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+
+
+def avoid_scheduler_deadlock() -> bool:
+    """Add ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` to ``XLA_FLAGS`` (see the module doc).
+
+    XLA reads its flags once, when the first backend starts; afterwards this does nothing and returns
+    False. The user's own setting of the flag wins.
+    """
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _SCHEDULER_FLAG in flags:
+        return True
+    if xla_bridge.backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {_SCHEDULER_FLAG}=false".strip()
+    return True
 
 
 def enabled_by_environment() -> bool:

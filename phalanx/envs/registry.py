@@ -15,12 +15,13 @@ from typing import Any
 
 from phalanx.envs.environment import Environment
 from phalanx.errors import PhalanxError, did_you_mean
-from phalanx.xla_cpu import enabled_by_environment, unroll_threefry_on_cpu
+from phalanx.xla_cpu import avoid_scheduler_deadlock, enabled_by_environment, unroll_threefry_on_cpu
 
 # Same random bits as JAX's own lowering, compiled without a loop per random call (phalanx/xla_cpu.py).
 # Here because every env, learner and run imports the registry, and ``import phalanx`` loads no JAX.
 if enabled_by_environment():
     unroll_threefry_on_cpu()
+avoid_scheduler_deadlock()
 
 #: name → env class or factory, or its ``"module:attribute"`` path (imported on first use).
 _REGISTRY: dict[str, Callable[..., Environment] | str] = {}

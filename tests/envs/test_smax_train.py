@@ -4,6 +4,8 @@ marl_eval.json, and (slow) the 3m win-rate target."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +98,19 @@ def test_a_league_on_smax_takes_the_registered_settings_with_a_constant_learning
     assert config.train.anneal_lr is False and config.train.lr == 0.002 and config.train.recurrent_size == 128
     with pytest.raises(ConfigError, match="anneal_lr"):
         resolve(["env=smax", "env.enemy=learned", "algo=mappo", "train.anneal_lr=true"])
+
+
+def test_a_smax_run_over_two_seeds_finishes(tmp_path):
+    """Regression: vmap-ped over seeds, SMAX's training chunk hung in XLA:CPU's concurrency-optimised
+    scheduler (no thread busy, the result never ready); phalanx.xla_cpu turns that scheduler off. A
+    subprocess, so a hang fails this test after its timeout instead of stalling the session."""
+    path = tmp_path / "run"
+    # The registered 128-wide layers: with 8-wide ones the program did not hang.
+    args = ["env=smax", "env.scenario=3m", "algo=ippo", "train.num_envs=2", "train.num_steps=8",
+            "train.update_epochs=1", "train.num_minibatches=1", "train.total_steps=16", "num_seeds=2",
+            f"run_dir={path}"]
+    done = subprocess.run([sys.executable, "-m", "phalanx", "train", *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()]
+    assert len(line["seeds"]) == 2
