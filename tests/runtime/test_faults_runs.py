@@ -1,7 +1,7 @@
 """The fault suite beyond a PPO ``train`` run (test_faults.py): an IQL ``train`` run, a PSRO run with a learned
 (PPO) oracle and a league. Each finished run is made once; a copy with its newest checkpoint damaged resumes
 from the one before, says so in one line and ends as the undamaged run ended; a copy held by a live process
-refuses a resume with exit 2 naming it; the IQL and PSRO runs on a small tmpfs fill it, says so in one line and,
+refuses a resume with exit 2 naming it; each run on a small tmpfs fills it, says so in one line and,
 with space freed, resumes and ends as the roomy run ended."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_LEAGUE
 from test_faults import _HOLDER, _damage, _one_line, tmpfs  # noqa: F401 (tmpfs: the fixture)
 from test_population_run import KUHN_PPO, assert_same_run
 
@@ -129,19 +130,19 @@ def test_a_live_lock_refuses_a_resume_naming_the_process(finished, tmp_path, cap
 
 
 # A tmpfs each run outgrows part-way (tmpfs counts whole pages).
-FULL_AT = {"iql": "size=150k", "psro": "size=150k"}
+FULL_AT = {"iql": "size=150k", "psro": "size=150k", "league": "size=150k"}
+ARGS = {"iql": IQL, "psro": PSRO, "league": TINY_LEAGUE}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["iql", "psro"])
+@pytest.mark.parametrize("kind", ["iql", "psro", "league"])
 def test_full_disk_is_one_line_and_resume_after_freeing_space_ends_as_the_roomy_run(
         finished, tmpfs, kind):  # noqa: F811 (tmpfs: test_faults.py's fixture, imported above)
     """As test_faults.py's PPO case: the disk fills, exit 1 with one line naming no space left; with the
     tmpfs grown, resume finishes and ends as the same run on a roomy disk."""
     point = tmpfs(FULL_AT[kind])
     path = point / "run"
-    args = IQL if kind == "iql" else PSRO
-    full = subprocess.run([sys.executable, "-m", "phalanx", COMMAND[kind], *args, f"run_dir={path}"],
+    full = subprocess.run([sys.executable, "-m", "phalanx", COMMAND[kind], *ARGS[kind], f"run_dir={path}"],
                           capture_output=True, text=True, timeout=600)
     assert full.returncode == 1, full.stderr
     line = _one_line(full.stderr)
