@@ -58,6 +58,15 @@ def test_iddpg_bc_cli_run_on_a_continuous_dataset(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     spread = ["env=simple_spread", "env.continuous_actions=true"]
     assert main(["data", "record", *spread, "episodes=8", "num_envs=8", "out=d/c.vlt"]) == 0
+    # OG-MARL's continuous layout (its MAMuJoCo datasets; IDDPG+BC, MADDPG+CQL and OMAR read actions and
+    # infos.state only): float (1, T, N, d) actions inside its [-1, 1] clip, and no infos.legals.
+    from flashbax.vault import Vault
+
+    exp = Vault(vault_name="c.vlt", vault_uid="Random", rel_dir="d").read().experience
+    assert set(exp["infos"]) == {"state"} and exp["infos"]["state"].shape == (1, 200, 54)
+    assert exp["actions"].shape == (1, 200, 3, 5) and str(exp["actions"].dtype) == "float32"
+    acts = np.asarray(exp["actions"])
+    assert ((acts >= 0) & (acts <= 1)).all() and acts.std() > 0  # the env's Box(0, 1)
     train = ["train", *spread, "algo=iddpg_bc", "data=d/c.vlt", "train.grad_steps=40", "train.grad_steps_per_update=20",
              "train.batch_size=32", "train.num_envs=2", "train.eval_steps=25", "train.hidden=[16]", "log_every=1",
              "checkpoint_every=1"]

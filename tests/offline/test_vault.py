@@ -40,6 +40,9 @@ def test_written_vault_reads_back_whole_with_og_marl_keys(tmp_path, monkeypatch)
         assert exp[key].shape[:3] == (1, t, 3), key
     assert exp["observations"].shape == (1, t, 3, 18)
     assert exp["infos"]["legals"].shape == (1, t, 3, 5) and exp["infos"]["state"].shape == (1, t, 54)
+    # simple_spread has no action masks: every action legal (OG-MARL's IQL/QMIX/BC read num_actions and
+    # the argmax mask from infos.legals, so a discrete vault always carries it).
+    assert (np.asarray(exp["infos"]["legals"]) == 1).all()
     for key, (rank, dtype) in OG_MARL_INFOS.items():
         assert exp["infos"][key].ndim == rank and str(exp["infos"][key].dtype) == dtype
     # Episodes end where every agent is truncated (25-step time limit), one after another.
