@@ -149,6 +149,10 @@ def load_policy(run_dir: str | Path, member: int = 0) -> tuple[Any, Any, Environ
     if not (path / "config.yaml").is_file():
         raise PhalanxError(f"run_dir={run_dir}: no config.yaml there; is it a phalanx run directory?")
     config = rd.load_config(path)
+    if config.env.startswith("pettingzoo:"):  # no JAX env to play: its final policy was played on its host envs
+        raise PhalanxError(f"run_dir={run_dir}: a PettingZoo run (env={config.env}) is evaluated on its own host "
+                           "envs when training ends; see its summary.json and marl_eval.json (phalanx eval plays "
+                           "JAX envs only).")
     if not 0 <= member < config.num_seeds:
         raise PhalanxError(f"member={member}: the run has num_seeds={config.num_seeds}; "
                            f"expected 0 <= member < {config.num_seeds}.")

@@ -284,12 +284,16 @@ def run_host(config: RunConfig, console: Console) -> Path:
     (:mod:`phalanx.algos.ppo.sebulba`). The same run skeleton and outputs as :func:`run` (config,
     metrics.jsonl lines in the same format, TensorBoard, plot, marl-eval file, checkpoints every
     ``checkpoint_every`` chunks and at the end); no resume (the envs' state lives in the worker processes).
+    After the last chunk the final policy plays greedy episodes on the same host envs, and random play the same
+    starts (:func:`~phalanx.runtime.final_eval.host_final_evaluation`): marl_eval.json's absolute metrics and
+    summary.json, printed as a local run's summary.
     """
-    from phalanx.algos.common.host import train_host
+    from phalanx.algos.common.host import SpecEnv, train_host
     from phalanx.algos.ppo.config import PPOConfig
     from phalanx.algos.ppo.sebulba import default_splits, train_overlapped
     from phalanx.algos.registry import get_algorithm
     from phalanx.interop.pettingzoo_in import pettingzoo_factory
+    from phalanx.runtime.final_eval import host_final_evaluation
     from phalanx.runtime.host_envs import from_pettingzoo
 
     factory = pettingzoo_factory(config.env, **config.env_settings)
@@ -307,6 +311,7 @@ def run_host(config: RunConfig, console: Console) -> Path:
         console.print(f"[bold]phalanx train[/bold] run dir: {run.path}  ({config.num_workers} env worker(s))")
         progress = run.start({"chunks_done": 0, "updates_done": 0, "env_steps": 0, "wall_time": 0.0,
                               "metrics_lines": 0})
+        summary: dict[str, Any] = {}  # summary.json's object, made after the last chunk
         with run.progress_bar(f"{config.env} {config.algo}", c.num_updates * c.steps_per_update, 0,
                               "env steps") as bar:
 
@@ -316,7 +321,14 @@ def run_host(config: RunConfig, console: Console) -> Path:
                 progress.update(chunks_done=done, updates_done=line["update"], env_steps=line["env_steps"],
                                 wall_time=line["wall_time"])
                 if done == chunks or done % config.checkpoint_every == 0:
-                    write_summaries(run, venv)
+                    absolute = None
+                    if done == chunks:  # the final policy on the host envs (the learner as built on their spec)
+                        learner = get_algorithm(config.algo).make_train(c, SpecEnv(venv.spec))
+                        absolute, random = host_final_evaluation(console, venv, learner, state, config.seed)
+                        summary.update(summarize(venv, run.metrics.read(), absolute, config.seed, EPISODES, random))
+                    write_summaries(run, venv, absolute)
+                    if summary:  # before the last checkpoint: a finished run always has it
+                        write_json(run.paths.summary, summary)
                     run.save(done, state)
                 bar.update(line["env_steps"], _status(line))
 
@@ -326,6 +338,8 @@ def run_host(config: RunConfig, console: Console) -> Path:
                 train_host(c, venv, make_train=get_algorithm(config.algo).make_train, seed=config.seed,
                            log_every=config.log_every, callback=on_line, line=line)
     console.print(f"done: {progress['env_steps']:,} env steps in {progress['wall_time']:.1f}s; run dir: {run.path}")
+    if summary:
+        _print_summary(console, summary)
     return run.path
 
 

@@ -241,6 +241,26 @@ def train_host(
     return state, lines
 
 
+def random_actions(spec: EnvSpec, action_mask: dict[str, np.ndarray], num_envs: int,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Uniformly random legal actions ``{group: (E, A, ...)}`` for host envs (masks where the groups have them;
+    a ``Box`` group: uniform within its bounds, clipped to [-1, 1])."""
+    actions = {}
+    for g, s in spec.groups.items():
+        shape = (num_envs, s.num_agents)
+        if isinstance(s.action, Box):
+            actions[g] = rng.uniform(max(s.action.low, -1.0), min(s.action.high, 1.0),
+                                     (*shape, *s.action.shape)).astype(np.float32)
+        else:
+            logits = np.where(action_mask[g], rng.gumbel(size=action_mask[g].shape), -np.inf)
+            if hasattr(s.action, "nvec"):
+                parts = np.split(logits, np.cumsum(s.action.nvec)[:-1], axis=-1)
+                actions[g] = np.stack([p.argmax(-1) for p in parts], -1).astype(np.int32)
+            else:
+                actions[g] = logits.argmax(-1).astype(np.int32)
+    return actions
+
+
 def random_returns(venv: HostVecEnv, num_steps: int, seed: int = 0) -> dict[str, float]:
     """Mean episode return per group (agent-averaged) of uniformly random legal actions: the baseline."""
     rng = np.random.default_rng(seed)
@@ -248,20 +268,7 @@ def random_returns(venv: HostVecEnv, num_steps: int, seed: int = 0) -> dict[str,
     sums = {g: 0.0 for g in venv.spec.groups}
     count = 0
     for _ in range(num_steps):
-        actions = {}
-        for g, s in venv.spec.groups.items():
-            shape = (venv.num_envs, s.num_agents)
-            if isinstance(s.action, Box):
-                actions[g] = rng.uniform(max(s.action.low, -1.0), min(s.action.high, 1.0),
-                                         (*shape, *s.action.shape)).astype(np.float32)
-            else:
-                logits = np.where(ts.action_mask[g], rng.gumbel(size=ts.action_mask[g].shape), -np.inf)
-                if hasattr(s.action, "nvec"):
-                    parts = np.split(logits, np.cumsum(s.action.nvec)[:-1], axis=-1)
-                    actions[g] = np.stack([p.argmax(-1) for p in parts], -1).astype(np.int32)
-                else:
-                    actions[g] = logits.argmax(-1).astype(np.int32)
-        ts = venv.step(actions)
+        ts = venv.step(random_actions(venv.spec, ts.action_mask, venv.num_envs, rng))
         done = ts.episode.completed
         count += int(done.sum())
         for g in sums:
@@ -269,4 +276,5 @@ def random_returns(venv: HostVecEnv, num_steps: int, seed: int = 0) -> dict[str,
     return {g: v / count if count else float("nan") for g, v in sums.items()}
 
 
-__all__ = ["HostEnv", "SpecEnv", "host_learner", "metrics_line", "random_returns", "train_host", "zero_timestep"]
+__all__ = ["HostEnv", "SpecEnv", "host_learner", "metrics_line", "random_actions", "random_returns", "train_host",
+           "zero_timestep"]
