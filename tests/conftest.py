@@ -13,7 +13,6 @@ session ends. A loaded executable is the same compiled code, so results stay bit
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import sys
@@ -30,14 +29,11 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_SESSION_CACHE]
 # than reading it back.
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-# A size bound turns on JAX's file lock around every read and write of the cache: xdist workers and the
-# subprocesses tests start in parallel share it, and unlocked a reader could meet a half-written entry.
-if importlib.util.find_spec("filelock") is not None:
-    os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(8 << 30)
+# No size bound: a bound turns on JAX's file lock and a scan of every entry on each write, which made the
+# suite under xdist half again as slow. Unlocked, two processes may write the same entry at once; a reader
+# that meets a half-written one fails to deserialise it, warns and compiles the program itself.
 if "jax" in sys.modules:  # a plugin imported JAX before this file: its settings are already read
     import jax
 
     jax.config.update("jax_compilation_cache_dir", os.environ[_SESSION_CACHE])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    if "JAX_COMPILATION_CACHE_MAX_SIZE" in os.environ:
-        jax.config.update("jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))

@@ -76,3 +76,16 @@ def test_broadcasts_like_the_primitive():
             one = threefry2x32_unrolled(keys[0][i, 0], keys[1][i, 0], counts[0][i, j], counts[1][i, j])
             assert (int(one[0]), int(one[1])) == (int(y1[i, j]), int(y2[i, j]))
     assert np.unique(np.asarray(y1)).size == 6
+
+
+def test_importing_phalanx_envs_turns_off_the_scheduler_that_hangs():
+    """The workaround for XLA:CPU's hang (tests/envs/test_smax_train.py, slow, runs the program that hung):
+    importing phalanx.envs before the backend starts adds the flag; a user's own setting of it is kept."""
+    code = "import os, phalanx.envs; print(os.environ.get('XLA_FLAGS'))"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "--xla_cpu_enable_concurrency_optimized_scheduler=false", out.stderr[-2000:]
+    mine = "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "XLA_FLAGS": mine}, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == mine, out.stderr[-2000:]

@@ -39,7 +39,8 @@ def test_seeds_vmap_and_differ():
 @pytest.mark.parametrize(
     ("env_name", "settings", "config"),
     [
-        ("tag", {"num_runners": 3, "episode_length": 20}, {}),  # multi-discrete, two groups
+        pytest.param("tag", {"num_runners": 3, "episode_length": 20}, {},  # multi-discrete, two groups
+                     marks=pytest.mark.slow),
         ("simple_spread", {"continuous_actions": True}, {"squash": "tanh"}),  # continuous
         ("simple_speaker_listener", {}, {"recurrent_size": 8, "critic": "mappo", "normalize_obs": True,
                                          "normalize_values": True, "agent_id": True}),
@@ -82,7 +83,8 @@ def test_bootstrap_truncation_switch_changes_only_truncated_targets():
     ("env_name", "settings", "extra"),
     [
         ("simple_spread", {}, {}),  # feed-forward, IPPO
-        ("tag", {"num_taggers": 2, "num_runners": 6}, {"critic": "mappo", "recurrent_size": 8}),  # runners drop out
+        pytest.param("tag", {"num_taggers": 2, "num_runners": 6}, {"critic": "mappo", "recurrent_size": 8},
+                     marks=pytest.mark.slow),  # runners drop out; recurrent MAPPO
     ],
 )
 def test_chunked_gradient_equals_whole_minibatch_gradient(env_name, settings, extra):

@@ -52,6 +52,7 @@ def test_iddpg_bc_refuses_discrete_actions():
         make_iddpg_bc(IDDPGBCConfig(), phalanx.make("simple_spread"))
 
 
+@pytest.mark.slow  # the CLI path of offline runs is test_train_offline's; this one adds the continuous data
 def test_iddpg_bc_cli_run_on_a_continuous_dataset(tmp_path, monkeypatch, capsys):
     from phalanx.cli import main
 

@@ -53,7 +53,7 @@ TRAIN_IQL = ["env=simple_spread", "env.N=2", "algo=iql", "train.num_envs=4", "tr
 
 
 @pytest.mark.parametrize(("algo", "sig"), [
-    ("ppo", signal.SIGINT), ("ppo", signal.SIGTERM),
+    ("ppo", signal.SIGINT), pytest.param("ppo", signal.SIGTERM, marks=pytest.mark.slow),  # the same handler
     pytest.param("iql", signal.SIGINT, marks=pytest.mark.slow)], ids=["SIGINT", "SIGTERM", "iql-SIGINT"])
 def test_train_interrupted_checkpoints_says_how_to_resume_and_resumes_bit_exact(tmp_path, capsys, algo, sig):
     from phalanx.runtime.run_config import resolve

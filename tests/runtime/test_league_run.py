@@ -193,7 +193,7 @@ TINY_IQL = ["algo=iql", "train.num_envs=4", "train.num_steps=4", "train.buffer_s
             "league.snapshot_budget_steps=32"]
 
 
-@pytest.mark.parametrize("env", ["kuhn_poker", "simple_tag"])
+@pytest.mark.parametrize("env", [pytest.param("kuhn_poker", marks=pytest.mark.slow), "simple_tag"])
 def test_iql_league_leaves_a_complete_run_dir_and_resumes_exactly(env, tmp_path):
     args = [f"env={env}", *TINY_IQL]
     config = resolve(args)

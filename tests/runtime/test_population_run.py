@@ -159,7 +159,7 @@ def test_selfplay_commands(tmp_path, monkeypatch):
     assert len(meta_sp["mixed_strategy"][0]) == 3  # a matrix game's meta-strategy as a mixed strategy
 
 
-@pytest.mark.parametrize("algo", ["iql", "mappo"])
+@pytest.mark.parametrize("algo", ["iql", pytest.param("mappo", marks=pytest.mark.slow)])
 def test_selfplay_with_any_learner_on_a_two_group_env_resumes_exactly(tmp_path, capsys, algo):
     """``phalanx selfplay env=tag_grid algo=A``: 2 iterations leave a complete run directory; 1 iteration resumed
     to 2 gives the same run (members, payoffs, meta-strategies, metrics)."""

@@ -45,7 +45,8 @@ TINY_QMIX = ["env=simple_spread", "env.N=2", "algo=qmix", "train.num_envs=4", "t
              "train.hypernet_embed=16"]
 
 
-@pytest.fixture(scope="module", params=["ippo", "qmix"])
+# QMIX's case is slow: test_faults_runs resumes a value-based (IQL) run bit-exact in the fast suite.
+@pytest.fixture(scope="module", params=["ippo", pytest.param("qmix", marks=pytest.mark.slow)])
 def runs(request, tmp_path_factory):
     from conftest import TINY
 
