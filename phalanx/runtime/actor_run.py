@@ -250,7 +250,7 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig, actors: tupl
             _record(run, line)
             run.hold(chunk_index + 1, state)
             if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
-                write_summaries(run, env)
+                write_summaries(run, env, final=chunk_index + 1 == len(sizes))
                 run.save(chunk_index + 1, state)
             bar.update(progress["env_steps"], f"{_status(line)}  lag {line['policy_lag']['mean']:.2g}  actors "
                        f"{line['actor_utilisation']:.0%} busy  learner waits {line['learner_wait_fraction']:.0%}")

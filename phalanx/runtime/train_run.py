@@ -132,9 +132,19 @@ def train_seed_task(config: RunConfig, state: Any, updates: int) -> tuple[Any, d
     return jax.device_get(state), dataclasses.asdict(jax.device_get(metrics))
 
 
-def write_summaries(run: RunContext, env: Any, absolute: list[dict[str, list[float]]] | None = None) -> None:
-    """(Re)write ``learning_curve.png`` and ``marl_eval.json`` from ``metrics.jsonl`` so far (``absolute``: the
-    final evaluation, :func:`~phalanx.runtime.final_eval.final_evaluation`, once the run is done)."""
+#: Between checkpoints the learning curve is redrawn at most this often (seconds); always at the end.
+PLOT_EVERY_S = 30.0
+
+
+def write_summaries(run: RunContext, env: Any, absolute: list[dict[str, list[float]]] | None = None,
+                    final: bool = False) -> None:
+    """Rewrite ``marl_eval.json`` and (re)draw ``learning_curve.png`` from ``metrics.jsonl`` so far.
+
+    ``absolute``: the final evaluation (:func:`~phalanx.runtime.final_eval.final_evaluation`), once the run
+    is done. The plot is drawn at the first checkpoint, at the end (``final`` or ``absolute`` given), and in
+    between only when the last one is :data:`PLOT_EVERY_S` old: drawing it costs more than a small checkpoint,
+    and a killed run still has a recent curve.
+    """
     lines = run.metrics.read()
     if not lines:
         return
@@ -143,7 +153,9 @@ def write_summaries(run: RunContext, env: Any, absolute: list[dict[str, list[flo
     task_name = "-".join(f"{k}={v}" for k, v in sorted(config.env_settings.items())) or "default"
     write_json(run.paths.marl_eval, marl_eval(lines, config.env, task_name, config.algo, num_agents,
                                               episode_metric_names(env), absolute))
-    learning_curve(lines, run.paths.plot, f"{config.env} {config.algo.upper()}")
+    plot = run.paths.plot
+    if final or absolute is not None or not plot.exists() or time.time() - plot.stat().st_mtime >= PLOT_EVERY_S:
+        learning_curve(lines, plot, f"{config.env} {config.algo.upper()}")
 
 
 def _status(line: dict[str, Any], episode_metrics: tuple[str, ...] = ()) -> str:
@@ -326,7 +338,7 @@ def run_host(config: RunConfig, console: Console) -> Path:
                         learner = get_algorithm(config.algo).make_train(c, SpecEnv(venv.spec))
                         absolute, random = host_final_evaluation(console, venv, learner, state, config.seed)
                         summary.update(summarize(venv, run.metrics.read(), absolute, config.seed, EPISODES, random))
-                    write_summaries(run, venv, absolute)
+                    write_summaries(run, venv, absolute, final=done == chunks)
                     if summary:  # before the last checkpoint: a finished run always has it
                         write_json(run.paths.summary, summary)
                     run.save(done, state)
