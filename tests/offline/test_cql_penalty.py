@@ -72,3 +72,26 @@ def test_qmix_cql_batched_mixer_equals_one_call_per_joint_action():
     want = jax.jit(lambda q: qmix_cql_loss(q, q, q, *args, one_by_one, one_by_one, *tail))(q)
     assert np.allclose(jax.tree.leaves(got), jax.tree.leaves(want), atol=1e-5)
     assert float(got[1][1]) > 0  # the OOD actions take part: logsumexp over K + 1 values exceeds Q(a_data)
+
+
+def test_time_limit_cut_bootstraps_and_terminal_does_not():
+    """Rows of two episodes, one cut by the time limit, one terminal: the cut row's target bootstraps from its
+    own observation (the next row is the other episode's start), the terminal row's does not bootstrap at all."""
+    from phalanx.algos.offline.data import OfflineData
+
+    obs = np.arange(6, dtype=np.float32).reshape(6, 1, 1)
+    zeros = np.zeros((6, 1), np.float32)
+    trunc, term = zeros.copy(), zeros.copy()
+    trunc[2] = 1  # episode 1 (rows 0-2) cut by the time limit
+    term[5] = 1  # episode 2 (rows 3-5) ends in a terminal state
+    data = OfflineData.build(obs, zeros.astype(np.int32), zeros, term, trunc, None, np.zeros((6, 1)), {"a": (0, 1)})
+    assert data.next_index.tolist() == [1, 2, 2, 4, 5, 5]
+    assert data.terminals[:, 0].tolist() == [0, 0, 0, 0, 0, 1] and bool(data.td_valid.all())
+    batch = data.sample(jax.random.PRNGKey(0), 64)
+    row = batch.obs[:, 0, 0]
+    want = jnp.where(row == 2, 2, jnp.minimum(row + 1, 5))
+    np.testing.assert_array_equal(batch.next_obs[:, 0, 0], want)
+    # An unfinished last row (a recording stopped mid-episode) has no target.
+    term[5] = 0
+    assert not bool(OfflineData.build(obs, zeros, zeros, term, trunc, None, np.zeros((6, 1)),
+                                      {"a": (0, 1)}).td_valid[-1])

@@ -57,7 +57,8 @@ def iql_cql_loss(q: jax.Array, q_next_online: jax.Array, q_next_target: jax.Arra
 
     Targets ``r + γ (1 − terminal) V(s')`` with ``V`` from the value-based family's
     :func:`~phalanx.algos.value_based.targets.bootstrap_values` (double Q: online argmax, target value);
-    ``terminals`` 1 where nothing is bootstrapped (a terminal state or a time-limit cut); rows without a
+    ``terminals`` 1 where nothing is bootstrapped (a terminal state; a time-limit cut bootstraps, see
+    :class:`~phalanx.algos.offline.data.OfflineData`); rows without a
     target (``td_valid`` ``(B,)`` False: a recording's unfinished last row) have no TD term.
     Returns ``(loss, (td_loss, cql, mean chosen Q))``.
     """
