@@ -160,7 +160,8 @@ class _OracleProgress:
     """Progress within an iteration: the learned oracle's reports (:func:`~phalanx.population.oracles.set_progress`,
     a quarter of each best response's updates) on the progress bar, and as a line each when the console is not a
     terminal (a log file). Reports come from best responses run in this process (the local backend, or Ray
-    with ``ray.num_workers=0``). Set :attr:`iteration` to the iterations done after each one."""
+    with ``ray.num_workers=0``) or on Ray workers (relayed here by the backend: ``relay_progress``). Set
+    :attr:`iteration` to the iterations done after each one."""
 
     def __init__(self, run: RunContext, players: tuple[str, str], bar: Any, iteration: int):
         self.run, self.players, self.bar, self.iteration = run, players, bar, iteration
@@ -179,10 +180,14 @@ class _OracleProgress:
 
     def __enter__(self) -> _OracleProgress:
         self._previous = oracles.set_progress(self.report)
+        if hasattr(self.run.backend, "relay_progress"):  # best responses on workers report here too
+            self.run.backend.relay_progress(oracles.set_progress, self.report)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         oracles.set_progress(self._previous)
+        if hasattr(self.run.backend, "relay_progress"):
+            self.run.backend.relay_progress(None)
 
 
 def run(config: PopulationConfig, overrides: dict[str, Any] | None = None, console: Console | None = None,

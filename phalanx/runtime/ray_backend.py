@@ -38,6 +38,10 @@ remote traceback), it is tried once more on another worker, and if it fails ``ma
 times :meth:`gather` raises :class:`TaskFailedError` — one clear message that stops the run
 instead of retrying forever.
 
+**Progress from workers.** ``backend.relay_progress(set_progress, deliver)``: the progress reports of tasks on
+workers (a learned PSRO oracle's, :func:`~phalanx.population.oracles.set_progress`) reach ``deliver`` here while
+the backend waits for tasks, each before its task's result (:mod:`phalanx.runtime.ray_progress`).
+
 **Zero workers.** ``RayBackend(num_workers=0)`` runs every task in this process at submission
 (as ``LocalBackend``, with the same statistics) and never imports Ray.
 
@@ -56,6 +60,7 @@ from typing import Any
 
 from phalanx.errors import PhalanxError
 from phalanx.runtime.ray_connect import connect, import_ray
+from phalanx.runtime.ray_progress import ProgressRelay
 from phalanx.runtime.ray_worker import Worker, has_nan
 from phalanx.runtime.task_future import TaskFuture
 
@@ -142,6 +147,7 @@ class RayBackend:
         self._probes: dict[Any, int] = {}  # a restarting worker's "are you back?" call
         self._idle: list[int] = []
         self._puts: collections.OrderedDict[int, tuple[Any, Any]] = collections.OrderedDict()
+        self._relay: ProgressRelay | None = None  # made on the first relay_progress
         if num_workers == 0:
             self.stats = [WorkerStats(0, pid=os.getpid(), node="local")]
             return
@@ -194,6 +200,8 @@ class RayBackend:
             self.attempts += 1
             future.meta.update(done=True, worker=0, attempts=1, busy_s=busy, wall_s=busy)
             return future
+        if self._relay is not None:
+            fn = self._relay.wrap(fn)
         task = _Task(future, fn, tuple(self._put(a) for a in args), {k: self._put(v) for k, v in kwargs.items()})
         future.handle = task
         self._queue.append(task)
@@ -230,10 +238,26 @@ class RayBackend:
                 self._step()
         return list(futures)
 
+    def relay_progress(self, set_progress: Callable[[Any], Any] | None,
+                       deliver: Callable[..., None] | None = None) -> None:
+        """Relay the progress reports of tasks submitted from now on (see the module docstring) to ``deliver(*report)``
+        in this process; ``set_progress(receiver) -> previous receiver`` installs a receiver on a worker (a
+        module-level function, e.g. :func:`phalanx.population.oracles.set_progress`). ``None``: stop relaying.
+        In-process tasks (``num_workers=0``) report to this process's receiver already: nothing to do."""
+        if not self.remote:
+            return
+        if self._relay is None and set_progress is not None:
+            self._relay = ProgressRelay(self._ray, set_progress, deliver)
+        elif self._relay is not None:
+            self._relay.set_progress, self._relay.deliver = set_progress, None if set_progress is None else deliver
+
     def close(self) -> None:
         """Kill the workers (and shut Ray down if this backend started it)."""
         for a in self._actors:
             self._ray.kill(a, no_restart=True)
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         self._actors, self._running, self._puts = [], {}, collections.OrderedDict()
         self._queue.clear()
         if self._owns_ray:
@@ -300,8 +324,11 @@ class RayBackend:
         if not self._running and not self._probes:
             raise WorkerLostError("no task is running and tasks are still waiting: every worker is gone "
                                   f"({self.num_workers} started); see the Ray logs (/tmp/ray/session_latest/logs).")
-        ready, _ = self._ray.wait([*self._running, *self._probes], num_returns=1)
+        relay = self._relay.waiting() if self._relay is not None else []
+        ready, _ = self._ray.wait([*self._running, *self._probes, *relay], num_returns=1)
         ref = ready[0]
+        if relay and self._relay.ready(ref):  # progress reports from running tasks
+            return
         if ref in self._probes:
             self._probe_done(ref)
             return
@@ -317,6 +344,8 @@ class RayBackend:
         stats = self.stats[w]
         stats.pid, stats.node = out.get("pid", stats.pid), out.get("node", stats.node)
         self._idle.append(w)
+        if self._relay is not None:
+            self._relay.finished(task.fn)  # its last reports, before its result
         if out["ok"]:
             self._record(w, out["busy"])
             task.future.result, task.done = out["value"], True

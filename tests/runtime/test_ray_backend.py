@@ -121,6 +121,40 @@ def test_zero_workers_run_in_process():
         backend.submit(np.divide, 0.0, 0.0, name="0/0")
 
 
+def test_progress_reports_of_tasks_on_workers_reach_this_process():
+    """``relay_progress``: what a task reports on its worker (through the learned oracle's report function) is handed
+    to the receiver here, each report before its task's result; tasks submitted after it is turned off report
+    nowhere."""
+    from phalanx.population import oracles
+    from phalanx.runtime.ray_backend import RayBackend
+
+    got: list[tuple] = []
+    with RayBackend(2) as backend:
+        backend.relay_progress(oracles.set_progress, lambda *report: got.append(report))
+        futures = [backend.submit(oracles._report, p, k, 4, name=f"report {p} {k}") for p in (0, 1) for k in (1, 4)]
+        for future in backend.as_completed(futures):
+            p, k = (int(x) for x in future.name.split()[1:])
+            assert (p, k, 4) in got, (future.name, got)  # delivered before its task counts as done
+        assert sorted(got) == [(0, 1, 4), (0, 4, 4), (1, 1, 4), (1, 4, 4)]
+        backend.relay_progress(None)
+        backend.gather([backend.submit(oracles._report, 0, 2, 4)])
+        assert len(got) == 4
+
+
+@pytest.mark.slow
+def test_learned_psro_on_workers_shows_progress_within_the_iteration(tmp_path, capsys):
+    """``phalanx psro population.oracle=learned backend=ray``: the best responses train on the workers and their
+    reports (a quarter of the updates each) appear here, as in a local run."""
+    args = ["psro", "env=rock_paper_scissors", "population.oracle=learned", "population.iterations=1",
+            "train.total_steps=1024", "population.compiler_options.xla_backend_optimization_level=0",
+            "backend=ray", "ray.num_workers=2", f"run_dir={tmp_path / 'psro'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out  # not a terminal: a line per report
+    for player in ("player_0", "player_1"):
+        reports = [ln.split()[-2] for ln in out.splitlines() if ln.startswith(f"iteration 1: best response {player} ")]
+        assert reports == ["2/8", "4/8", "6/8", "8/8"], out
+
+
 def test_missing_ray_and_unreachable_address_are_one_line_errors(tmp_path):
     """In fresh processes: Ray hidden (``import ray`` fails), and an address where no cluster listens. The
     local backend never imports Ray."""
