@@ -20,9 +20,11 @@ stays the one PPO implementation every other path uses; V-trace's truncated mult
 at the long lags (tens of updates) this design does not allow.
 
 **Replay learners** (the Ape-X shape): the actors step ε-greedily with the latest Q-network (ε from the
-learner's env-step count, sent with each rollout) and their blocks are the steps the learner's replay buffer
-stores; the learner adds ``train.num_envs / K`` blocks per update and takes its usual gradient steps, through
-its own ``learn``. Lag is bounded the same way; Q-learning is off-policy, so no correction is needed.
+learner's env-step count, sent with each rollout), or — continuous learners (ISAC, MASAC, MADDPG) — with the
+latest actor network and its exploration noise (uniform actions during warm-up), and their blocks are the steps
+the learner's replay buffer stores; the learner adds ``train.num_envs / K`` blocks per update and takes its
+usual gradient steps, through its own ``learn``. Lag is bounded the same way; these learners are off-policy,
+so no correction is needed.
 
 **Accounting** (each ``metrics.jsonl`` line, beside the usual ones): ``actors``, ``envs_per_actor``,
 ``actor_utilisation`` (mean over actors of time in rollouts / chunk wall time; a block counts in the chunk it
@@ -128,15 +130,19 @@ def _ppo_update(learn: Any) -> Any:
 
 def _replay_update(learn: Any, c: Any) -> Any:
     """``update(state, blocks, steps)``: the blocks' steps ``(T, B·K, ...)`` into a replay learner's buffer and
-    its gradient steps (its ``learn``); ε reported is the schedule's at the learner's count."""
+    its gradient steps (its ``learn``); a Q-learner's ε reported is the schedule's at the learner's count."""
+    from phalanx.algos.value_based.config import QLearningConfig
     from phalanx.algos.value_based.targets import linear_epsilon
 
     def update(state: Any, blocks: list[Block], steps: int) -> tuple[Any, Any]:
         batch = _concat([b.data["steps"] for b in blocks], 1)
         sums = jax.tree.map(lambda *xs: sum(xs), *[b.data["sums"] for b in blocks])
-        epsilon = linear_epsilon(state.env_steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
         key, _, k_learn = jax.random.split(state.key, 3)
-        return learn(state.replace(key=key, env_steps=state.env_steps + steps), batch, sums, epsilon, k_learn)
+        state = state.replace(key=key, env_steps=state.env_steps + steps)
+        if isinstance(c, QLearningConfig):
+            epsilon = linear_epsilon(state.env_steps - steps, c.eps_start, c.eps_finish, c.eps_decay_steps)
+            return learn(state, batch, sums, epsilon, k_learn)
+        return learn(state, batch, sums, k_learn)  # continuous: exploration noise is the actor's own
 
     return update
 

@@ -6,8 +6,9 @@ code. For PPO that is the host path's :class:`~phalanx.algos.ppo.sebulba.HostTra
 object-store reference, resolved on the actor), it steps ``num_steps`` steps and returns a *block*: the
 rollout ``(T, K, ...)`` in the compiled trainer's :class:`~phalanx.algos.ppo.types.Transition` layout, with
 the behaviour log-probabilities it acted with, the recurrent state at its start and the version of the
-policy it used. For a replay learner (IQL/VDN/QMIX) the block is the ε-greedy steps its replay buffer
-stores (the Ape-X shape). The envs keep running across blocks, so episodes span them.
+policy it used. For a replay learner (IQL/VDN/QMIX ε-greedy; ISAC/MASAC/MADDPG with their exploration
+noise, uniform during warm-up) the block is the steps its replay buffer stores (the Ape-X shape). The envs
+keep running across blocks, so episodes span them.
 
 :class:`ActorPool` keeps one rollout in flight per actor and hands finished blocks to the learner
 (:mod:`phalanx.runtime.actor_run`) in the order they finish. **Faults**: an actor whose process dies
@@ -80,8 +81,9 @@ class RolloutActor:
     PPO (``ippo``/``mappo``) acts through the host path's :class:`~phalanx.algos.ppo.sebulba.HostTrainer`
     (one compiled scan per rollout, the env steps as host callbacks) and returns rollouts in the trainer's
     ``Transition`` layout. A replay learner
-    (``iql``/``vdn``/``qmix``) acts through its own compiled ε-greedy step on the envs (host callbacks) and
-    returns the steps its replay buffer stores (the Ape-X shape: actors feed the learner's buffer).
+    (``iql``/``vdn``/``qmix``; ``isac``/``masac``/``maddpg``) acts through its own compiled exploring env step on the
+    envs (host callbacks) and returns the steps its replay buffer stores (the Ape-X shape: actors feed the
+    learner's buffer).
     Nothing here raises to Ray: a failure (building or resetting the envs, an env step) is returned as
     ``{"ok": False, "error": ...}`` by :meth:`rollout`, so the pool tells an env's error from a lost process.
 
@@ -125,12 +127,13 @@ class RolloutActor:
             self._host = make_host_trainer(acting, self._venv)
             self._state, self._carries = self._host.init(jax.random.PRNGKey(seed), seed)
             return
-        acting = dataclasses.replace(train, num_envs=num_envs, total_steps=total,
-                                     buffer_size=num_envs * max(train.num_steps, train.window))
+        # The smallest buffer the learner's settings allow (a Q-learner's windows, a continuous one's warm-up).
+        buffer = max(num_envs * max(train.num_steps, getattr(train, "window", 1)), train.learning_starts)
+        acting = dataclasses.replace(train, num_envs=num_envs, total_steps=total, buffer_size=buffer)
         self._learner = host_learner(get_algorithm(algo).make_train, acting, self._venv, seed)
         self._state = jax.jit(self._learner.init)(jax.random.PRNGKey(seed))
 
-        def steps(state: Any, key: Any) -> Any:  # the learner's own ε-greedy env step, num_steps times
+        def steps(state: Any, key: Any) -> Any:  # the learner's own exploring env step, num_steps times
             return jax.lax.scan(self._learner._env_step, state, jax.random.split(key, train.num_steps))
 
         self._steps = jax.jit(steps)
@@ -140,7 +143,8 @@ class RolloutActor:
 
         PPO: ``policy`` is a :class:`~phalanx.algos.ppo.sebulba.Learner`; the block's ``data`` is ``{"traj",
         "start_hidden", "stats": (sent, after) observation statistics}``. Replay learners: ``policy`` is the
-        learner's ``params``, ε follows the learner's ``env_steps``; ``data`` is ``{"steps", "sums"}``.
+        learner's ``params``, ε (continuous: warm-up) follows the learner's ``env_steps``; ``data`` is ``{"steps",
+        "sums"}``.
         Returns ``{"ok": True, "data", "version", "busy", "pid", "node"}`` (arrays as NumPy), or
         ``{"ok": False, "error": one line}``.
         """
@@ -234,7 +238,10 @@ class ActorPool:
 
     def _spawn(self, index: int, generation: int) -> Any:
         env, settings, algo, train, k = self._spec
-        actor = self._ray.remote(num_cpus=self._num_cpus, max_restarts=0, max_task_retries=0)(RolloutActor)
+        # SPREAD: actors go to different nodes while they can (a slow env's load shared, a lost node costs fewer
+        # actors); a replacement for one on a lost node goes wherever a CPU is free.
+        actor = self._ray.remote(num_cpus=self._num_cpus, max_restarts=0, max_task_retries=0,
+                                 scheduling_strategy="SPREAD")(RolloutActor)
         # Each actor (and each replacement) has its own seeds. The first actor's are the run's own (envs seed + i,
         # sampling from the learner's initial key), as a local host run's: one on-policy actor repeats that run.
         seed = self._seed + k * index + 1_000_003 * generation
@@ -275,7 +282,7 @@ class ActorPool:
             slot = self.slots[actor]
             try:
                 out = ray.get(ready[0])
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as err:
+            except ray.exceptions.RayError as err:  # the actor died, its node was lost, or its block with it
                 out = {"ok": False, "error": f"actor lost ({_one_line(err)})"}
             if out["ok"]:
                 slot.blocks += 1

@@ -95,13 +95,14 @@ class RunConfig:
 
 def check_actor_settings(config: RunConfig) -> None:
     """``backend=ray`` on a PettingZoo env (remote actors): the learner and the env/actor sizes fit, or one line."""
+    from phalanx.algos.continuous.config import OffPolicyConfig
     from phalanx.algos.value_based.config import QLearningConfig
 
     c, ray = config.train, config.ray
-    if not isinstance(c, PPOConfig | QLearningConfig):
+    if not isinstance(c, PPOConfig | QLearningConfig | OffPolicyConfig):
         raise ConfigError(f"algo={config.algo} with backend=ray on a PettingZoo env: remote actors feed ippo, mappo, "
-                          "iql, vdn and qmix so far; use one of those, or backend=local (every learner, local env "
-                          "workers).")
+                          "iql, vdn, qmix, isac, masac and maddpg (online learners); use one of those, or "
+                          "backend=local.")
     if ray.envs_per_actor is not None and c.num_envs % ray.envs_per_actor:
         raise ConfigError(f"ray.envs_per_actor={ray.envs_per_actor}: an update learns from train.num_envs="
                           f"{c.num_envs} envs, whole actor blocks only; choose a divisor of {c.num_envs}.")

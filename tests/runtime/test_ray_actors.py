@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from actor_envs import RANDOM_RETURN
+from actor_envs import CONTINUOUS_RANDOM_RETURN, RANDOM_RETURN
 from rich.console import Console
 
 from phalanx.errors import ConfigError
@@ -83,6 +83,32 @@ def test_iql_actors_feed_the_replay_buffer_and_learn_the_signal_game(local_ray, 
     assert lines[0]["learning"] > 0  # gradient steps began once 256 steps were stored
     assert lines[-1]["epsilon"] == pytest.approx(0.05)
     assert lines[-1]["episode_return"]["player"] >= RANDOM_RETURN + MARGIN
+
+
+# The continuous signal game (Box actions), a replay learner fed by 2 actors: 8 envs × 4 steps per update.
+CONTINUOUS = ["env=pettingzoo:actor_envs", "env.continuous=true", "backend=ray", "ray.num_actors=2",
+              "train.num_envs=8", "train.num_steps=4", "train.warmup_steps=160", "train.batch_size=64",
+              "train.hidden=[32]"]
+
+
+@pytest.mark.parametrize("algo", ["isac", pytest.param("masac", marks=pytest.mark.slow),
+                                  pytest.param("maddpg", marks=pytest.mark.slow)])
+def test_continuous_learners_take_their_replay_steps_from_the_actors(local_ray, tmp_path, algo):
+    """The Ape-X shape for Box actions: the actors act with the latest actor network (uniformly during warm-up)
+    and their steps fill the learner's buffer, which learns once it holds ``warmup_steps``."""
+    lines = train([*CONTINUOUS, f"algo={algo}", "train.total_steps=512", "log_every=4"], tmp_path / "run")
+    assert [line["update"] for line in lines] == [4, 8, 12, 16] and lines[-1]["env_steps"] == 512
+    assert lines[0]["critic_loss"]["player"] == 0  # at most 128 of 160 warm-up steps stored: no gradient step
+    assert all(line["critic_loss"]["player"] > 0 for line in lines[1:])  # learning from the actors' steps
+    assert all(w["blocks"] >= 1 for w in lines[-1]["workers"]) and lines[-1]["actors"] == 2
+    assert lines[-1]["lost_env_steps"] == 0 and lines[-1]["episodes"] > 0
+
+
+@pytest.mark.slow
+def test_isac_actors_learn_the_continuous_signal_game(local_ray, tmp_path):
+    lines = train([*CONTINUOUS, "algo=isac", "train.total_steps=4096", "log_every=32"], tmp_path / "run")
+    assert lines[-1]["env_steps"] == 4096
+    assert lines[-1]["episode_return"]["player"] >= CONTINUOUS_RANDOM_RETURN + 0.8  # random 2.44 of 4
 
 
 def test_one_on_policy_actor_repeats_the_local_host_run(local_ray, tmp_path):
@@ -204,7 +230,7 @@ def test_an_actors_observation_statistics_fold_into_the_learners_as_its_batch_wo
     (["ray.num_actors=0"], "ray.num_actors=0: expected an integer >= 1"),
     (["ray.envs_per_actor=3"], "ray.envs_per_actor=3: an update learns from train.num_envs=8"),
     (["ray.num_actors=3"], "ray.num_actors=3: train.num_envs=8 does not split evenly"),
-    (["env=pettingzoo:actor_envs", "algo=isac", "backend=ray"], "algo=isac with backend=ray on a PettingZoo env"),
+    (["env=pettingzoo:actor_envs", "algo=bc", "backend=ray"], "algo=bc with backend=ray on a PettingZoo env"),
     (["backend=local", "ray.num_actors=2"], "ray.num_actors=2: remote actors need backend=ray"),
     (["env=simple_spread", "backend=ray", "ray.num_actors=2"], "ray.num_actors=2: remote actors step host envs"),
 ])

@@ -172,9 +172,14 @@ class Trainer:
     # ------------------------------------------------------------------ update
     def update(self, state: TrainState) -> tuple[TrainState, Any]:
         """One update: a rollout of ``num_steps`` into the buffer, then ``gradient_steps`` steps."""
-        c = self.config
         key, k_roll, k_learn = jax.random.split(state.key, 3)
-        state, (items, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, c.num_steps))
+        state, (items, sums) = jax.lax.scan(self._env_step, state, jax.random.split(k_roll, self.config.num_steps))
+        return self.learn(state.replace(key=key), items, sums.total(), k_learn)
+
+    def learn(self, state: TrainState, items: Transition, sums: EpisodeSums, key: jax.Array) -> tuple[TrainState, Any]:
+        """A rollout's ``items`` (``(T, E, ...)``, here or from remote actors) into the buffer, then the gradient
+        steps (once ``learning_starts`` env steps are stored); ``sums`` its episode totals (reported)."""
+        c = self.config
         buffer = self.buffer.add(state.buffer, items)
 
         def learn(nets):
@@ -184,7 +189,7 @@ class Trainer:
                 *carry, info = self.learner.gradient_step(*carry, batch, k_step)
                 return tuple(carry), info
 
-            nets, info = jax.lax.scan(body, nets, jax.random.split(k_learn, c.gradient_steps))
+            nets, info = jax.lax.scan(body, nets, jax.random.split(key, c.gradient_steps))
             return nets, jax.tree.map(jnp.mean, info)
 
         nets = (state.params, state.target_params, state.opt_state)
@@ -193,9 +198,9 @@ class Trainer:
         # No gradient step before the buffer holds learning_starts env steps.
         ready = jnp.minimum(state.env_steps, self.buffer.capacity * c.num_envs) >= c.learning_starts
         (params, target_params, opt_state), info = jax.lax.cond(ready, learn, skip, nets)
-        metrics = self.learner.metrics_cls(**base_metrics(state.env_steps, sums.total()), **info)
+        metrics = self.learner.metrics_cls(**base_metrics(state.env_steps, sums), **info)
         state = state.replace(params=params, target_params=target_params, opt_state=opt_state, buffer=buffer,
-                              key=key, update_step=state.update_step + 1)
+                              update_step=state.update_step + 1)
         return state, metrics
 
     def train(self, key: jax.Array) -> tuple[TrainState, Any]:
