@@ -1,7 +1,8 @@
 """The ray backend on a real local Ray (2 CPUs): results, errors as values, faults, PSRO, resume, train.
 
-One Ray for the module (``ray.init(num_cpus=2)``, shut down at the end). Every comparison is with
-the local backend running the same run in this process.
+One Ray for the module (``ray.init(address="local", num_cpus=2)``, shut down at the end): a new one even when
+another process on the machine runs a Ray (an xdist worker in test_ray_actors). Every comparison is with the
+local backend running the same run in this process.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ITERATIONS = 3
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")  # a loaded 2-core machine starts Ray slowly
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
