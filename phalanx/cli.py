@@ -377,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         print("phalanx: interrupted.", file=sys.stderr)
         return 130
     except (OSError, OverflowError, RuntimeError, ValueError) as e:  # the machine's faults, as one line
-        from phalanx.runtime.faults import describe
+        from phalanx.runtime.faults import describe, silence_echoes
 
         why = describe(e)
         if why is None:
             raise
+        silence_echoes()
         print(f"phalanx: error: {why}", file=sys.stderr)
         return 1
 

@@ -245,6 +245,49 @@ def quiet_background_errors() -> Iterator[None]:
         absl.setLevel(old_level)
 
 
+_UNRETRIEVED = ("Future exception was never retrieved", "Task exception was never retrieved")
+
+
+class _EchoFilter(logging.Filter):
+    """Drops asyncio's "... exception was never retrieved" report of an OS fault (see :func:`silence_echoes`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (exc is not None and record.getMessage().startswith(_UNRETRIEVED) and describe(exc) is not None)
+
+
+def _is_echo(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc)
+
+
+def silence_echoes() -> None:
+    """After an OS fault was reported in one line: drop the same fault's later reports for good.
+
+    Orbax's asynchronous writes that failed with it are futures nobody retrieves once the save has failed;
+    asyncio logs each one's traceback when it is collected (often at interpreter exit, after the one line),
+    and TensorStore's threads report "Event loop is closed". Idempotent.
+    """
+    global _silenced
+    if _silenced:
+        return
+    _silenced = True
+    logging.getLogger("asyncio").addFilter(_EchoFilter())
+    old_unraisable, old_thread = sys.unraisablehook, threading.excepthook
+
+    def unraisable(u: Any) -> None:
+        if not _is_echo(u.exc_value):
+            old_unraisable(u)
+
+    def thread(a: Any) -> None:
+        if not _is_echo(a.exc_value):
+            old_thread(a)
+
+    sys.unraisablehook, threading.excepthook = unraisable, thread
+
+
+_silenced = False
+
+
 # ------------------------------------------------------------------------------------------ signals
 #: Thread id → the signal another thread asked it to stop for (:func:`request_interrupt`).
 _REQUESTS: dict[int, int] = {}

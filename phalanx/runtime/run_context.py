@@ -47,7 +47,7 @@ from phalanx.runtime import run_dir as rd
 from phalanx.runtime.atomic import write_json
 from phalanx.runtime.backend import backend_choice, make_backend
 from phalanx.runtime.checkpoint import Checkpoints
-from phalanx.runtime.faults import Interrupts, RunLock, describe, quiet_background_errors
+from phalanx.runtime.faults import Interrupts, RunLock, describe, quiet_background_errors, silence_echoes
 from phalanx.runtime.metrics import MetricsLog, TensorBoard
 
 
@@ -253,6 +253,7 @@ def open_run(kind: rd.RunKind, config: Any, overrides: dict[str, Any] | None = N
                 why = describe(e, where)
                 if why is None:
                     raise
+                silence_echoes()  # its failed background writes would report it again, as tracebacks
                 raise RunFaultError(why) from None
             finally:
                 _close(run, failing)

@@ -259,3 +259,25 @@ def test_speaks_grpc_accepts_a_grpc_server():
         assert speaks_grpc("127.0.0.1", port, timeout=5) is None
     finally:
         server.stop(0)
+
+
+def test_after_a_reported_fault_its_unretrieved_echoes_are_dropped_and_nothing_else():
+    """A failed Orbax save leaves futures that asyncio reports, traceback and all, when they are collected (at
+    exit, after the one line); silence_echoes drops those reports of an OS fault and lets every other through."""
+    import errno as errno_
+    import logging
+
+    from phalanx.runtime.faults import silence_echoes
+
+    def record(message: str, exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, (type(exc), exc, None))
+
+    silence_echoes()
+    silence_echoes()  # idempotent: one filter
+    log = logging.getLogger("asyncio")
+    assert len(log.filters) == 1
+    full = OSError(errno_.ENOSPC, "No space left on device")
+    assert not log.filters[0].filter(record("Future exception was never retrieved\nfuture: <Future>", full))
+    assert not log.filters[0].filter(record("Task exception was never retrieved", full))
+    assert log.filters[0].filter(record("Future exception was never retrieved", ValueError("a real bug")))
+    assert log.filters[0].filter(record("Unclosed client session", full))
