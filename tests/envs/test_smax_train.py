@@ -56,12 +56,12 @@ def test_a_tiny_mappo_run_logs_win_rate(tmp_path, capsys):
     data = json.loads((path / "marl_eval.json").read_text())
     steps = data["smax"]["scenario=3m"]["MAPPO"]["seed_0"]
     assert "win_rate" in steps["absolute_metrics"] and "return" in steps["absolute_metrics"]
-    # phalanx eval: the greedy policy's win rate over 100 battles, with its 95% interval, beside random's.
+    # phalanx eval: the greedy policy's win rate over 32 battles, with its 95% interval, beside random's.
     capsys.readouterr()
-    assert main(["eval", f"run_dir={path}", "episodes=100", "greedy=true"]) == 0
+    assert main(["eval", f"run_dir={path}", "episodes=32", "greedy=true"]) == 0
     shown = capsys.readouterr().out
-    assert "win_rate: trained" in shown and "over 100 episodes" in shown
-    r = evaluate(path, episodes=100, greedy=True)
+    assert "win_rate: trained" in shown and "over 32 episodes" in shown
+    r = evaluate(path, episodes=32, greedy=True)
     m = r.metrics["win_rate"]
     assert 0.0 <= m.trained_interval[0] <= m.trained <= m.trained_interval[1] <= 1.0
     assert m.random == 0.0 and m.random_interval[1] > 0.0  # random allies never win; Wilson still spans > 0

@@ -11,7 +11,7 @@ from phalanx.envs.tag import Tag
 from phalanx.envs.testing import rollout
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=3, deadline=None)  # each example compiles a new env
 @given(
     num_taggers=st.integers(1, 3),
     num_runners=st.integers(1, 6),

@@ -145,6 +145,7 @@ def test_result_does_not_depend_on_which_best_response_completes_first(game, sol
     assert [ln["exploitability"] for ln in lines_f] == [ln["exploitability"] for ln in lines_b]
 
 
+@pytest.mark.slow  # test_oracles checks the PPO oracle against the exact best response in the fast suite
 def test_ppo_oracle_on_kuhn_beats_the_uniform_policy_and_continues_from_a_checkpoint(tmp_path):
     from phalanx.runtime.checkpoint import Checkpoints
     from phalanx.runtime.population_run import restore_checkpoint, save_checkpoint

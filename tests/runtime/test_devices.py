@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = """
 import sys, numpy as np, jax
@@ -34,6 +35,7 @@ def _run(tmp_path, name: str, devices: int) -> list[np.ndarray]:
     return [data[k] for k in sorted(data.files, key=lambda k: int(k.split("_")[1]))]
 
 
+@pytest.mark.slow  # two subprocess runs; seeds on several devices matter where there are several (GPUs)
 def test_two_devices_match_one(tmp_path):
     one = _run(tmp_path, "one", 1)
     two = _run(tmp_path, "two", 2)

@@ -235,6 +235,7 @@ def test_resume_of_a_finished_run_keeps_it(local_psro):
 
 
 # ---------------------------------------------------------------------------------------------- phalanx train
+@pytest.mark.slow  # the coordinator-killed test below also compares a ray train run with the local one
 def test_two_seeds_on_two_workers_equal_the_local_run(tmp_path):
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["train", *TRAIN, f"run_dir={local}"]) == 0
