@@ -50,18 +50,19 @@ import jax.numpy as jnp
 import numpy as np
 from rich.console import Console
 
-from phalanx.algos.common.host import SpecEnv
 from phalanx.algos.common.normalize import RunningStats
 from phalanx.algos.ppo.config import PPOConfig
 from phalanx.algos.ppo.sebulba import Learner as Policy
 from phalanx.algos.registry import get_algorithm
 from phalanx.errors import PhalanxError
 from phalanx.runtime import run_dir as rd
+from phalanx.runtime.atomic import write_json
 from phalanx.runtime.backend import RayConfig, backend_choice
 from phalanx.runtime.metrics import make_line, seed_entries
 from phalanx.runtime.ray_actors import ActorPool, Block
 from phalanx.runtime.run_context import RunContext, open_run
 from phalanx.runtime.train_run import KIND, _record, _status, chunk_sizes, write_summaries
+from phalanx.runtime.train_summary import summary_lines
 
 
 def actor_sizes(ray: RayConfig, num_envs: int, cluster_cpus: float) -> tuple[int, int]:
@@ -173,16 +174,11 @@ def _policy(state: Any) -> Any:
 
 
 def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig, actors: tuple[int, int]) -> Path:
-    from phalanx.interop.pettingzoo_in import as_parallel, infer_layout, pettingzoo_factory
+    from phalanx.runtime.host_envs import spec_env
 
     config, console = run.config, run.console
     c = config.train
-    probe = as_parallel(pettingzoo_factory(config.env, **config.env_settings)())
-    try:
-        spec = infer_layout(probe).spec
-    finally:
-        probe.close()
-    env = SpecEnv(spec, config.env)
+    env = spec_env(config.env, config.env_settings)
     trainer = get_algorithm(config.algo).make_train(c, env)
     sizes = chunk_sizes(c.num_updates, config.log_every)
     state = jax.jit(trainer.init)(jax.random.PRNGKey(config.seed))
@@ -210,6 +206,7 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig, actors: tupl
     for a in range(num_actors):
         pool.issue(a, policy, version, learnt)
     dropped = 0
+    summary: dict[str, Any] = {}  # summary.json's object, made after the last chunk
     with run.progress_bar(f"{config.env} {config.algo}", c.num_updates * c.steps_per_update, progress["env_steps"],
                           "env steps") as bar:
         for chunk_index in range(progress["chunks_done"], len(sizes)):
@@ -255,15 +252,39 @@ def _train(run: RunContext, pool: ActorPool, ray_config: RayConfig, actors: tupl
                         **{key: progress[key] for key in ("lost_env_steps", "dropped_env_steps", "actors_replaced")})
             _record(run, line)
             run.hold(chunk_index + 1, state)
-            if chunk_index + 1 == len(sizes) or (chunk_index + 1) % config.checkpoint_every == 0:
-                write_summaries(run, env, final=chunk_index + 1 == len(sizes))
+            last = chunk_index + 1 == len(sizes)
+            if last or (chunk_index + 1) % config.checkpoint_every == 0:
+                absolute = None
+                if last:  # the final policy and random play on host envs here, as a PettingZoo host run's
+                    absolute, summary = _final_summary(run, trainer, state)
+                write_summaries(run, env, absolute, final=last)
+                if summary:  # before the last checkpoint: a finished run always has it
+                    write_json(run.paths.summary, summary)
                 run.save(chunk_index + 1, state)
             bar.update(progress["env_steps"], f"{_status(line)}  lag {line['policy_lag']['mean']:.2g}  actors "
                        f"{line['actor_utilisation']:.0%} busy  learner waits {line['learner_wait_fraction']:.0%}")
     console.print(f"done: {progress['env_steps']:,} env steps in {progress['wall_time']:.1f}s "
                   f"({progress['lost_env_steps']:,} lost with {progress['actors_replaced']} replaced actor(s)); "
                   f"run dir: {run.path}")
+    if summary:
+        for text in summary_lines(summary):
+            console.print(text)
     return run.path
+
+
+def _final_summary(run: RunContext, trainer: Any, state: Any) -> tuple[list[dict[str, list[float]]], dict[str, Any]]:
+    """The final evaluation (greedy final policy, then random play from the same reset seeds) on host envs in
+    this process, and summary.json's object, as :func:`phalanx.runtime.train_run.run_host` makes them."""
+    from phalanx.interop.pettingzoo_in import pettingzoo_factory
+    from phalanx.runtime.final_eval import EPISODES, host_final_evaluation
+    from phalanx.runtime.host_envs import from_pettingzoo
+    from phalanx.runtime.train_summary import summarize
+
+    config = run.config
+    factory = pettingzoo_factory(config.env, **config.env_settings)
+    with from_pettingzoo(factory, min(EPISODES, config.train.num_envs), num_workers=0) as venv:
+        absolute, random = host_final_evaluation(run.console, venv, trainer, state, config.seed)
+        return absolute, summarize(venv, run.metrics.read(), absolute, config.seed, EPISODES, random)
 
 
 __all__ = ["actor_sizes", "fold_block_stats", "run"]

@@ -351,3 +351,17 @@ def from_pettingzoo(factory: Callable[[], Any], num_envs: int = 8, num_workers: 
         A :class:`PettingZooVecEnv`; close it (or use ``with``) to stop the workers.
     """
     return PettingZooVecEnv(factory, num_envs, num_workers, num_splits, start_method)
+
+
+def spec_env(name: str, settings: dict[str, Any]) -> Any:
+    """A :class:`~phalanx.algos.common.host.SpecEnv` of ``env=pettingzoo:<module>`` (one env built to read its
+    spaces, then closed): what a learner is built from where the envs live elsewhere (remote actors, a
+    trained policy loaded back)."""
+    from phalanx.algos.common.host import SpecEnv
+    from phalanx.interop.pettingzoo_in import pettingzoo_factory
+
+    probe = as_parallel(_call_factory(pettingzoo_factory(name, **settings)))
+    try:
+        return SpecEnv(infer_layout(probe).spec, name)
+    finally:
+        probe.close()

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from actor_envs import CONTINUOUS_RANDOM_RETURN, RANDOM_RETURN
 from rich.console import Console
@@ -128,6 +129,12 @@ def test_one_on_policy_actor_repeats_the_local_host_run(local_ray, tmp_path):
         assert remote["episode_return"]["player"] == pytest.approx(here["episode_return"]["player"], abs=1e-5)
         assert remote["policy_loss"]["player"] == pytest.approx(here["policy_loss"]["player"], abs=1e-5)
         assert remote["value_loss"]["player"] == pytest.approx(here["value_loss"]["player"], rel=1e-4)
+    # The run ends with a PettingZoo host run's summary: the final policy and random play on host envs here.
+    from phalanx.runtime.final_eval import EPISODES
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["played_on"] == "host" and summary["final_episodes"] == summary["random_episodes"] == EPISODES
+    assert np.isfinite(summary["final_return"]) and np.isfinite(summary["random_return"])
 
 
 @pytest.mark.slow
