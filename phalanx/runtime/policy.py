@@ -17,7 +17,8 @@ Observations are ``{group: (A, ...)}`` for one env or ``{group: (E, A, ...)}`` f
 (told apart by the group's observation shape); actions come back in the same layout. ``hidden=None`` starts
 an episode (zero recurrent state, ``first`` set); ``key=None`` draws from the policy's own key stream.
 
-Runs it reads: ``phalanx train`` (``member``: which seed of ``num_seeds``), ``phalanx league``
+Runs it reads: ``phalanx train`` (``member``: which seed of ``num_seeds``; on ``env=pettingzoo:...``, local or
+on remote actors, ``policy.env`` is only the env's spec: step the PettingZoo env yourself), ``phalanx league``
 (``member``: a player's name or index; default the first main agent) and ``phalanx psro|selfplay`` with
 learned members (``population.oracle=learned``; ``member``: index ``k`` of each player's population, or a
 pair ``(k0, k1)``; negative counts from the newest; default the newest member of each). ``greedy=True`` is the
@@ -171,11 +172,19 @@ def _train_policy(path: Path, member: Any, seed: int) -> Policy:
     if not isinstance(member, int) or not 0 <= member < config.num_seeds:
         raise PhalanxError(f"member={member!r}: the run has num_seeds={config.num_seeds}; expected an integer "
                            f"0 <= member < {config.num_seeds}.")
-    env = phalanx.make(config.env, **config.env_settings)
-    learner = get_algorithm(config.algo).make_train(config.train, env)
+    if config.env.startswith("pettingzoo:"):  # its envs live in processes; acting needs only the spec
+        from phalanx.runtime.host_envs import spec_env
+
+        env = spec_env(config.env, config.env_settings)
+        learner = get_algorithm(config.algo).make_train(config.train, env)
+        # Remote actors' learner (backend=ray) was built on that spec; a host run's saved its host learner's state.
+        saved = learner if config.backend == "ray" else _host_learner(config)
+    else:
+        env = phalanx.make(config.env, **config.env_settings)
+        learner = saved = get_algorithm(config.algo).make_train(config.train, env)
     ckpt, step = _intact_step(path)
     try:
-        like = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(lambda: init_state(learner, config)))
+        like = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(lambda: init_state(saved, config)))
         state, _ = ckpt.restore(step, like)
     finally:
         ckpt.close()
@@ -183,6 +192,18 @@ def _train_policy(path: Path, member: Any, seed: int) -> Policy:
         state = jax.tree.map(lambda x: x[member], state)
     params = {g: learner.policy_params(state, g) for g in env.spec.groups}
     return Policy(env, dict.fromkeys(env.spec.groups, learner), params, step, member, seed)
+
+
+def _host_learner(config: Any) -> Any:
+    """A PettingZoo host run's learner (its ``TrainState`` layout), on in-process envs that are closed again."""
+    from phalanx.algos.common.host import host_learner
+    from phalanx.algos.registry import get_algorithm
+    from phalanx.interop.pettingzoo_in import pettingzoo_factory
+    from phalanx.runtime.host_envs import from_pettingzoo
+
+    factory = pettingzoo_factory(config.env, **config.env_settings)
+    with from_pettingzoo(factory, config.train.num_envs, num_workers=0) as venv:
+        return host_learner(get_algorithm(config.algo).make_train, config.train, venv, config.seed)
 
 
 def _league_policy(path: Path, member: Any, seed: int) -> Policy:

@@ -1,6 +1,7 @@
 """``phalanx train env=pettingzoo:<module>`` ends as a local run does: summary.json and the printed summary (final
 greedy return and random play on the run's host envs, best training chunk), marl_eval.json's absolute metrics from
-that same evaluation; ``phalanx eval`` on such a run is one line pointing there (issue 14)."""
+that same evaluation; ``phalanx.load_policy`` reads it back; ``phalanx eval`` on such a run is one line pointing
+there (issue 14)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+import phalanx
 from phalanx.algos.common.host import host_learner
 from phalanx.algos.registry import get_algorithm
 from phalanx.cli import main
@@ -74,6 +76,13 @@ def test_a_pettingzoo_run_ends_with_the_summary_played_on_its_host_envs(tmp_path
     with _pool(4) as venv:
         greedy = host_returns(venv, state_actors(learner, state, 4, greedy=True), EPISODES, seed=3)
     np.testing.assert_allclose(greedy["agent"], absolute, rtol=1e-5)
+    # phalanx.load_policy reads the run back (its env is the PettingZoo env's spec) and acts as its learner.
+    policy = phalanx.load_policy(run_dir)
+    obs = np.random.default_rng(0).normal(size=(4, 2, *venv.spec.groups["agent"].observation.shape))
+    actions, _ = policy.act({"agent": obs.astype(np.float32)}, greedy=True)
+    want, _ = learner.act(learner.policy_params(state, "agent"), "agent", learner.initial_hidden(4)["agent"],
+                          obs.astype(np.float32), np.ones(4, bool), jax.random.PRNGKey(0), greedy=True)
+    np.testing.assert_array_equal(np.asarray(actions["agent"]), np.asarray(want))
     printed = out[out.index("summary (summary.json):"):].splitlines()[:4]
     assert printed[1].split()[:3] == ["final", "return", f"{summary['final_return']:.4g}"], printed
     assert f"(greedy, {EPISODES} episodes on the host envs)" in printed[1]
