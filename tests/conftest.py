@@ -33,10 +33,11 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 # suite under xdist half again as slow. Unlocked, two processes may write the same entry at once; a reader
 # that meets a half-written one fails to deserialise it, warns and compiles the program itself.
 # Test programs are small and run briefly, so compiling is most of their time: without LLVM's optimisations
-# it is quicker (XLA's own HLO passes still run; a 2-worker run of 8 modules took 130 s instead of 162 s).
-# Runs compared with each other in a test compile under the same flags. Subprocesses inherit it.
+# it is quicker (XLA's own HLO passes still run; a 2-worker run of 8 modules took 130 s instead of 162 s, and
+# 118 s without LLVM's expensive passes too). Runs compared in a test compile alike; subprocesses inherit it.
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+                               " --xla_llvm_disable_expensive_passes=true").strip()
 if "jax" in sys.modules:  # a plugin imported JAX before this file: its settings are already read
     import jax
 

@@ -18,7 +18,7 @@ import pytest
 from phalanx.runtime.checkpoint import Checkpoints
 from phalanx.runtime.train_run import restore_final
 
-NUM_CHUNKS = 24  # one update per chunk, a checkpoint after each: long enough to kill mid-run
+NUM_CHUNKS = 12  # one update per chunk, a checkpoint after each: long enough to kill mid-run
 
 
 def _train(args: list[str]) -> subprocess.Popen:
