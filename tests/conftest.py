@@ -44,9 +44,3 @@ if "jax" in sys.modules:  # a plugin imported JAX before this file: its settings
     jax.config.update("jax_compilation_cache_dir", os.environ[_SESSION_CACHE])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
-
-def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto``: one worker more than there are cores. Many tests wait (a ``phalanx`` subprocess importing
-    JAX, a Ray cluster starting, a checkpoint written in the background); a spare worker fills those waits."""
-    del config
-    return (os.cpu_count() or 1) + 1

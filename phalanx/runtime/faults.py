@@ -30,6 +30,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -265,9 +266,12 @@ def silence_echoes() -> None:
 
     Orbax's asynchronous writes that failed with it are futures nobody retrieves once the save has failed;
     asyncio logs each one's traceback when it is collected (often at interpreter exit, after the one line),
-    and TensorStore's threads report "Event loop is closed". Idempotent.
+    Python warns of its write coroutines never awaited, and TensorStore's threads report "Event loop is
+    closed". Idempotent.
     """
     global _silenced
+    # Every call: a test harness may have restored the warning filters since (adding it again replaces it).
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     if _silenced:
         return
     _silenced = True

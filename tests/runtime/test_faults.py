@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -281,3 +282,7 @@ def test_after_a_reported_fault_its_unretrieved_echoes_are_dropped_and_nothing_e
     assert not log.filters[0].filter(record("Task exception was never retrieved", full))
     assert log.filters[0].filter(record("Future exception was never retrieved", ValueError("a real bug")))
     assert log.filters[0].filter(record("Unclosed client session", full))
+    with warnings.catch_warnings(record=True) as caught:  # the filter silence_echoes added, kept by the block
+        warnings.warn("coroutine 'write_fragment' was never awaited", RuntimeWarning, stacklevel=1)
+        warnings.warn("another warning", RuntimeWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning"]
