@@ -257,6 +257,13 @@ class _EchoFilter(logging.Filter):
         return not (exc is not None and record.getMessage().startswith(_UNRETRIEVED) and describe(exc) is not None)
 
 
+class _AbslEchoFilter(logging.Filter):
+    """Drops Orbax's log lines of a write thread that failed with an OS fault (no space left, ...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return describe(RuntimeError(record.getMessage())) is None
+
+
 def _is_echo(exc: BaseException | None) -> bool:
     return isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc)
 
@@ -276,6 +283,7 @@ def silence_echoes() -> None:
         return
     _silenced = True
     logging.getLogger("asyncio").addFilter(_EchoFilter())
+    logging.getLogger("absl").addFilter(_AbslEchoFilter())  # Orbax's write threads, after the block's quiet
     old_unraisable, old_thread = sys.unraisablehook, threading.excepthook
 
     def unraisable(u: Any) -> None:
